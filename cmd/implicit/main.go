@@ -1,0 +1,36 @@
+// Command implicit runs, trains and analyses implicit (deep-equilibrium) models,
+// and loops a local LLM to a fixed point.
+//
+// Run "implicit help" for the list of commands.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	root := newRootCmd()
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "implicit:", err)
+		os.Exit(1)
+	}
+}
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "implicit",
+		Short:         "Run, train and analyse implicit (deep-equilibrium) models",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	// Each subcommand lives in its own file as newXxxCmd.
+	root.AddCommand()
+	return root
+}
