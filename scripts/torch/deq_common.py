@@ -1,0 +1,268 @@
+"""Shared helpers for scripts/torch (deq-dense models in PyTorch).
+
+Imported by reference.py and bench.py, which check that torch is importable
+first (exit code 3 otherwise).  Nothing here needs the `safetensors` package:
+the format is written and read by hand (see write_safetensors), and
+safetensors.torch.save_file is used instead when it happens to be importable.
+"""
+import json
+import math
+import os
+import struct
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+ACTIVATIONS = ("relu", "tanh", "identity")
+PARAMS = ("direct", "monotone")
+
+# Residual used everywhere (reference fixtures, bench, and the Go side):
+#   r_i = ||f(z_i) - z_i||_2 / ||f(z_i)||_2   per sample i (Euclidean norms over h),
+#   reported/stopped on max_i r_i.  If ||f(z_i)|| == 0 the denominator is
+#   clamped to the smallest positive normal double (so r_i = 0 iff z_i = f(z_i) = 0).
+RESIDUAL_DEFINITION = ("per-sample relative residual ||f(z)-z||_2/||f(z)||_2 "
+                       "(Euclidean norm over the h hidden units of one sample), "
+                       "max over the batch; f(z) = act(W z + U x + b)")
+
+
+def act_fn(name):
+    if name == "relu":
+        return torch.relu
+    if name == "tanh":
+        return torch.tanh
+    if name == "identity":
+        return lambda v: v
+    raise ValueError("unknown activation %r (want relu|tanh|identity)" % name)
+
+
+# --------------------------------------------------------------------------
+# Model: nn.Module whose state_dict names are the file's tensor names.
+# --------------------------------------------------------------------------
+class DirectCore(nn.Module):
+    def __init__(self, h):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(h, h, dtype=torch.float64))
+
+    def W(self):
+        return self.weight
+
+
+class MonotoneCore(nn.Module):
+    """W = (1-m) I - A^T A + B - B^T  (Winston & Kolter 2020, monDEQ)."""
+
+    def __init__(self, h, m):
+        super().__init__()
+        self.m = float(m)
+        self.A = nn.Parameter(torch.zeros(h, h, dtype=torch.float64))
+        self.B = nn.Parameter(torch.zeros(h, h, dtype=torch.float64))
+
+    def W(self):
+        A = self.A.to(torch.float64)
+        B = self.B.to(torch.float64)
+        h = A.shape[0]
+        eye = torch.eye(h, dtype=torch.float64)
+        return (1.0 - self.m) * eye - A.T @ A + B - B.T
+
+
+class DEQDense(nn.Module):
+    """z* = act(W z* + U x + b), y = C z* + c.
+
+    encoder = nn.Linear(p, h)  -> encoder.weight (U) [h,p], encoder.bias (b) [h]
+    decoder = nn.Linear(h, q)  -> decoder.weight (C) [q,h], decoder.bias (c) [q]
+    core    = DirectCore (core.weight [h,h]) or MonotoneCore (core.A, core.B [h,h])
+    """
+
+    def __init__(self, p, h, q, activation="relu", param="direct", m=None):
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError("activation must be one of %s" % (ACTIVATIONS,))
+        if param not in PARAMS:
+            raise ValueError("param must be one of %s" % (PARAMS,))
+        self.p, self.h, self.q = p, h, q
+        self.activation = activation
+        self.param = param
+        self.encoder = nn.Linear(p, h).double()
+        self.decoder = nn.Linear(h, q).double()
+        if param == "direct":
+            self.core = DirectCore(h)
+        else:
+            if m is None or not (float(m) > 0):
+                raise ValueError("monotone parametrisation needs m > 0")
+            self.core = MonotoneCore(h, m)
+
+    def metadata(self, extra=None):
+        md = {
+            "implicit.format": "1",
+            "implicit.kind": "deq-dense",
+            "implicit.activation": self.activation,
+            "implicit.param": self.param,
+        }
+        if self.param == "monotone":
+            md["implicit.monotone_m"] = repr(float(self.core.m))
+        if extra:
+            md.update({k: str(v) for k, v in extra.items()})
+        return md
+
+    def dense(self):
+        """float64 (W, U, b, C, c), W materialised from A, B if monotone."""
+        with torch.no_grad():
+            f64 = lambda t: t.detach().to(torch.float64).contiguous()
+            return (f64(self.core.W()), f64(self.encoder.weight), f64(self.encoder.bias),
+                    f64(self.decoder.weight), f64(self.decoder.bias))
+
+
+# --------------------------------------------------------------------------
+# safetensors, written/read by hand
+# --------------------------------------------------------------------------
+_DT_TO_ST = {torch.float64: "F64", torch.float32: "F32", torch.float16: "F16",
+             torch.bfloat16: "BF16", torch.int64: "I64", torch.int32: "I32"}
+_ST_TO_NP = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4"}
+
+
+def have_safetensors():
+    try:
+        import safetensors.torch  # noqa: F401
+        return True
+    except Exception:
+        return False
+
+
+def write_safetensors(path, tensors, metadata=None):
+    """Write tensors (dict name -> torch.Tensor) in the safetensors format.
+
+    Layout: u64 little-endian header length N, N bytes of JSON header
+    (compact, padded with spaces so N % 8 == 0), then the byte buffer.
+    Tensors are laid out contiguously in the buffer sorted by name (all our
+    tensors share one dtype, so this equals the reference implementation's
+    order: dtype alignment descending, then name); data_offsets are
+    [begin, end) relative to the buffer start; "__metadata__" is a
+    string->string map.  Uses safetensors.torch.save_file when importable.
+    """
+    metadata = {str(k): str(v) for k, v in (metadata or {}).items()}
+    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    if have_safetensors():
+        import safetensors.torch
+        safetensors.torch.save_file(tensors, path, metadata=metadata)
+        return "safetensors.torch.save_file"
+    header = {}
+    if metadata:
+        header["__metadata__"] = metadata
+    chunks, off = [], 0
+    for name in sorted(tensors):
+        t = tensors[name]
+        if t.dtype not in _DT_TO_ST or _DT_TO_ST[t.dtype] not in _ST_TO_NP:
+            raise ValueError("unsupported dtype %s for %s" % (t.dtype, name))
+        st = _DT_TO_ST[t.dtype]
+        raw = t.numpy().astype(_ST_TO_NP[st], copy=False).tobytes(order="C")
+        header[name] = {"dtype": st, "shape": list(t.shape), "data_offsets": [off, off + len(raw)]}
+        chunks.append(raw)
+        off += len(raw)
+    hbytes = json.dumps(header, separators=(",", ":"), ensure_ascii=True).encode("utf-8")
+    hbytes += b" " * ((8 - len(hbytes) % 8) % 8)
+    with open(path, "wb") as fh:
+        fh.write(struct.pack("<Q", len(hbytes)))
+        fh.write(hbytes)
+        for c in chunks:
+            fh.write(c)
+    return "builtin writer"
+
+
+def read_safetensors(path):
+    """Return (dict name -> torch.Tensor (file dtype), metadata dict). Validates layout."""
+    with open(path, "rb") as fh:
+        data = fh.read()
+    if len(data) < 8:
+        raise ValueError("%s: too short for safetensors" % path)
+    (n,) = struct.unpack("<Q", data[:8])
+    if 8 + n > len(data):
+        raise ValueError("%s: header length %d exceeds file" % (path, n))
+    header = json.loads(data[8:8 + n].decode("utf-8"))
+    buf = memoryview(data)[8 + n:]
+    meta = header.pop("__metadata__", {}) or {}
+    out = {}
+    spans = []
+    for name, info in header.items():
+        st = info["dtype"]
+        if st not in _ST_TO_NP:
+            raise ValueError("%s: tensor %s has unsupported dtype %s" % (path, name, st))
+        b, e = info["data_offsets"]
+        shape = tuple(info["shape"])
+        arr = np.frombuffer(buf[b:e], dtype=_ST_TO_NP[st])
+        if arr.size != int(np.prod(shape, dtype=np.int64)):
+            raise ValueError("%s: tensor %s size mismatch" % (path, name))
+        out[name] = torch.from_numpy(arr.reshape(shape).astype(arr.dtype.newbyteorder("="), copy=True))
+        spans.append((b, e))
+    spans.sort()
+    pos = 0
+    for b, e in spans:
+        if b != pos:
+            raise ValueError("%s: tensor data not contiguous" % path)
+        pos = e
+    if pos != len(buf):
+        raise ValueError("%s: %d trailing bytes after tensor data" % (path, len(buf) - pos))
+    return out, meta
+
+
+def save_model(model, path, dtype=torch.float64, extra_meta=None):
+    sd = {k: v.detach().to(dtype).contiguous() for k, v in model.state_dict().items()}
+    return write_safetensors(path, sd, model.metadata(extra_meta))
+
+
+def load_model(path):
+    """Load a deq-dense safetensors file into a float64 DEQDense. Returns (model, metadata, file_dtype)."""
+    tensors, meta = read_safetensors(path)
+    if meta.get("implicit.kind") != "deq-dense":
+        raise ValueError("%s: implicit.kind=%r, want deq-dense" % (path, meta.get("implicit.kind")))
+    param = meta.get("implicit.param", "direct")
+    act = meta.get("implicit.activation", "relu")
+    U = tensors["encoder.weight"]
+    C = tensors["decoder.weight"]
+    h, p = U.shape
+    q = C.shape[0]
+    m = float(meta["implicit.monotone_m"]) if param == "monotone" else None
+    model = DEQDense(p, h, q, activation=act, param=param, m=m)
+    sd = {k: v.to(torch.float64) for k, v in tensors.items()}
+    model.load_state_dict(sd, strict=True)
+    dtypes = sorted({str(t.dtype).replace("torch.", "") for t in tensors.values()})
+    return model, meta, ",".join(dtypes)
+
+
+# --------------------------------------------------------------------------
+# CSV (one sample per line, comma separated, no header)
+# --------------------------------------------------------------------------
+def write_csv(path, rows, fmt="%.17g"):
+    rows = rows.detach().to(torch.float64).tolist()
+    with open(path, "w") as fh:
+        for r in rows:
+            fh.write(",".join((repr(float(v)) if fmt == "repr" else fmt % v) for v in r) + "\n")
+
+
+def read_csv(path):
+    rows = []
+    with open(path) as fh:
+        for ln, line in enumerate(fh, 1):
+            line = line.strip()
+            if not line:
+                continue
+            rows.append([float(s) for s in line.split(",")])
+    if not rows:
+        raise ValueError("%s: no rows" % path)
+    n = len(rows[0])
+    if any(len(r) != n for r in rows):
+        raise ValueError("%s: ragged rows" % path)
+    return torch.tensor(rows, dtype=torch.float64)
+
+
+# --------------------------------------------------------------------------
+# numerics
+# --------------------------------------------------------------------------
+def rel_residual(fz, z):
+    """Per-sample ||f(z)-z|| / ||f(z)|| for batched rows [n, h] -> [n]."""
+    num = torch.linalg.vector_norm(fz - z, dim=-1)
+    den = torch.linalg.vector_norm(fz, dim=-1).clamp_min(torch.finfo(fz.dtype).tiny)
+    return num / den
+
+
+def spectral_norm(M):
+    return float(torch.linalg.matrix_norm(M.to(torch.float64), ord=2))

@@ -1,0 +1,238 @@
+#!/usr/bin/env python3
+"""Generate PyTorch reference fixtures for deq-dense models.
+
+    /usr/bin/python3 scripts/torch/reference.py --out DIR [--seed N] [--dtype f64|f32]
+
+For each case NAME writes DIR/NAME.safetensors (model), DIR/NAME.input.csv
+(one sample per line, no header, shortest round-trip repr), DIR/NAME.output.csv
+(y at the fixed point, %.17g) and one DIR/cases.json describing all cases.
+
+The fixed point is computed in float64 with a method that is guaranteed to
+converge for the case (plain iteration for contractive direct models,
+Peaceman-Rachford splitting (monDEQ, Winston & Kolter 2020) for monotone
+models) until the per-sample relative residual ||f(z)-z||/||f(z)|| is
+<= 1e-15 where possible (else its float64 floor); every case is checked to be <= 1e-12.
+Exit code 3 if torch/numpy cannot be imported.
+"""
+import argparse
+import json
+import os
+import sys
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+try:
+    import numpy  # noqa: F401
+    import torch
+except Exception as e:  # pragma: no cover
+    sys.stderr.write("reference.py: cannot import torch/numpy (%s). Run it with an interpreter "
+                     "that has PyTorch, e.g. /usr/bin/python3 (Debian python3-torch).\n" % e)
+    sys.exit(3)
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import deq_common as dc  # noqa: E402
+
+TARGET = 1e-15      # what the solvers aim for (they also stop after 200 iterations without progress)
+PATIENCE = 200
+REQUIRED = 1e-12    # what every case must reach (asserted)
+
+# name, h, p, q, activation, param, n_rows, extra
+#   direct: "w_norm" = spectral norm W is scaled to (contraction => plain iteration converges)
+#   monotone: "m", "a", "b" = scales of A, B (entries ~ N(0, s^2/h))
+CASES = [
+    ("direct_relu", 16, 8, 3, "relu", "direct", 12, {"w_norm": 0.8}),
+    ("direct_tanh", 32, 5, 2, "tanh", "direct", 10, {"w_norm": 0.9,
+                                                       "meta": {"implicit.tol": repr(1e-12),
+                                                                "implicit.max_iter": "1000"}}),
+    ("direct_identity", 8, 4, 4, "identity", "direct", 6, {"w_norm": 0.6}),
+    ("monotone_relu", 24, 6, 3, "relu", "monotone", 16, {"m": 0.1, "a": 1.0, "b": 1.0,
+                                                          "require_w_norm_gt_1": True}),
+    ("monotone_tanh", 16, 4, 2, "tanh", "monotone", 8, {"m": 0.1, "a": 0.8, "b": 0.8}),
+    ("monotone_identity", 10, 3, 2, "identity", "monotone", 5, {"m": 0.5, "a": 0.7, "b": 0.7}),
+    ("direct_tanh_f32", 12, 3, 2, "tanh", "direct", 8, {"w_norm": 0.85, "dtype": "f32"}),
+]
+
+
+def f_map(W, inj, act):
+    return lambda z: act(z @ W.T + inj)
+
+
+def plain_iteration(W, inj, act, max_iter=100000, target=TARGET):
+    """z <- f(z) from z = 0; stops when max_i r_i <= target. Returns (z, r, iters)."""
+    f = f_map(W, inj, act)
+    z = torch.zeros_like(inj)
+    best = None
+    for k in range(1, max_iter + 1):
+        fz = f(z)
+        r = dc.rel_residual(fz, z)
+        rmax = float(r.max())
+        if best is None or rmax < best[1]:
+            best = (z, rmax, k)
+        if rmax <= target or not torch.isfinite(fz).all() or k - best[2] > PATIENCE:
+            break
+        z = fz
+    return best
+
+
+def peaceman_rachford(W, inj, act, alpha, max_iter=200000, target=TARGET):
+    """monDEQ Peaceman-Rachford splitting for z = act(W z + inj), I - W strongly monotone.
+
+        u_{k+1/2} = 2 z_k - u_k
+        z_{k+1/2} = (I + alpha (I - W))^{-1} (u_{k+1/2} + alpha inj)
+        u_{k+1}   = 2 z_{k+1/2} - u_{k+1/2}
+        z_{k+1}   = act(u_{k+1})          (act = prox_{alpha f} of a CCP function f)
+
+    Converges for every alpha > 0 when I - W is m-strongly monotone (m > 0).
+    Stops on the true fixed-point residual of z_k. Returns (z, r, iters).
+    """
+    f = f_map(W, inj, act)
+    h = W.shape[0]
+    eye = torch.eye(h, dtype=W.dtype)
+    M = (1.0 + alpha) * eye - alpha * W           # I + alpha (I - W)
+    LU, piv = torch.linalg.lu_factor(M)
+    z = torch.zeros_like(inj)
+    u = torch.zeros_like(inj)
+    best = None
+    for k in range(1, max_iter + 1):
+        u12 = 2 * z - u
+        rhs = (u12 + alpha * inj).T                # [h, n]
+        z12 = torch.linalg.lu_solve(LU, piv, rhs).T
+        u = 2 * z12 - u12
+        z = act(u)
+        rmax = float(dc.rel_residual(f(z), z).max())
+        if best is None or rmax < best[1]:
+            best = (z, rmax, k)
+        if rmax <= target or not torch.isfinite(z).all() or k - best[2] > PATIENCE:
+            break
+    return best
+
+
+def build_case(spec, seed, idx, force_f32):
+    name, h, p, q, act_name, param, n, extra = spec
+    g = torch.Generator().manual_seed(seed * 1000 + idx)
+    rn = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64)
+    model = dc.DEQDense(p, h, q, activation=act_name, param=param, m=extra.get("m"))
+    with torch.no_grad():
+        model.encoder.weight.copy_(rn(h, p) / p ** 0.5)
+        model.encoder.bias.copy_(0.3 * rn(h))
+        model.decoder.weight.copy_(rn(q, h) / h ** 0.5)
+        model.decoder.bias.copy_(0.1 * rn(q))
+        if param == "direct":
+            W = rn(h, h)
+            W *= extra["w_norm"] / dc.spectral_norm(W)
+            model.core.weight.copy_(W)
+        else:
+            model.core.A.copy_(extra["a"] * rn(h, h) / h ** 0.5)
+            model.core.B.copy_(extra["b"] * rn(h, h) / h ** 0.5)
+    x = rn(n, p)
+    f32 = force_f32 or extra.get("dtype") == "f32"
+    if f32:
+        # Round everything to float32 first: the reference then solves exactly the
+        # model (and inputs) that a reader of the F32 file / CSV sees.
+        with torch.no_grad():
+            for prm in model.parameters():
+                prm.copy_(prm.float().double())
+        x = x.float().double()
+    return model, x, f32
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", required=True, help="output directory (created)")
+    ap.add_argument("--seed", type=int, default=20240611)
+    ap.add_argument("--dtype", choices=("f64", "f32"), default="f64",
+                    help="file dtype for all cases (case direct_tanh_f32 is F32 regardless)")
+    args = ap.parse_args()
+
+    torch.set_num_threads(1)
+    os.makedirs(args.out, exist_ok=True)
+    writer = None
+    listing = []
+    for idx, spec in enumerate(CASES):
+        name, h, p, q, act_name, param, n, extra = spec
+        model, x, f32 = build_case(spec, args.seed, idx, args.dtype == "f32")
+        W, U, b, C, c = model.dense()
+        act = dc.act_fn(act_name)
+        with torch.no_grad():
+            inj = x @ U.T + b
+            wn = dc.spectral_norm(W)
+            info = {"name": name, "h": h, "p": p, "q": q, "activation": act_name, "param": param,
+                    "dtype": "F32" if f32 else "F64", "n_samples": n,
+                    "model": name + ".safetensors", "input": name + ".input.csv",
+                    "output": name + ".output.csv", "w_norm2": wn}
+            # What plain (undamped) iteration does on this case, for the record.
+            _, r_plain, it_plain = plain_iteration(W, inj, act, max_iter=2000, target=REQUIRED)
+            plain_ok = r_plain <= REQUIRED
+            if param == "direct":
+                if wn >= 1.0:
+                    raise SystemExit("%s: direct case must be contractive, ||W||_2=%g" % (name, wn))
+                z, r, iters = plain_iteration(W, inj, act)
+                info["ref_solver"] = "plain-iteration"
+            else:
+                m = model.core.m
+                info["monotone_m"] = m
+                L = dc.spectral_norm(torch.eye(h, dtype=torch.float64) - W)
+                mono = float(torch.linalg.eigvalsh(torch.eye(h, dtype=torch.float64) - (W + W.T) / 2).min())
+                if mono < m * (1 - 1e-9):
+                    raise SystemExit("%s: I-W is not m-strongly monotone (%g < %g)" % (name, mono, m))
+                # act must be the resolvent prox_{alpha f}: relu (prox of the indicator of
+                # the nonnegative orthant) and identity (f = 0) are that for every alpha;
+                # tanh = prox_f only for alpha = 1, so tanh uses alpha = 1.
+                alpha = 1.0 if act_name == "tanh" else 1.0 / L
+                z, r, iters = peaceman_rachford(W, inj, act, alpha)
+                info.update({"ref_solver": "peaceman-rachford", "pr_alpha": alpha,
+                             "i_minus_w_norm2": L, "i_minus_w_min_sym_eig": mono,
+                             "fb_alpha_max": 2 * m / L ** 2})
+                if extra.get("require_w_norm_gt_1"):
+                    if not wn > 1.0:
+                        raise SystemExit("%s: want ||W||_2 > 1, got %g" % (name, wn))
+                    if plain_ok:
+                        raise SystemExit("%s: plain iteration converged; case is meant to defeat it" % name)
+            info["plain_iteration_2000"] = {"converged": plain_ok,
+                                            "best_residual": r_plain if r_plain == r_plain else None}
+            if not (r <= REQUIRED):
+                raise SystemExit("%s: reference residual %g > %g" % (name, r, REQUIRED))
+            fz = act(z @ W.T + inj)
+            rs = dc.rel_residual(fz, z)
+            assert float(rs.max()) == r
+            y = z @ C.T + c
+        info.update({"ref_iters": iters, "residual": r, "residual_per_sample": [float(v) for v in rs]})
+        meta = extra.get("meta")
+        writer = dc.save_model(model, os.path.join(args.out, name + ".safetensors"),
+                               dtype=torch.float32 if f32 else torch.float64, extra_meta=meta)
+        if meta:
+            info["metadata_extra"] = meta
+        dc.write_csv(os.path.join(args.out, name + ".input.csv"), x, fmt="repr")
+        dc.write_csv(os.path.join(args.out, name + ".output.csv"), y, fmt="%.17g")
+        # Round-trip check of what was just written.
+        m2, md2, _ = dc.load_model(os.path.join(args.out, name + ".safetensors"))
+        W2, U2, b2, C2, c2 = m2.dense()
+        assert torch.equal(U2, U) and torch.equal(b2, b) and torch.equal(C2, C) and torch.equal(c2, c)
+        assert torch.allclose(W2, W, rtol=0, atol=1e-15)
+        assert torch.equal(dc.read_csv(os.path.join(args.out, name + ".input.csv")), x)
+        listing.append(info)
+        print("%-18s h=%-3d p=%-2d q=%d %-8s %-8s %s ||W||2=%.3f  %s iters=%-5d residual=%.2e  plain-iter:%s"
+              % (name, h, p, q, act_name, param, info["dtype"], wn, info["ref_solver"], iters, r,
+                 "converges" if plain_ok else "FAILS"))
+
+    doc = {
+        "generator": "scripts/torch/reference.py",
+        "command": "/usr/bin/python3 scripts/torch/reference.py --out DIR --seed %d --dtype %s" % (args.seed, args.dtype),
+        "seed": args.seed,
+        "torch_version": torch.__version__.split("+")[0],
+        "safetensors_writer": writer,
+        "model": "z* = act(W z* + U x + b), y = C z* + c; U=encoder.weight, b=encoder.bias, "
+                 "C=decoder.weight, c=decoder.bias, W=core.weight or (1-m)I - A^T A + B - B^T",
+        "residual_definition": dc.RESIDUAL_DEFINITION,
+        "required_residual": REQUIRED,
+        "cases": listing,
+    }
+    with open(os.path.join(args.out, "cases.json"), "w") as fh:
+        json.dump(doc, fh, indent=1)
+        fh.write("\n")
+
+
+if __name__ == "__main__":
+    main()
