@@ -1,0 +1,255 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"gonum.org/v1/gonum/mat"
+)
+
+// Model runs a deq-dense model. It is safe for concurrent use.
+type Model struct {
+	d       *Dense
+	h, p, q int
+	wt      []float64 // Wᵀ, h×h row-major: z·Wᵀ is the layer's product
+	ut, ct  []float64 // Uᵀ (p×h) and Cᵀ (h×q)
+
+	splitOnce sync.Once
+	split     splitInfo
+	mu        sync.Mutex
+	resolvent map[float64][]float64 // α → ((I + α(I − W))⁻¹)ᵀ
+}
+
+// splitInfo holds the layer's monotonicity m and Lipschitz bound L of I − W,
+// computed on first use by a splitting method.
+type splitInfo struct {
+	m, lip float64
+	err    error
+}
+
+// NewModel validates d and prepares it for inference. d must not change
+// while the Model is in use.
+func NewModel(d *Dense) (*Model, error) {
+	if err := d.Validate(); err != nil {
+		return nil, err
+	}
+	h, p, q := d.Sizes()
+	m := &Model{d: d, h: h, p: p, q: q, resolvent: map[float64][]float64{}}
+	m.wt = transpose(d.EffectiveW().Data, h, h)
+	m.ut = transpose(d.U.Data, h, p)
+	m.ct = transpose(d.C.Data, q, h)
+	return m, nil
+}
+
+func transpose(a []float64, rows, cols int) []float64 {
+	t := make([]float64, len(a))
+	for i := 0; i < rows; i++ {
+		for j := 0; j < cols; j++ {
+			t[j*rows+i] = a[i*cols+j]
+		}
+	}
+	return t
+}
+
+// Dense returns the model's parameters.
+func (m *Model) Dense() *Dense { return m.d }
+
+// Sizes returns h, p and q: hidden units, inputs and outputs.
+func (m *Model) Sizes() (h, p, q int) { return m.h, m.p, m.q }
+
+// Output is the result of inference on a batch of n samples.
+type Output struct {
+	Y      []float64 // n×q outputs, row-major
+	Z      []float64 // n×h fixed points
+	Result *Result   // the solve's status and statistics
+}
+
+// Settings returns s completed with the model's own defaults (its file's
+// solver, tolerance and iteration limit) where s leaves them unset. A
+// monotone model without a solver of its own defaults to Peaceman-Rachford,
+// a direct one to Anderson.
+func (m *Model) Settings(s Settings) (Settings, error) {
+	def := m.d.Defaults
+	switch {
+	case s.Method != nil:
+	case def.Solver != "":
+		meth, err := MethodByName(def.Solver)
+		if err != nil {
+			return s, err
+		}
+		s.Method = meth
+	case m.d.Param == Monotone:
+		// Guaranteed to converge on a monotone layer, however large ‖W‖₂;
+		// Anderson usually is faster but can diverge there.
+		s.Method = &PeacemanRachford{}
+	}
+	if s.MaxIter == 0 {
+		s.MaxIter = def.MaxIter
+	}
+	if s.AbsTol == 0 && s.RelTol == 0 && def.Tol > 0 {
+		s.RelTol = def.Tol
+	}
+	return s, nil
+}
+
+// Infer runs the model on n = len(x)/p samples, x row-major, solving each
+// sample's fixed point with s completed by the model's defaults (see
+// Settings). Errors are those of SolveBatch; the Output holds what was
+// computed so far when the solve fails.
+func (m *Model) Infer(ctx context.Context, x []float64, s Settings) (*Output, error) {
+	if len(x)%m.p != 0 {
+		return nil, fmt.Errorf("%w: %d input values are not a whole number of samples of %d features", ErrProblem, len(x), m.p)
+	}
+	n := len(x) / m.p
+	s, err := m.Settings(s)
+	if err != nil {
+		return nil, err
+	}
+	res, err := SolveBatch(ctx, m.Problem(x), n, s)
+	if res == nil {
+		return nil, err
+	}
+	return &Output{Y: m.Readout(res.Z, n), Z: res.Z, Result: res}, err
+}
+
+// Readout returns y = C z + c for n fixed points z (n×h, row-major).
+func (m *Model) Readout(z []float64, n int) []float64 {
+	y := make([]float64, n*m.q)
+	for i := 0; i < n; i++ {
+		copy(y[i*m.q:(i+1)*m.q], m.d.OutBias)
+	}
+	mulAdd(z, m.ct, n, m.h, m.q, y)
+	return y
+}
+
+// Inject returns U x + b for n = len(x)/p samples (n×h, row-major).
+func (m *Model) Inject(x []float64) []float64 {
+	n := len(x) / m.p
+	u := make([]float64, n*m.h)
+	for i := 0; i < n; i++ {
+		copy(u[i*m.h:(i+1)*m.h], m.d.Bias)
+	}
+	mulAdd(x, m.ut, n, m.p, m.h, u)
+	return u
+}
+
+// Problem returns the fixed-point problem of the samples x (row-major, p
+// features each): z = σ(W z + U x + b). It carries the layer's Splitting,
+// so every method applies.
+func (m *Model) Problem(x []float64) BatchProblem {
+	inj := m.Inject(x)
+	h := m.h
+	linear := func(dst, z []float64, rows []int) {
+		for k, i := range rows {
+			copy(dst[k*h:(k+1)*h], inj[i*h:(i+1)*h])
+		}
+		mulAdd(z, m.wt, len(rows), h, h, dst)
+	}
+	act := m.d.Activation
+	return BatchProblem{
+		Dim: h,
+		F: func(dst, z []float64, rows []int) {
+			linear(dst, z, rows)
+			act.apply(dst)
+		},
+		Split: &Splitting{
+			Linear:    linear,
+			Prox:      act.prox,
+			Resolvent: func(alpha float64) (func(dst, v []float64, rows []int), error) { return m.resolventFunc(alpha, inj) },
+			Bounds: func() (float64, float64, error) {
+				s := m.splitting()
+				return s.m, s.lip, s.err
+			},
+		},
+	}
+}
+
+// splitting computes, once, the monotonicity m of I − W (exact for the
+// monotone parametrisation, the smallest eigenvalue of its symmetric part
+// for a direct W) and a bound on ‖I − W‖₂.
+func (m *Model) splitting() splitInfo {
+	m.splitOnce.Do(func() {
+		h := m.h
+		iw := mat.NewDense(h, h, nil) // I − W
+		for i := 0; i < h; i++ {
+			for j := 0; j < h; j++ {
+				iw.Set(i, j, -m.wt[j*h+i])
+			}
+			iw.Set(i, i, 1+iw.At(i, i))
+		}
+		if m.d.Param == Monotone {
+			m.split.m = m.d.Monotone
+		} else {
+			sym := mat.NewSymDense(h, nil)
+			for i := 0; i < h; i++ {
+				for j := i; j < h; j++ {
+					sym.SetSym(i, j, (iw.At(i, j)+iw.At(j, i))/2)
+				}
+			}
+			var eig mat.EigenSym
+			if !eig.Factorize(sym, false) {
+				m.split.err = fmt.Errorf("%w: eigendecomposition of the layer failed", ErrProblem)
+				return
+			}
+			m.split.m = eig.Values(nil)[0]
+		}
+		// ‖I − W‖₂ is the largest singular value; 2% over it covers the
+		// factorisation's rounding.
+		var svd mat.SVD
+		if !svd.Factorize(iw, mat.SVDNone) {
+			m.split.err = fmt.Errorf("%w: singular values of the layer failed", ErrProblem)
+			return
+		}
+		m.split.lip = 1.02 * svd.Values(nil)[0]
+	})
+	return m.split
+}
+
+// resolventFunc returns dst = (I + α(I − W))⁻¹ (v + α u_i) for each row, the
+// matrix factored once per α and kept.
+func (m *Model) resolventFunc(alpha float64, inj []float64) (func(dst, v []float64, rows []int), error) {
+	if err := m.splitting().err; err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	rt, ok := m.resolvent[alpha]
+	if !ok {
+		h := m.h
+		a := mat.NewDense(h, h, nil)
+		for i := 0; i < h; i++ {
+			for j := 0; j < h; j++ {
+				a.Set(i, j, alpha*(-m.wt[j*h+i]))
+			}
+			a.Set(i, i, a.At(i, i)+1+alpha)
+		}
+		var inv mat.Dense
+		if err := inv.Inverse(a); err != nil {
+			m.mu.Unlock()
+			return nil, fmt.Errorf("%w: I + α(I − W) is singular for α=%v: %v", ErrProblem, alpha, err)
+		}
+		rt = transpose(inv.RawMatrix().Data, h, h)
+		if len(m.resolvent) > 8 {
+			clear(m.resolvent) // a few step sizes are in use at a time
+		}
+		m.resolvent[alpha] = rt
+	}
+	m.mu.Unlock()
+	h := m.h
+	var tmp []float64
+	return func(dst, v []float64, rows []int) {
+		n := len(rows)
+		if cap(tmp) < n*h {
+			tmp = make([]float64, n*h)
+		}
+		t := tmp[:n*h]
+		for k, i := range rows {
+			tk, vk, uk := t[k*h:(k+1)*h], v[k*h:(k+1)*h], inj[i*h:(i+1)*h]
+			for j := range tk {
+				tk[j] = vk[j] + alpha*uk[j]
+			}
+		}
+		clear(dst[:n*h])
+		mulAdd(t, rt, n, h, h, dst)
+	}, nil
+}

@@ -1,0 +1,261 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"math"
+)
+
+// Method is a fixed-point solver: one of *Picard, *Anderson, *Broyden,
+// *ForwardBackward or *PeacemanRachford. The zero value of each is usable and
+// picks its defaults.
+type Method interface {
+	// String is the method's name, as MethodByName takes it.
+	String() string
+	// start prepares the per-sample state of a solve.
+	start(sv *Solver) (iterator, error)
+}
+
+// iterator advances every active sample of a solve by one iteration.
+type iterator interface {
+	iterate(sv *Solver)
+}
+
+// MethodByName returns the method with default settings for a name:
+// "picard", "anderson", "broyden", "forward-backward" or "peaceman-rachford".
+func MethodByName(name string) (Method, error) {
+	switch name {
+	case "picard":
+		return &Picard{}, nil
+	case "anderson":
+		return &Anderson{}, nil
+	case "broyden":
+		return &Broyden{}, nil
+	case "forward-backward", "fb":
+		return &ForwardBackward{}, nil
+	case "peaceman-rachford", "pr":
+		return &PeacemanRachford{}, nil
+	}
+	return nil, fmt.Errorf("%w: unknown solver %q (want picard, anderson, broyden, forward-backward or peaceman-rachford)", ErrProblem, name)
+}
+
+// Solver runs a batch solve in steps, so that a caller can bound the work of
+// each call: a WebAssembly host that cancels between chunks, a progress
+// display. Solve and SolveBatch run one to the end.
+type Solver struct {
+	p      BatchProblem
+	set    Settings
+	n, dim int
+	it     iterator
+
+	z      []float64 // n×dim: each sample's current iterate
+	out    []float64 // n×dim: f at each sample's last evaluated iterate
+	minRes []float64 // smallest residual of each sample, for the divergence test
+	active []int     // samples still iterating
+	zc, fc []float64 // compact work buffers: the active samples' z and f(z)
+
+	samples []Sample
+	iter    int
+	// the largest residuals of the current iteration, for the Recorder
+	iterRes, iterRel float64
+	err              error
+}
+
+// NewSolver checks p and s and prepares a solve of n samples.
+func NewSolver(p BatchProblem, n int, s Settings) (*Solver, error) {
+	s = s.withDefaults()
+	switch {
+	case p.Dim <= 0:
+		return nil, fmt.Errorf("%w: dimension %d (want > 0)", ErrProblem, p.Dim)
+	case p.F == nil:
+		return nil, fmt.Errorf("%w: F is nil", ErrProblem)
+	case n < 0:
+		return nil, fmt.Errorf("%w: batch size %d", ErrProblem, n)
+	case s.MaxIter < 0:
+		return nil, fmt.Errorf("%w: MaxIter %d (want > 0)", ErrProblem, s.MaxIter)
+	case math.IsNaN(s.AbsTol) || math.IsNaN(s.RelTol):
+		return nil, fmt.Errorf("%w: tolerance is NaN", ErrProblem)
+	case s.Init != nil && len(s.Init) != n*p.Dim:
+		return nil, fmt.Errorf("%w: initial guess has %d values, want %d (%d samples × dimension %d)", ErrProblem, len(s.Init), n*p.Dim, n, p.Dim)
+	}
+	if n > math.MaxInt/p.Dim/4 {
+		return nil, fmt.Errorf("%w: batch of %d samples of dimension %d is too large", ErrProblem, n, p.Dim)
+	}
+	sv := &Solver{
+		p: p, set: s, n: n, dim: p.Dim,
+		z:       make([]float64, n*p.Dim),
+		out:     make([]float64, n*p.Dim),
+		minRes:  make([]float64, n),
+		active:  make([]int, n),
+		zc:      make([]float64, n*p.Dim),
+		fc:      make([]float64, n*p.Dim),
+		samples: make([]Sample, n),
+	}
+	if s.Init != nil {
+		copy(sv.z, s.Init)
+	}
+	for i := range sv.active {
+		sv.active[i] = i
+		sv.minRes[i] = math.Inf(1)
+	}
+	it, err := s.Method.start(sv)
+	if err != nil {
+		return nil, err
+	}
+	sv.it = it
+	return sv, nil
+}
+
+// Done reports whether every sample has finished.
+func (sv *Solver) Done() bool { return len(sv.active) == 0 }
+
+// Err returns the first sample failure (a *SolveError), or nil.
+func (sv *Solver) Err() error { return sv.err }
+
+// Step runs at most maxIters iterations, fewer if every sample finishes. It
+// returns ctx.Err() if ctx is done before an iteration (the remaining samples
+// are then Canceled), and the Recorder's error if it returns one. A sample's
+// divergence is not a Step error: see Err.
+func (sv *Solver) Step(ctx context.Context, maxIters int) error {
+	for k := 0; k < maxIters && len(sv.active) > 0; k++ {
+		if err := ctx.Err(); err != nil {
+			sv.stopAll(Canceled)
+			return err
+		}
+		sv.iter++
+		sv.iterRes, sv.iterRel = 0, 0
+		evaluated := len(sv.active)
+		sv.it.iterate(sv)
+		sv.compact()
+		if sv.set.Recorder != nil {
+			err := sv.set.Recorder.Record(Iterate{Iteration: sv.iter, Active: evaluated, Residual: sv.iterRes, RelResidual: sv.iterRel})
+			if err != nil {
+				sv.stopAll(Canceled)
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// stopAll ends every active sample with status st, its output the map's
+// value at its last evaluated iterate (or the iterate, if none was).
+func (sv *Solver) stopAll(st Status) {
+	for _, i := range sv.active {
+		sv.samples[i].Status = st
+		if sv.samples[i].Iterations == 0 {
+			copy(sv.row(sv.out, i), sv.row(sv.z, i))
+		}
+	}
+	sv.active = sv.active[:0]
+}
+
+// Result summarises the solve so far. Its Z and slices are the Solver's own.
+func (sv *Solver) Result() *Result {
+	r := &Result{Z: sv.out, Samples: sv.samples, Status: Converged}
+	if sv.n == 0 {
+		return r
+	}
+	for i := range sv.samples {
+		s := &sv.samples[i]
+		if s.Status.worse(r.Status) {
+			r.Status = s.Status
+		}
+		r.Iterations = max(r.Iterations, s.Iterations)
+		r.FuncEvals += s.FuncEvals
+		r.Residual = max(r.Residual, s.Residual)
+		r.RelResidual = max(r.RelResidual, s.RelResidual)
+	}
+	return r
+}
+
+// row returns sample i's vector in an n×dim buffer.
+func (sv *Solver) row(buf []float64, i int) []float64 {
+	return buf[i*sv.dim : (i+1)*sv.dim : (i+1)*sv.dim]
+}
+
+// gather copies the active samples' iterates into zc and returns it.
+func (sv *Solver) gather() []float64 {
+	zc := sv.zc[:len(sv.active)*sv.dim]
+	for k, i := range sv.active {
+		copy(zc[k*sv.dim:(k+1)*sv.dim], sv.row(sv.z, i))
+	}
+	return zc
+}
+
+// compact drops the samples that finished in this iteration.
+func (sv *Solver) compact() {
+	a := sv.active[:0]
+	for _, i := range sv.active {
+		if sv.samples[i].Status == Running {
+			a = append(a, i)
+		}
+	}
+	sv.active = a
+}
+
+// check records sample i's iteration at iterate z with map value fz, and
+// reports whether the sample finished (converged, failed or out of
+// iterations). fz becomes the sample's output.
+func (sv *Solver) check(i int, z, fz []float64) (finished bool) {
+	var rr, fn float64
+	for j, f := range fz {
+		d := f - z[j]
+		rr += d * d
+		fn += f * f
+	}
+	res := math.Sqrt(rr)
+	rel := res / math.Max(math.Sqrt(fn), math.SmallestNonzeroFloat64)
+	if fn == 0 && res == 0 {
+		rel = 0
+	}
+	s := &sv.samples[i]
+	s.Iterations++
+	s.FuncEvals++
+	s.Residual, s.RelResidual = res, rel
+	s.Trace = append(s.Trace, res)
+	s.RelTrace = append(s.RelTrace, rel)
+	sv.iterRes = max(sv.iterRes, res)
+	sv.iterRel = max(sv.iterRel, rel)
+	copy(sv.row(sv.out, i), fz)
+
+	switch {
+	case math.IsNaN(res) || math.IsInf(res, 0) || math.IsInf(fn, 0):
+		return sv.fail(i, NonFinite, ErrNonFinite)
+	case res <= sv.set.AbsTol+sv.set.RelTol*math.Sqrt(fn):
+		s.Status = Converged
+		return true
+	case sv.set.DivergenceRatio > 0 && res > sv.set.DivergenceRatio*sv.minRes[i]:
+		return sv.fail(i, Diverged, ErrDiverged)
+	case s.Iterations >= sv.set.MaxIter:
+		s.Status = IterationLimit
+		return true
+	}
+	sv.minRes[i] = math.Min(sv.minRes[i], res)
+	return false
+}
+
+func (sv *Solver) fail(i int, st Status, err error) bool {
+	s := &sv.samples[i]
+	s.Status = st
+	if sv.err == nil {
+		sv.err = &SolveError{Sample: i, Iteration: s.Iterations, Residual: s.Residual, Err: err}
+	}
+	return true
+}
+
+// iterateMap is one iteration of a method that only evaluates the map: F on
+// every active sample, then update sets the next iterate of each sample that
+// has not finished. k is the sample's row in the compact buffers.
+func (sv *Solver) iterateMap(update func(k, i int, z, fz, next []float64)) {
+	zc := sv.gather()
+	fc := sv.fc[:len(zc)]
+	sv.p.F(fc, zc, sv.active)
+	d := sv.dim
+	for k, i := range sv.active {
+		z, fz := zc[k*d:(k+1)*d], fc[k*d:(k+1)*d]
+		if !sv.check(i, z, fz) {
+			update(k, i, z, fz, sv.row(sv.z, i))
+		}
+	}
+}
