@@ -155,7 +155,7 @@ func TestTanhProx(t *testing.T) {
 			if !(x >= -1 && x <= 1) {
 				t.Fatalf("α=%v v=%v: x=%v outside [−1, 1]", alpha, v, x)
 			}
-			if math.Abs(x) < 1-1e-12 {
+			if math.Abs(x) < 1-1e-8 { // nearer ±1, atanh amplifies rounding
 				if got := (1-alpha)*x + alpha*math.Atanh(x); math.Abs(got-v) > 1e-9*(1+math.Abs(v)) {
 					t.Errorf("α=%v v=%v: x=%v gives %v", alpha, v, x, got)
 				}
