@@ -68,7 +68,7 @@ func Refine(ctx context.Context, m Model, question string, s *Settings) (*Result
 	defer r.cancel()
 	for n := 1; ; n++ {
 		if st := r.limit(n); st != NotTerminated {
-			return r.finish(st, nil)
+			return r.finish(st, r.ctxErr(st))
 		}
 		var d promptData
 		t := r.c.first
@@ -129,7 +129,7 @@ func SelfConsistency(ctx context.Context, m Model, question string, s *Settings)
 	}
 	for n := 1; ; n++ {
 		if st := r.limit(n); st != NotTerminated {
-			return r.finish(st, nil)
+			return r.finish(st, r.ctxErr(st))
 		}
 		seed := r.c.Seed
 		if seed != nil {
