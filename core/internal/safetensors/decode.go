@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -145,6 +146,9 @@ func parseHeader(header []byte) ([]entry, map[string]string, error) {
 	if len(header) == 0 || header[0] != '{' {
 		return nil, nil, errorf("header does not begin with '{'")
 	}
+	if err := checkSurrogates(header); err != nil {
+		return nil, nil, err
+	}
 	p := &headerParser{dec: json.NewDecoder(bytes.NewReader(header))}
 	p.dec.UseNumber() // keep numbers' text, to reject fractions and range-check integers exactly
 	if err := p.delim('{', "header"); err != nil {
@@ -190,6 +194,53 @@ func parseHeader(header []byte) ([]entry, map[string]string, error) {
 		return nil, nil, errorf("header: unexpected data after the JSON object at file byte %d", 8+len(header)-len(rest))
 	}
 	return entries, metadata, nil
+}
+
+// checkSurrogates reports a \u escape in a JSON string of header that
+// encodes half of a UTF-16 surrogate pair without the other half.
+// encoding/json silently decodes such an escape as U+FFFD, changing the name
+// or text that holds it; serde_json, whose JSON is the format's in practice,
+// rejects it, and so does this package.
+//
+// Outside strings, a backslash can only be a syntax error, which the JSON
+// decoder reports later.
+func checkSurrogates(h []byte) error {
+	inString := false
+	for i := 0; i < len(h); i++ {
+		switch c := h[i]; {
+		case !inString:
+			inString = c == '"'
+		case c == '"':
+			inString = false
+		case c == '\\':
+			r := escapedRune(h, i)
+			if r < 0 {
+				i++ // skip the escaped character, which may be '"' or '\\'
+				continue
+			}
+			if utf16.IsSurrogate(r) {
+				if r2 := escapedRune(h, i+6); r >= 0xdc00 || r2 < 0xdc00 || r2 > 0xdfff {
+					return errorf("header: unpaired UTF-16 surrogate %s at file byte %d", h[i:i+6], 8+i)
+				}
+				i += 6
+			}
+			i += 5
+		}
+	}
+	return nil
+}
+
+// escapedRune returns the code unit of the \uXXXX escape at h[i:], or -1 if
+// there is none.
+func escapedRune(h []byte, i int) rune {
+	if i+6 > len(h) || h[i] != '\\' || h[i+1] != 'u' {
+		return -1
+	}
+	v, err := strconv.ParseUint(string(h[i+2:i+6]), 16, 16)
+	if err != nil {
+		return -1
+	}
+	return rune(v)
 }
 
 // headerParser walks the tokens of a JSON header.

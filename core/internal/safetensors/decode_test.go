@@ -53,11 +53,17 @@ func TestDecodeErrors(t *testing.T) {
 		{"short file", []byte{2, 0, 0}, "file is 3 bytes"},
 		{"header over limit", binary.LittleEndian.AppendUint64(nil, 100_000_001), "header length 100000001 exceeds the limit of 100000000 bytes"},
 		{"header length 2^64-1", binary.LittleEndian.AppendUint64(nil, math.MaxUint64), "exceeds the limit"},
+		{"header at limit beyond file", append(binary.LittleEndian.AppendUint64(nil, 100_000_000), "{}"...), "header length 100000000 exceeds the 2 bytes that follow it"},
 		{"header beyond file", append(binary.LittleEndian.AppendUint64(nil, 10), "{}"...), "header length 10 exceeds the 2 bytes that follow it"},
 		{"empty header", file(""), "header does not begin with '{'"},
 		{"header is array", file("[]"), "header does not begin with '{'"},
 		{"leading space", file(" {}"), "header does not begin with '{'"},
 		{"invalid UTF-8", file("{\"\xff\":1}"), "header is not valid UTF-8"},
+		{"lone high surrogate", file(`{"__metadata__":{"\ud800":""}}`), `header: unpaired UTF-16 surrogate \ud800 at file byte 26`},
+		{"lone low surrogate", file(`{"\uDC00x":{}}`), `header: unpaired UTF-16 surrogate \uDC00 at file byte 10`},
+		{"reversed surrogates", file(`{"__metadata__":{"k":"\udc00\ud800"}}`), `unpaired UTF-16 surrogate \udc00`},
+		{"high surrogate then other escape", file(`{"__metadata__":{"k":"\ud800\u0041"}}`), `unpaired UTF-16 surrogate \ud800`},
+		{"high surrogate at end of string", file(`{"__metadata__":{"k":"\ud83d"}}`), `unpaired UTF-16 surrogate \ud83d`},
 		{"invalid JSON", file(`{"a":}`), "header is not valid JSON: invalid character '}'"},
 		{"trailing comma", file(`{"a":{"dtype":"F32","shape":[],"data_offsets":[0,4]},}`, zeros(4)...), "header is not valid JSON"},
 		{"single quotes", file(`{'a':1}`), "header is not valid JSON"},
@@ -104,7 +110,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"shape object", file("{"+tensor("a", "F32", "{}", "[0,4]")+"}", zeros(4)...), `tensor "a": shape is an object, not an array`},
 		{"shape null", file("{"+tensor("a", "F32", "null", "[0,4]")+"}", zeros(4)...), `tensor "a": shape is null`},
 		{"shape negative", file("{"+tensor("a", "F32", "[-1]", "[0,4]")+"}", zeros(4)...), `tensor "a": shape dimension -1 is negative`},
-		{"shape negative zero", file("{"+tensor("a", "F32", "[-0]", "[0,0]")+"}"), `shape dimension -0 is negative`},
+		{"shape negative zero", file("{" + tensor("a", "F32", "[-0]", "[0,0]") + "}"), `shape dimension -0 is negative`},
 		{"shape fraction", file("{"+tensor("a", "F32", "[1.5]", "[0,4]")+"}", zeros(4)...), `tensor "a": shape dimension 1.5 is not an integer`},
 		{"shape integral fraction", file("{"+tensor("a", "F32", "[1.0]", "[0,4]")+"}", zeros(4)...), `shape dimension 1.0 is not an integer`},
 		{"shape exponent", file("{"+tensor("a", "F32", "[1e0]", "[0,4]")+"}", zeros(4)...), `shape dimension 1e0 is not an integer`},
@@ -114,7 +120,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"shape above MaxInt", file("{"+tensor("a", "F32", "[9223372036854775808]", "[0,4]")+"}", zeros(4)...), `shape dimension 9223372036854775808 is too large`},
 		{"shape above MaxUint64", file("{"+tensor("a", "F32", "[18446744073709551616]", "[0,4]")+"}", zeros(4)...), `shape dimension 18446744073709551616 is too large`},
 		{"shape overflow", file("{"+tensor("a", "F32", "[4294967296,4294967296]", "[0,4]")+"}", zeros(4)...), `tensor "a": shape [4294967296 4294967296] has too many elements (overflow)`},
-		{"shape overflow with zero", file("{"+tensor("a", "F32", "[0,4294967296,4294967296]", "[0,0]")+"}"), `has too many elements (overflow)`},
+		{"shape overflow with zero", file("{" + tensor("a", "F32", "[0,4294967296,4294967296]", "[0,0]") + "}"), `has too many elements (overflow)`},
 		{"shape huge but no overflow", file("{"+tensor("a", "F32", "[4294967296,2147483647]", "[0,4]")+"}", zeros(4)...), `span 4 bytes, want 9223372032559808512 elements × 4 bytes`},
 
 		{"offsets object", file("{"+tensor("a", "F32", "[1]", "{}")+"}", zeros(4)...), `tensor "a": data_offsets is an object, not an array of two integers`},
@@ -271,8 +277,9 @@ func TestDecodePythonFile(t *testing.T) {
 	checkEqual(t, f, pythonWant)
 }
 
-// TestDecodeBriefExample decodes the single-tensor layout
-// {"__metadata__":{...},"a":{...}}, whose 88-byte header needs no padding.
+// TestDecodeUnpaddedPythonFile decodes the Python writer's layout for one
+// tensor, {"__metadata__":{...},"a":{...}}, whose 88-byte header needs no
+// padding, and checks that Encode writes the same bytes.
 func TestDecodeUnpaddedPythonFile(t *testing.T) {
 	h := `{"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}}`
 	if len(h)%8 != 0 {
@@ -359,6 +366,8 @@ func TestDecodeValid(t *testing.T) {
 				{Name: "\x00\"\\ é", Shape: []int{}, Data: []float64{2}},
 				{Name: "a.b/c:d", Shape: []int{}, Data: []float64{1}},
 			}}},
+		{"surrogate pairs and escaped backslashes", file(`{"__metadata__":{"\ud83d\ude00":"\\ud800","\\":"\"\\\u00e9"}}`),
+			&File{Metadata: map[string]string{"😀": `\ud800`, `\`: `"\é`}, Tensors: []Tensor{}}},
 		{"unaligned header", file(`{"a":{"dtype":"F64","shape":[1],"data_offsets":[0,8]}}`, f64s(1.5)...),
 			&File{Tensors: []Tensor{{Name: "a", Shape: []int{1}, Data: []float64{1.5}}}}},
 	}
