@@ -13,15 +13,3 @@ func gemmTN(alpha float64, a, b []float64, k, m, n int, c []float64) {
 		blas64.General{Rows: k, Cols: n, Stride: n, Data: b},
 		1, blas64.General{Rows: m, Cols: n, Stride: n, Data: c})
 }
-
-// mulAdd sets c += a·b for a (m×k), b (k×n) and c (m×n), all row-major.
-// It is the product every solver iteration spends its time in.
-func mulAdd(a, b []float64, m, k, n int, c []float64) {
-	if m == 0 {
-		return
-	}
-	blas64.Gemm(blas.NoTrans, blas.NoTrans, 1,
-		blas64.General{Rows: m, Cols: k, Stride: k, Data: a},
-		blas64.General{Rows: k, Cols: n, Stride: n, Data: b},
-		1, blas64.General{Rows: m, Cols: n, Stride: n, Data: c})
-}

@@ -6,19 +6,22 @@ import (
 	"sync"
 
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/implicitlab/implicit/core/internal/gemm"
 )
 
 // Model runs a deq-dense model. It is safe for concurrent use.
 type Model struct {
 	d       *Dense
 	h, p, q int
-	wt      []float64 // Wᵀ, h×h row-major: z·Wᵀ is the layer's product
-	ut, ct  []float64 // Uᵀ (p×h) and Cᵀ (h×q)
+	// The layer's products, z·Wᵀ, x·Uᵀ and z·Cᵀ, with the right-hand
+	// matrices packed for the kernel.
+	wt, ut, ct *gemm.Packed
 
 	splitOnce sync.Once
 	split     splitInfo
 	mu        sync.Mutex
-	resolvent map[float64][]float64 // α → ((I + α(I − W))⁻¹)ᵀ
+	resolvent map[float64]*gemm.Packed // α → ((I + α(I − W))⁻¹)ᵀ
 }
 
 // splitInfo holds the layer's monotonicity m and Lipschitz bound L of I − W,
@@ -35,10 +38,10 @@ func NewModel(d *Dense) (*Model, error) {
 		return nil, err
 	}
 	h, p, q := d.Sizes()
-	m := &Model{d: d, h: h, p: p, q: q, resolvent: map[float64][]float64{}}
-	m.wt = transpose(d.EffectiveW().Data, h, h)
-	m.ut = transpose(d.U.Data, h, p)
-	m.ct = transpose(d.C.Data, q, h)
+	m := &Model{d: d, h: h, p: p, q: q, resolvent: map[float64]*gemm.Packed{}}
+	m.wt = gemm.Pack(transpose(d.EffectiveW().Data, h, h), h, h)
+	m.ut = gemm.Pack(transpose(d.U.Data, h, p), p, h)
+	m.ct = gemm.Pack(transpose(d.C.Data, q, h), h, q)
 	return m, nil
 }
 
@@ -119,7 +122,7 @@ func (m *Model) Readout(z []float64, n int) []float64 {
 	for i := 0; i < n; i++ {
 		copy(y[i*m.q:(i+1)*m.q], m.d.OutBias)
 	}
-	mulAdd(z, m.ct, n, m.h, m.q, y)
+	m.ct.MulAdd(y, z, n, new(gemm.Scratch))
 	return y
 }
 
@@ -130,7 +133,7 @@ func (m *Model) Inject(x []float64) []float64 {
 	for i := 0; i < n; i++ {
 		copy(u[i*m.h:(i+1)*m.h], m.d.Bias)
 	}
-	mulAdd(x, m.ut, n, m.p, m.h, u)
+	m.ut.MulAdd(u, x, n, new(gemm.Scratch))
 	return u
 }
 
@@ -140,11 +143,12 @@ func (m *Model) Inject(x []float64) []float64 {
 func (m *Model) Problem(x []float64) BatchProblem {
 	inj := m.Inject(x)
 	h := m.h
+	var scratch gemm.Scratch // a Problem is solved by one goroutine
 	linear := func(dst, z []float64, rows []int) {
 		for k, i := range rows {
 			copy(dst[k*h:(k+1)*h], inj[i*h:(i+1)*h])
 		}
-		mulAdd(z, m.wt, len(rows), h, h, dst)
+		m.wt.MulAdd(dst, z, len(rows), &scratch)
 	}
 	act := m.d.Activation
 	return BatchProblem{
@@ -165,6 +169,14 @@ func (m *Model) Problem(x []float64) BatchProblem {
 	}
 }
 
+func eye(n int) *mat.Dense {
+	e := mat.NewDense(n, n, nil)
+	for i := 0; i < n; i++ {
+		e.Set(i, i, 1)
+	}
+	return e
+}
+
 // splitting computes, once, the monotonicity m of I − W (exact for the
 // monotone parametrisation, the smallest eigenvalue of its symmetric part
 // for a direct W) and a bound on ‖I − W‖₂.
@@ -172,12 +184,7 @@ func (m *Model) splitting() splitInfo {
 	m.splitOnce.Do(func() {
 		h := m.h
 		iw := mat.NewDense(h, h, nil) // I − W
-		for i := 0; i < h; i++ {
-			for j := 0; j < h; j++ {
-				iw.Set(i, j, -m.wt[j*h+i])
-			}
-			iw.Set(i, i, 1+iw.At(i, i))
-		}
+		iw.Sub(eye(h), mat.NewDense(h, h, m.d.EffectiveW().Data))
 		if m.d.Param == Monotone {
 			m.split.m = m.d.Monotone
 		} else {
@@ -216,11 +223,10 @@ func (m *Model) resolventFunc(alpha float64, inj []float64) (func(dst, v []float
 	rt, ok := m.resolvent[alpha]
 	if !ok {
 		h := m.h
+		// I + α(I − W) = (1 + α) I − α W
 		a := mat.NewDense(h, h, nil)
+		a.Scale(-alpha, mat.NewDense(h, h, m.d.EffectiveW().Data))
 		for i := 0; i < h; i++ {
-			for j := 0; j < h; j++ {
-				a.Set(i, j, alpha*(-m.wt[j*h+i]))
-			}
 			a.Set(i, i, a.At(i, i)+1+alpha)
 		}
 		var inv mat.Dense
@@ -228,7 +234,7 @@ func (m *Model) resolventFunc(alpha float64, inj []float64) (func(dst, v []float
 			m.mu.Unlock()
 			return nil, fmt.Errorf("%w: I + α(I − W) is singular for α=%v: %v", ErrProblem, alpha, err)
 		}
-		rt = transpose(inv.RawMatrix().Data, h, h)
+		rt = gemm.Pack(transpose(inv.RawMatrix().Data, h, h), h, h)
 		if len(m.resolvent) > 8 {
 			clear(m.resolvent) // a few step sizes are in use at a time
 		}
@@ -236,7 +242,10 @@ func (m *Model) resolventFunc(alpha float64, inj []float64) (func(dst, v []float
 	}
 	m.mu.Unlock()
 	h := m.h
-	var tmp []float64
+	var (
+		tmp     []float64
+		scratch gemm.Scratch
+	)
 	return func(dst, v []float64, rows []int) {
 		n := len(rows)
 		if cap(tmp) < n*h {
@@ -250,6 +259,6 @@ func (m *Model) resolventFunc(alpha float64, inj []float64) (func(dst, v []float
 			}
 		}
 		clear(dst[:n*h])
-		mulAdd(t, rt, n, h, h, dst)
+		rt.MulAdd(dst, t, n, &scratch)
 	}, nil
 }

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/implicitlab/implicit/core/internal/atomicfile"
+	"github.com/implicitlab/implicit/internal/atomicfile"
 	"github.com/implicitlab/implicit/core/internal/safetensors"
 )
 

@@ -47,13 +47,6 @@ func linearProblem(t *testing.T, dim int, rho float64, seed uint64) (Problem, []
 	return p, zs.RawVector().Data
 }
 
-func eye(n int) *mat.Dense {
-	e := mat.NewDense(n, n, nil)
-	for i := 0; i < n; i++ {
-		e.Set(i, i, 1)
-	}
-	return e
-}
 
 func maxAbsDiff(a, b []float64) float64 {
 	var m float64

@@ -1,0 +1,175 @@
+// Package gemm multiplies a batch of row vectors by a fixed matrix, the
+// product a deq-dense solver spends its time in: C += A·B, where B (k×n) is
+// packed once (it is a model weight) and A (m×k) changes every iteration.
+//
+// B is stored as column panels of width 8, each k rows deep and zero-padded,
+// so that a micro-kernel streams it contiguously. On amd64 with AVX2 and FMA
+// the kernels are assembly (a 6×8 register block for the batch, a 1×8 one
+// with four independent accumulator pairs for single rows); elsewhere, and
+// with the purego build tag, the same blocking runs in Go.
+package gemm
+
+// nr is the panel width; mr the rows of the batch kernel's register block.
+const (
+	nr = 8
+	mr = 6
+)
+
+// Packed is a k×n matrix B in panel order.
+type Packed struct {
+	k, n   int
+	panels []float64 // ceil(n/nr) panels of k×nr values, row-major within a panel
+}
+
+// Pack returns B (k×n, row-major) in panel order.
+func Pack(b []float64, k, n int) *Packed {
+	np := (n + nr - 1) / nr
+	p := &Packed{k: k, n: n, panels: make([]float64, np*k*nr)}
+	for j := 0; j < np; j++ {
+		panel := p.panels[j*k*nr : (j+1)*k*nr]
+		for l := 0; l < k; l++ {
+			for c := 0; c < nr && j*nr+c < n; c++ {
+				panel[l*nr+c] = b[l*n+j*nr+c]
+			}
+		}
+	}
+	return p
+}
+
+// Dims returns k and n.
+func (p *Packed) Dims() (k, n int) { return p.k, p.n }
+
+// Scratch holds the buffers of one MulAdd caller. A Scratch must not be used
+// by two goroutines at once; its zero value is ready.
+type Scratch struct {
+	a   []float64 // mr rows of A, interleaved: a[l*mr+r]
+	tmp [mr * nr]float64
+}
+
+// MulAdd sets c += a·B for a (m×k) and c (m×n), both row-major and
+// contiguous. It panics if the slices are too short, like a slice
+// expression, since that is a bug in the caller.
+func (p *Packed) MulAdd(c, a []float64, m int, s *Scratch) {
+	k, n := p.k, p.n
+	if m == 0 || n == 0 {
+		return
+	}
+	_ = c[m*n-1]
+	if k == 0 {
+		return
+	}
+	_ = a[m*k-1]
+	if cap(s.a) < k*mr {
+		s.a = make([]float64, k*mr)
+	}
+	ap := s.a[:k*mr]
+	np := (n + nr - 1) / nr
+	i := 0
+	for ; i+mr <= m; i += mr {
+		for l := 0; l < k; l++ {
+			for r := 0; r < mr; r++ {
+				ap[l*mr+r] = a[(i+r)*k+l]
+			}
+		}
+		for j := 0; j < np; j++ {
+			panel := p.panels[j*k*nr : (j+1)*k*nr]
+			if j*nr+nr <= n {
+				block6x8(k, ap, panel, c[i*n+j*nr:], n)
+				continue
+			}
+			// A partial last panel goes through a full-width block.
+			t := s.tmp[:]
+			clear(t)
+			block6x8(k, ap, panel, t, nr)
+			for r := 0; r < mr; r++ {
+				row := c[(i+r)*n+j*nr : (i+r)*n+n]
+				for q := range row {
+					row[q] += t[r*nr+q]
+				}
+			}
+		}
+	}
+	for ; i < m; i++ {
+		row := a[i*k : (i+1)*k]
+		for j := 0; j < np; j++ {
+			panel := p.panels[j*k*nr : (j+1)*k*nr]
+			if j*nr+nr <= n {
+				row1x8(k, row, panel, c[i*n+j*nr:])
+				continue
+			}
+			t := s.tmp[:nr]
+			clear(t)
+			row1x8(k, row, panel, t)
+			for q, v := range t[:n-j*nr] {
+				c[i*n+j*nr+q] += v
+			}
+		}
+	}
+}
+
+// block6x8 sets c[r*ldc+q] += Σ_l a[l*mr+r]·b[l*nr+q] for r < 6, q < 8.
+func block6x8(k int, a, b, c []float64, ldc int) {
+	_ = a[k*mr-1]
+	_ = b[k*nr-1]
+	_ = c[(mr-1)*ldc+nr-1]
+	kern6x8(k, a, b, c, ldc)
+}
+
+// row1x8 sets c[q] += Σ_l a[l]·b[l*nr+q] for q < 8.
+func row1x8(k int, a, b, c []float64) {
+	_ = a[k-1]
+	_ = b[k*nr-1]
+	_ = c[nr-1]
+	kern1x8(k, a, b, c)
+}
+
+// genericKern6x8 is the Go form of the 6×8 block.
+func genericKern6x8(k int, a, b, c []float64, ldc int) {
+	var acc [mr][nr]float64
+	for l := 0; l < k; l++ {
+		bl := b[l*nr : l*nr+nr : l*nr+nr]
+		al := a[l*mr : l*mr+mr : l*mr+mr]
+		for r := 0; r < mr; r++ {
+			x := al[r]
+			acc[r][0] += x * bl[0]
+			acc[r][1] += x * bl[1]
+			acc[r][2] += x * bl[2]
+			acc[r][3] += x * bl[3]
+			acc[r][4] += x * bl[4]
+			acc[r][5] += x * bl[5]
+			acc[r][6] += x * bl[6]
+			acc[r][7] += x * bl[7]
+		}
+	}
+	for r := 0; r < mr; r++ {
+		row := c[r*ldc : r*ldc+nr]
+		for q := range row {
+			row[q] += acc[r][q]
+		}
+	}
+}
+
+// genericKern1x8 is the Go form of the 1×8 row kernel.
+func genericKern1x8(k int, a, b, c []float64) {
+	var c0, c1, c2, c3, c4, c5, c6, c7 float64
+	for l, x := range a[:k] {
+		bl := b[l*nr : l*nr+nr : l*nr+nr]
+		c0 += x * bl[0]
+		c1 += x * bl[1]
+		c2 += x * bl[2]
+		c3 += x * bl[3]
+		c4 += x * bl[4]
+		c5 += x * bl[5]
+		c6 += x * bl[6]
+		c7 += x * bl[7]
+	}
+	c = c[:nr]
+	c[0] += c0
+	c[1] += c1
+	c[2] += c2
+	c[3] += c3
+	c[4] += c4
+	c[5] += c5
+	c[6] += c6
+	c[7] += c7
+}

@@ -1,0 +1,110 @@
+package gemm
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// naive is the reference: c += a·b, row-major.
+func naive(c, a, b []float64, m, k, n int) {
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			var s float64
+			for l := 0; l < k; l++ {
+				s += a[i*k+l] * b[l*n+j]
+			}
+			c[i*n+j] += s
+		}
+	}
+}
+
+func randSlice(rng *rand.Rand, n int) []float64 {
+	s := make([]float64, n)
+	for i := range s {
+		s[i] = rng.NormFloat64()
+	}
+	return s
+}
+
+func checkShapes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var s Scratch
+	for m := 0; m <= 14; m++ {
+		for _, k := range []int{0, 1, 2, 3, 4, 5, 7, 8, 9, 16, 33} {
+			for _, n := range []int{1, 3, 7, 8, 9, 15, 16, 17, 24, 31} {
+				a, b := randSlice(rng, m*k), randSlice(rng, k*n)
+				c := randSlice(rng, m*n)
+				want := append([]float64(nil), c...)
+				naive(want, a, b, m, k, n)
+				Pack(b, k, n).MulAdd(c, a, m, &s)
+				for i := range c {
+					if math.Abs(c[i]-want[i]) > 1e-12*(1+math.Abs(want[i])) {
+						t.Fatalf("m=%d k=%d n=%d: c[%d] = %v, want %v", m, k, n, i, c[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestMulAdd(t *testing.T) {
+	t.Logf("accelerated: %v", Accelerated)
+	checkShapes(t)
+}
+
+// The Go kernels must agree too, wherever the assembly runs.
+func TestGenericKernels(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, k := range []int{1, 4, 5, 64} {
+		a, b := randSlice(rng, k*mr), randSlice(rng, k*nr)
+		c1, c2 := randSlice(rng, mr*nr), make([]float64, mr*nr)
+		copy(c2, c1)
+		kern6x8(k, a, b, c1, nr)
+		genericKern6x8(k, a, b, c2, nr)
+		for i := range c1 {
+			if math.Abs(c1[i]-c2[i]) > 1e-12*(1+math.Abs(c1[i])) {
+				t.Fatalf("6x8 k=%d: %v vs %v", k, c1[i], c2[i])
+			}
+		}
+		r1, r2 := randSlice(rng, nr), make([]float64, nr)
+		copy(r2, r1)
+		kern1x8(k, a[:k], b, r1)
+		genericKern1x8(k, a[:k], b, r2)
+		for i := range r1 {
+			if math.Abs(r1[i]-r2[i]) > 1e-12*(1+math.Abs(r1[i])) {
+				t.Fatalf("1x8 k=%d: %v vs %v", k, r1[i], r2[i])
+			}
+		}
+	}
+}
+
+func BenchmarkMulAdd(b *testing.B) {
+	for _, sh := range []struct{ m, k, n int }{{1, 64, 64}, {1, 256, 256}, {256, 64, 64}, {256, 256, 256}} {
+		rng := rand.New(rand.NewPCG(5, 6))
+		a, bm, c := randSlice(rng, sh.m*sh.k), randSlice(rng, sh.k*sh.n), make([]float64, sh.m*sh.n)
+		p := Pack(bm, sh.k, sh.n)
+		var s Scratch
+		b.Run(fmtShape(sh.m, sh.k, sh.n), func(b *testing.B) {
+			for b.Loop() {
+				p.MulAdd(c, a, sh.m, &s)
+			}
+			b.ReportMetric(2*float64(sh.m*sh.k*sh.n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOPS")
+		})
+	}
+}
+
+func fmtShape(m, k, n int) string {
+	return "m=" + itoa(m) + "/k=" + itoa(k) + "/n=" + itoa(n)
+}
+
+func itoa(i int) string {
+	s := ""
+	for {
+		s = string(rune('0'+i%10)) + s
+		i /= 10
+		if i == 0 {
+			return s
+		}
+	}
+}

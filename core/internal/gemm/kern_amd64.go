@@ -1,0 +1,34 @@
+//go:build amd64 && !purego
+
+package gemm
+
+import "golang.org/x/sys/cpu"
+
+// Accelerated reports whether the assembly kernels run: amd64 with AVX2 and
+// FMA.
+var Accelerated = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+// The assembly takes the first element of each slice; the callers in
+// gemm.go have checked the lengths.
+
+//go:noescape
+func kern6x8AVX2(k int, a, b, c *float64, ldc int)
+
+//go:noescape
+func kern1x8AVX2(k int, a, b, c *float64)
+
+func kern6x8(k int, a, b, c []float64, ldc int) {
+	if Accelerated {
+		kern6x8AVX2(k, &a[0], &b[0], &c[0], ldc)
+		return
+	}
+	genericKern6x8(k, a, b, c, ldc)
+}
+
+func kern1x8(k int, a, b, c []float64) {
+	if Accelerated {
+		kern1x8AVX2(k, &a[0], &b[0], &c[0])
+		return
+	}
+	genericKern1x8(k, a, b, c)
+}

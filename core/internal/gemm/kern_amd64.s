@@ -1,0 +1,160 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// func kern6x8AVX2(k int, a, b, c *float64, ldc int)
+//
+// c[r*ldc+q] += Σ_l a[l*6+r]·b[l*8+q] for r < 6, q < 8. Twelve YMM
+// accumulators hold the 6×8 block; Y12, Y13 a row of the panel; Y14, Y15
+// the broadcast elements of A.
+TEXT ·kern6x8AVX2(SB), NOSPLIT, $0-40
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $3, R8
+
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	VXORPD Y2, Y2, Y2
+	VXORPD Y3, Y3, Y3
+	VXORPD Y4, Y4, Y4
+	VXORPD Y5, Y5, Y5
+	VXORPD Y6, Y6, Y6
+	VXORPD Y7, Y7, Y7
+	VXORPD Y8, Y8, Y8
+	VXORPD Y9, Y9, Y9
+	VXORPD Y10, Y10, Y10
+	VXORPD Y11, Y11, Y11
+
+	TESTQ CX, CX
+	JZ    store6
+
+loop6:
+	VMOVUPD      (DI), Y12
+	VMOVUPD      32(DI), Y13
+	VBROADCASTSD (SI), Y14
+	VFMADD231PD  Y12, Y14, Y0
+	VFMADD231PD  Y13, Y14, Y1
+	VBROADCASTSD 8(SI), Y15
+	VFMADD231PD  Y12, Y15, Y2
+	VFMADD231PD  Y13, Y15, Y3
+	VBROADCASTSD 16(SI), Y14
+	VFMADD231PD  Y12, Y14, Y4
+	VFMADD231PD  Y13, Y14, Y5
+	VBROADCASTSD 24(SI), Y15
+	VFMADD231PD  Y12, Y15, Y6
+	VFMADD231PD  Y13, Y15, Y7
+	VBROADCASTSD 32(SI), Y14
+	VFMADD231PD  Y12, Y14, Y8
+	VFMADD231PD  Y13, Y14, Y9
+	VBROADCASTSD 40(SI), Y15
+	VFMADD231PD  Y12, Y15, Y10
+	VFMADD231PD  Y13, Y15, Y11
+	ADDQ         $48, SI
+	ADDQ         $64, DI
+	DECQ         CX
+	JNZ          loop6
+
+store6:
+	VADDPD  (DX), Y0, Y0
+	VMOVUPD Y0, (DX)
+	VADDPD  32(DX), Y1, Y1
+	VMOVUPD Y1, 32(DX)
+	ADDQ    R8, DX
+	VADDPD  (DX), Y2, Y2
+	VMOVUPD Y2, (DX)
+	VADDPD  32(DX), Y3, Y3
+	VMOVUPD Y3, 32(DX)
+	ADDQ    R8, DX
+	VADDPD  (DX), Y4, Y4
+	VMOVUPD Y4, (DX)
+	VADDPD  32(DX), Y5, Y5
+	VMOVUPD Y5, 32(DX)
+	ADDQ    R8, DX
+	VADDPD  (DX), Y6, Y6
+	VMOVUPD Y6, (DX)
+	VADDPD  32(DX), Y7, Y7
+	VMOVUPD Y7, 32(DX)
+	ADDQ    R8, DX
+	VADDPD  (DX), Y8, Y8
+	VMOVUPD Y8, (DX)
+	VADDPD  32(DX), Y9, Y9
+	VMOVUPD Y9, 32(DX)
+	ADDQ    R8, DX
+	VADDPD  (DX), Y10, Y10
+	VMOVUPD Y10, (DX)
+	VADDPD  32(DX), Y11, Y11
+	VMOVUPD Y11, 32(DX)
+	VZEROUPPER
+	RET
+
+// func kern1x8AVX2(k int, a, b, c *float64)
+//
+// c[q] += Σ_l a[l]·b[l*8+q] for q < 8. Four accumulator pairs, one for each
+// of four consecutive l, keep four FMA chains in flight; they are summed at
+// the end.
+TEXT ·kern1x8AVX2(SB), NOSPLIT, $0-32
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	VXORPD Y2, Y2, Y2
+	VXORPD Y3, Y3, Y3
+	VXORPD Y4, Y4, Y4
+	VXORPD Y5, Y5, Y5
+	VXORPD Y6, Y6, Y6
+	VXORPD Y7, Y7, Y7
+
+	CMPQ CX, $4
+	JLT  tail1
+
+loop1:
+	VBROADCASTSD (SI), Y8
+	VFMADD231PD  (DI), Y8, Y0
+	VFMADD231PD  32(DI), Y8, Y1
+	VBROADCASTSD 8(SI), Y9
+	VFMADD231PD  64(DI), Y9, Y2
+	VFMADD231PD  96(DI), Y9, Y3
+	VBROADCASTSD 16(SI), Y10
+	VFMADD231PD  128(DI), Y10, Y4
+	VFMADD231PD  160(DI), Y10, Y5
+	VBROADCASTSD 24(SI), Y11
+	VFMADD231PD  192(DI), Y11, Y6
+	VFMADD231PD  224(DI), Y11, Y7
+	ADDQ         $32, SI
+	ADDQ         $256, DI
+	SUBQ         $4, CX
+	CMPQ         CX, $4
+	JGE          loop1
+
+tail1:
+	TESTQ CX, CX
+	JZ    sum1
+
+tailloop1:
+	VBROADCASTSD (SI), Y8
+	VFMADD231PD  (DI), Y8, Y0
+	VFMADD231PD  32(DI), Y8, Y1
+	ADDQ         $8, SI
+	ADDQ         $64, DI
+	DECQ         CX
+	JNZ          tailloop1
+
+sum1:
+	VADDPD  Y2, Y0, Y0
+	VADDPD  Y3, Y1, Y1
+	VADDPD  Y6, Y4, Y4
+	VADDPD  Y7, Y5, Y5
+	VADDPD  Y4, Y0, Y0
+	VADDPD  Y5, Y1, Y1
+	VADDPD  (DX), Y0, Y0
+	VMOVUPD Y0, (DX)
+	VADDPD  32(DX), Y1, Y1
+	VMOVUPD Y1, 32(DX)
+	VZEROUPPER
+	RET

@@ -1,0 +1,10 @@
+//go:build !amd64 || purego
+
+package gemm
+
+func kern6x8(k int, a, b, c []float64, ldc int) { genericKern6x8(k, a, b, c, ldc) }
+
+func kern1x8(k int, a, b, c []float64) { genericKern1x8(k, a, b, c) }
+
+// Accelerated reports whether the assembly kernels run.
+const Accelerated = false
