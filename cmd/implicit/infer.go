@@ -1,0 +1,180 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/implicitlab/implicit/core"
+	"github.com/implicitlab/implicit/internal/atomicfile"
+	"github.com/implicitlab/implicit/internal/csvdata"
+)
+
+// solverFlags are the solver settings shared by the commands that solve.
+type solverFlags struct {
+	solver  string
+	tol     float64
+	maxIter int
+}
+
+func (f *solverFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.solver, "solver", "", "fixed-point solver: picard, anderson, broyden, forward-backward or peaceman-rachford (default: the model's own, else anderson, or peaceman-rachford for monotone models)")
+	cmd.Flags().Float64Var(&f.tol, "tol", 0, "relative residual tolerance ‖f(z)−z‖/‖f(z)‖ (default: the model's own, else 1e-6)")
+	cmd.Flags().IntVar(&f.maxIter, "max-iter", 0, "iteration limit per sample (default: the model's own, else 100)")
+}
+
+// settings turns the flags into core.Settings; unset flags stay zero, so
+// the model's defaults apply.
+func (f *solverFlags) settings() (core.Settings, error) {
+	var s core.Settings
+	if f.solver != "" {
+		m, err := core.MethodByName(f.solver)
+		if err != nil {
+			return s, err
+		}
+		s.Method = m
+	}
+	if f.tol < 0 {
+		return s, fmt.Errorf("--tol %v: want a tolerance ≥ 0", f.tol)
+	}
+	if f.maxIter < 0 {
+		return s, fmt.Errorf("--max-iter %d: want a limit ≥ 0", f.maxIter)
+	}
+	s.RelTol, s.MaxIter = f.tol, f.maxIter
+	return s, nil
+}
+
+func newInferCmd() *cobra.Command {
+	var (
+		modelPath, inputPath, outputPath, statsFormat string
+		sf                                            solverFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "infer --model M.safetensors --input in.csv [--output out.csv]",
+		Short: "Run a model on a CSV of inputs, one sample a line",
+		Long: `Infer reads one input sample a line (comma-separated numbers, no header),
+solves each sample's fixed point and writes one output row a sample, to
+--output or standard output. Statistics of the solve go to standard error.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if modelPath == "" || inputPath == "" {
+				return errors.New("--model and --input are required")
+			}
+			if statsFormat != "text" && statsFormat != "json" {
+				return fmt.Errorf("--stats %q: want text or json", statsFormat)
+			}
+			settings, err := sf.settings()
+			if err != nil {
+				return err
+			}
+			d, err := core.ReadDenseFile(modelPath)
+			if err != nil {
+				return err
+			}
+			model, err := core.NewModel(d)
+			if err != nil {
+				return err
+			}
+			_, p, q := model.Sizes()
+			x, n, err := readInputs(inputPath, p)
+			if err != nil {
+				return err
+			}
+			settings, err = model.Settings(settings)
+			if err != nil {
+				return err
+			}
+			start := time.Now()
+			out, err := model.Infer(cmd.Context(), x, settings)
+			elapsed := time.Since(start)
+			if out != nil {
+				if werr := writeStats(cmd.ErrOrStderr(), statsFormat, settings, out.Result, n, elapsed); werr != nil {
+					return werr
+				}
+			}
+			if err != nil {
+				return fmt.Errorf("no output written: %w", err)
+			}
+			csv := csvdata.Format(out.Y, q)
+			if outputPath == "" {
+				_, err = cmd.OutOrStdout().Write(csv)
+				return err
+			}
+			return atomicfile.WriteFile(outputPath, csv, 0o644)
+		},
+	}
+	cmd.Flags().StringVar(&modelPath, "model", "", "model file (safetensors, deq-dense)")
+	cmd.Flags().StringVar(&inputPath, "input", "", "input CSV, one sample a line; - for standard input")
+	cmd.Flags().StringVar(&outputPath, "output", "", "output CSV (default: standard output); written atomically")
+	cmd.Flags().StringVar(&statsFormat, "stats", "text", "statistics on standard error: text or json")
+	sf.register(cmd)
+	return cmd
+}
+
+// readInputs reads the input CSV, p values a line.
+func readInputs(path string, p int) ([]float64, int, error) {
+	var r io.Reader = os.Stdin
+	name := "standard input"
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, 0, err
+		}
+		defer f.Close()
+		r, name = f, path
+	}
+	x, n, err := csvdata.Read(r, name, p)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w (the model takes %d inputs a sample)", err, p)
+	}
+	return x, n, nil
+}
+
+// solveStats is the --stats json form of a solve's statistics.
+type solveStats struct {
+	Solver   string         `json:"solver"`
+	Samples  int            `json:"samples"`
+	Status   core.Status    `json:"status"`
+	Counts   map[string]int `json:"status_counts"`
+	MeanIter float64        `json:"mean_iterations"`
+	core.Stats
+	Seconds   float64       `json:"seconds"`
+	PerSample []sampleStats `json:"per_sample"`
+}
+
+type sampleStats struct {
+	Status      core.Status `json:"status"`
+	Iterations  int         `json:"iterations"`
+	Residual    float64     `json:"residual"`
+	RelResidual float64     `json:"rel_residual"`
+}
+
+func newSolveStats(s core.Settings, r *core.Result, n int, elapsed time.Duration) solveStats {
+	st := solveStats{Solver: "anderson", Samples: n, Status: r.Status, Stats: r.Stats, Counts: map[string]int{}, Seconds: elapsed.Seconds()}
+	if s.Method != nil {
+		st.Solver = s.Method.String()
+	}
+	for _, smp := range r.Samples {
+		st.Counts[smp.Status.String()]++
+		st.MeanIter += float64(smp.Iterations) / float64(max(n, 1))
+		st.PerSample = append(st.PerSample, sampleStats{smp.Status, smp.Iterations, smp.Residual, smp.RelResidual})
+	}
+	return st
+}
+
+func writeStats(w io.Writer, format string, s core.Settings, r *core.Result, n int, elapsed time.Duration) error {
+	st := newSolveStats(s, r, n, elapsed)
+	if format == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(st)
+	}
+	_, err := fmt.Fprintf(w, "%d samples, %s: %s %v; iterations mean %.1f, max %d; residual max %.3g (relative %.3g); %.3g s\n",
+		n, st.Solver, st.Status, st.Counts, st.MeanIter, r.Iterations, r.Residual, r.RelResidual, st.Seconds)
+	return err
+}

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/implicitlab/implicit/internal/csvdata"
+)
+
+const fixtures = "../../testdata/torch/"
+
+func readCSVFile(t *testing.T, path string) []float64 {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	v, _, err := csvdata.Read(f, path, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// infer on a model saved from PyTorch must give PyTorch's outputs.
+func TestInferMatchesPyTorch(t *testing.T) {
+	for _, name := range []string{"direct_tanh", "monotone_relu", "direct_tanh_f32"} {
+		out, stderr, err := run(t, "infer", "--model", fixtures+name+".safetensors", "--input", fixtures+name+".input.csv", "--tol", "1e-12", "--max-iter", "2000")
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		got, _, err := csvdata.Read(strings.NewReader(out), "stdout", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := readCSVFile(t, fixtures+name+".output.csv")
+		if len(got) != len(want) {
+			t.Fatalf("%s: %d values, want %d", name, len(got), len(want))
+		}
+		for i := range want {
+			if math.Abs(got[i]-want[i]) > 1e-6*math.Max(1, math.Abs(want[i])) {
+				t.Errorf("%s: value %d = %v, want %v", name, i, got[i], want[i])
+			}
+		}
+		if !strings.Contains(stderr, "converged") {
+			t.Errorf("%s: stats %q", name, stderr)
+		}
+	}
+}
+
+func TestInferOutputFileAndJSONStats(t *testing.T) {
+	dir := t.TempDir()
+	outPath := filepath.Join(dir, "out.csv")
+	_, stderr, err := run(t, "infer", "--model", fixtures+"direct_relu.safetensors", "--input", fixtures+"direct_relu.input.csv",
+		"--output", outPath, "--stats", "json", "--solver", "broyden")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		Solver    string `json:"solver"`
+		Samples   int    `json:"samples"`
+		Status    string `json:"status"`
+		PerSample []struct {
+			Status     string `json:"status"`
+			Iterations int    `json:"iterations"`
+		} `json:"per_sample"`
+	}
+	if err := json.Unmarshal([]byte(stderr), &st); err != nil {
+		t.Fatalf("stats are not JSON: %v\n%s", err, stderr)
+	}
+	if st.Solver != "broyden" || st.Status != "converged" || st.Samples != 12 || len(st.PerSample) != 12 || st.PerSample[0].Iterations == 0 {
+		t.Errorf("stats %+v", st)
+	}
+	if got := readCSVFile(t, outPath); len(got) != 12*3 {
+		t.Errorf("%d values in the output file", len(got))
+	}
+}
+
+func TestInferErrorsNameTheProblem(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.csv")
+	os.WriteFile(bad, []byte("1,2,3,4,5,6,7,8\n1,2,3\n"), 0o644)
+	notNum := filepath.Join(dir, "nan.csv")
+	os.WriteFile(notNum, []byte("1,2,3,4,5,6,7,x\n"), 0o644)
+	keep := filepath.Join(dir, "keep.csv")
+	os.WriteFile(keep, []byte("precious\n"), 0o644)
+	model := fixtures + "direct_relu.safetensors"
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"infer", "--model", model, "--input", bad}, "bad.csv:2: 3 values, want 8"},
+		{[]string{"infer", "--model", model, "--input", notNum}, `bad CSV input: ` + notNum + `:1: column 8: "x" is not a number`},
+		{[]string{"infer", "--model", model, "--input", filepath.Join(dir, "none.csv")}, "no such file"},
+		{[]string{"infer", "--model", fixtures + "cases.json", "--input", bad}, "invalid model"},
+		{[]string{"infer", "--model", model, "--input", bad, "--solver", "newton"}, `unknown solver "newton"`},
+		{[]string{"infer", "--model", model}, "--model and --input are required"},
+		{[]string{"infer", "--model", model, "--input", notNum, "--output", keep}, "is not a number"},
+		{[]string{"infer", "--model", model, "--input", fixtures + "direct_relu.input.csv", "--stats", "xml"}, `--stats "xml"`},
+	} {
+		_, _, err := run(t, c.args...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: err = %v, want %q", c.args[1:], err, c.want)
+		}
+	}
+	if b, _ := os.ReadFile(keep); string(b) != "precious\n" {
+		t.Errorf("a failed run changed the output file: %q", b)
+	}
+}
