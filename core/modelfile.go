@@ -8,8 +8,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/implicitlab/implicit/internal/atomicfile"
 	"github.com/implicitlab/implicit/core/internal/safetensors"
+	"github.com/implicitlab/implicit/internal/atomicfile"
 )
 
 // A model file is one safetensors file. Its "__metadata__" (all strings)

@@ -47,7 +47,6 @@ func linearProblem(t *testing.T, dim int, rho float64, seed uint64) (Problem, []
 	return p, zs.RawVector().Data
 }
 
-
 func maxAbsDiff(a, b []float64) float64 {
 	var m float64
 	for i := range a {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -174,7 +175,13 @@ func writeStats(w io.Writer, format string, s core.Settings, r *core.Result, n i
 		enc.SetIndent("", "  ")
 		return enc.Encode(st)
 	}
-	_, err := fmt.Fprintf(w, "%d samples, %s: %s %v; iterations mean %.1f, max %d; residual max %.3g (relative %.3g); %.3g s\n",
-		n, st.Solver, st.Status, st.Counts, st.MeanIter, r.Iterations, r.Residual, r.RelResidual, st.Seconds)
+	var counts []string
+	for _, s := range []core.Status{core.Converged, core.IterationLimit, core.Diverged, core.NonFinite, core.Canceled} {
+		if c := st.Counts[s.String()]; c > 0 {
+			counts = append(counts, fmt.Sprintf("%d %s", c, s))
+		}
+	}
+	_, err := fmt.Fprintf(w, "%d samples, %s: %s; iterations mean %.1f, max %d; residual max %.3g (relative %.3g); %.3g s\n",
+		n, st.Solver, strings.Join(counts, ", "), st.MeanIter, r.Iterations, r.Residual, r.RelResidual, st.Seconds)
 	return err
 }
