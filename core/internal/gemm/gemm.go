@@ -89,9 +89,14 @@ func (p *Packed) MulAdd(c, a []float64, m int, s *Scratch) {
 			}
 		}
 	}
+	full := n / nr // panels with no padding
 	for ; i < m; i++ {
 		row := a[i*k : (i+1)*k]
-		for j := 0; j < np; j++ {
+		j := 0
+		for ; j+2 <= full; j += 2 {
+			row1x16(k, row, p.panels[j*k*nr:(j+1)*k*nr], p.panels[(j+1)*k*nr:(j+2)*k*nr], c[i*n+j*nr:])
+		}
+		for ; j < np; j++ {
 			panel := p.panels[j*k*nr : (j+1)*k*nr]
 			if j*nr+nr <= n {
 				row1x8(k, row, panel, c[i*n+j*nr:])
@@ -121,6 +126,16 @@ func row1x8(k int, a, b, c []float64) {
 	_ = b[k*nr-1]
 	_ = c[nr-1]
 	kern1x8(k, a, b, c)
+}
+
+// row1x16 sets c[q] += Σ_l a[l]·b0[l*nr+q] and c[nr+q] += Σ_l a[l]·b1[l*nr+q]
+// for q < 8.
+func row1x16(k int, a, b0, b1, c []float64) {
+	_ = a[k-1]
+	_ = b0[k*nr-1]
+	_ = b1[k*nr-1]
+	_ = c[2*nr-1]
+	kern1x16(k, a, b0, b1, c)
 }
 
 // genericKern6x8 is the Go form of the 6×8 block.

@@ -17,6 +17,9 @@ func kern6x8AVX2(k int, a, b, c *float64, ldc int)
 //go:noescape
 func kern1x8AVX2(k int, a, b, c *float64)
 
+//go:noescape
+func kern1x16AVX2(k int, a, b0, b1, c *float64)
+
 func kern6x8(k int, a, b, c []float64, ldc int) {
 	if Accelerated {
 		kern6x8AVX2(k, &a[0], &b[0], &c[0], ldc)
@@ -31,4 +34,13 @@ func kern1x8(k int, a, b, c []float64) {
 		return
 	}
 	genericKern1x8(k, a, b, c)
+}
+
+func kern1x16(k int, a, b0, b1, c []float64) {
+	if Accelerated {
+		kern1x16AVX2(k, &a[0], &b0[0], &b1[0], &c[0])
+		return
+	}
+	genericKern1x8(k, a, b0, c[:nr])
+	genericKern1x8(k, a, b1, c[nr:])
 }

@@ -158,3 +158,70 @@ sum1:
 	VMOVUPD Y1, 32(DX)
 	VZEROUPPER
 	RET
+
+// func kern1x16AVX2(k int, a, b0, b1, c *float64)
+//
+// c[q] += Σ_l a[l]·b0[l*8+q] and c[8+q] += Σ_l a[l]·b1[l*8+q] for q < 8:
+// one row against two panels, so each broadcast of a[l] feeds four FMAs.
+// Two accumulator sets, for even and odd l, keep eight FMA chains in flight.
+TEXT ·kern1x16AVX2(SB), NOSPLIT, $0-40
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b0+16(FP), DI
+	MOVQ b1+24(FP), BX
+	MOVQ c+32(FP), DX
+
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	VXORPD Y2, Y2, Y2
+	VXORPD Y3, Y3, Y3
+	VXORPD Y4, Y4, Y4
+	VXORPD Y5, Y5, Y5
+	VXORPD Y6, Y6, Y6
+	VXORPD Y7, Y7, Y7
+
+	CMPQ CX, $2
+	JLT  tail16
+
+loop16:
+	VBROADCASTSD (SI), Y8
+	VFMADD231PD  (DI), Y8, Y0
+	VFMADD231PD  32(DI), Y8, Y1
+	VFMADD231PD  (BX), Y8, Y2
+	VFMADD231PD  32(BX), Y8, Y3
+	VBROADCASTSD 8(SI), Y9
+	VFMADD231PD  64(DI), Y9, Y4
+	VFMADD231PD  96(DI), Y9, Y5
+	VFMADD231PD  64(BX), Y9, Y6
+	VFMADD231PD  96(BX), Y9, Y7
+	ADDQ         $16, SI
+	ADDQ         $128, DI
+	ADDQ         $128, BX
+	SUBQ         $2, CX
+	CMPQ         CX, $2
+	JGE          loop16
+
+tail16:
+	TESTQ CX, CX
+	JZ    sum16
+	VBROADCASTSD (SI), Y8
+	VFMADD231PD  (DI), Y8, Y0
+	VFMADD231PD  32(DI), Y8, Y1
+	VFMADD231PD  (BX), Y8, Y2
+	VFMADD231PD  32(BX), Y8, Y3
+
+sum16:
+	VADDPD  Y4, Y0, Y0
+	VADDPD  Y5, Y1, Y1
+	VADDPD  Y6, Y2, Y2
+	VADDPD  Y7, Y3, Y3
+	VADDPD  (DX), Y0, Y0
+	VMOVUPD Y0, (DX)
+	VADDPD  32(DX), Y1, Y1
+	VMOVUPD Y1, 32(DX)
+	VADDPD  64(DX), Y2, Y2
+	VMOVUPD Y2, 64(DX)
+	VADDPD  96(DX), Y3, Y3
+	VMOVUPD Y3, 96(DX)
+	VZEROUPPER
+	RET
