@@ -269,3 +269,30 @@ func TestSplittingNeedsMonotoneLayer(t *testing.T) {
 		}
 	}
 }
+
+func TestNewDense(t *testing.T) {
+	for _, param := range []Parametrization{Direct, Monotone} {
+		d, err := NewDense(DenseConfig{Hidden: 40, In: 7, Out: 3, Activation: Tanh, Param: param}, rand.New(rand.NewPCG(1, 1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if param == Direct {
+			if s := spectralNorm(d.W); s > 0.9+1e-9 {
+				t.Errorf("‖W‖₂ = %v > 0.9", s)
+			}
+		} else if d.Monotone != 0.5 {
+			t.Errorf("default m = %v", d.Monotone)
+		}
+		// The same seed gives the same model.
+		e, _ := NewDense(DenseConfig{Hidden: 40, In: 7, Out: 3, Activation: Tanh, Param: param}, rand.New(rand.NewPCG(1, 1)))
+		if maxAbsDiff(d.U.Data, e.U.Data) != 0 {
+			t.Error("not reproducible")
+		}
+	}
+	if _, err := NewDense(DenseConfig{Hidden: 0, In: 1, Out: 1, Activation: ReLU, Param: Direct}, rand.New(rand.NewPCG(1, 1))); !errors.Is(err, ErrModel) {
+		t.Errorf("h=0: %v", err)
+	}
+	if _, err := NewDense(DenseConfig{Hidden: 2, In: 1, Out: 1, Activation: "elu", Param: Direct}, rand.New(rand.NewPCG(1, 1))); !errors.Is(err, ErrModel) {
+		t.Errorf("elu: %v", err)
+	}
+}

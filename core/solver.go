@@ -94,6 +94,14 @@ func NewSolver(p BatchProblem, n int, s Settings) (*Solver, error) {
 	if s.Init != nil {
 		copy(sv.z, s.Init)
 	}
+	// Room for the first iterations' residuals, in two slabs, saves every
+	// sample a run of small appends.
+	tc := min(s.MaxIter, 32)
+	abs, rel := make([]float64, 0, n*tc), make([]float64, 0, n*tc)
+	for i := range sv.samples {
+		sv.samples[i].Trace = abs[i*tc : i*tc : (i+1)*tc]
+		sv.samples[i].RelTrace = rel[i*tc : i*tc : (i+1)*tc]
+	}
 	for i := range sv.active {
 		sv.active[i] = i
 		sv.minRes[i] = math.Inf(1)
@@ -199,6 +207,7 @@ func (sv *Solver) compact() {
 // iterations). fz becomes the sample's output.
 func (sv *Solver) check(i int, z, fz []float64) (finished bool) {
 	var rr, fn float64
+	z = z[:len(fz)]
 	for j, f := range fz {
 		d := f - z[j]
 		rr += d * d

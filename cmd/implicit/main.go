@@ -31,6 +31,6 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	// Each subcommand lives in its own file as newXxxCmd.
-	root.AddCommand(newInferCmd())
+	root.AddCommand(newInferCmd(), newBenchCmd())
 	return root
 }

@@ -59,13 +59,13 @@ func (p *Packed) MulAdd(c, a []float64, m int, s *Scratch) {
 		return
 	}
 	_ = a[m*k-1]
-	if cap(s.a) < k*mr {
+	if m >= mr && cap(s.a) < k*mr {
 		s.a = make([]float64, k*mr)
 	}
-	ap := s.a[:k*mr]
 	np := (n + nr - 1) / nr
 	i := 0
 	for ; i+mr <= m; i += mr {
+		ap := s.a[:k*mr]
 		for l := 0; l < k; l++ {
 			for r := 0; r < mr; r++ {
 				ap[l*mr+r] = a[(i+r)*k+l]

@@ -1,0 +1,282 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/implicitlab/implicit/core"
+	"github.com/implicitlab/implicit/internal/csvdata"
+)
+
+// The benchmark's cases: one sample through exactly latencyIters plain
+// iterations, and a batch solved with Anderson to batchTol.
+const (
+	benchP, benchQ = 64, 10
+	latencyIters   = 30
+	batchSize      = 256
+	batchTol       = 1e-4
+	batchMaxIter   = 100
+)
+
+func newBenchCmd() *cobra.Command {
+	var (
+		python, scripts string
+		scale           float64
+	)
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Time the same deq-dense model here and in PyTorch, side by side",
+		Long: `Bench builds a monotone relu deq-dense model (p=64 inputs, q=10 outputs,
+m=0.5) at h = 64 and 256, writes it with its inputs to a temporary directory,
+and times the same forward solves in Go (in this process, one goroutine) and in
+PyTorch (scripts/torch/bench.py, one thread, float64, eager):
+
+  latency: one sample, exactly 30 plain iterations from z = 0, then y = C z + c
+  batch:   256 samples, Anderson (memory 5) until every sample's relative
+           residual ‖f(z) − z‖/‖f(z)‖ is at most 1e-4
+
+Both sides time Ux + b, the solve and the readout; neither times loading. It
+prints medians and minima over repeated runs. Run it from the repository root
+(or pass --scripts) with an interpreter that has PyTorch; without one it prints
+the Go column alone.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if scale <= 0 {
+				return fmt.Errorf("--repeat-scale %v: want > 0", scale)
+			}
+			return runBench(cmd.Context(), cmd.OutOrStdout(), python, scripts, scale)
+		},
+	}
+	cmd.Flags().StringVar(&python, "python", "/usr/bin/python3", "Python interpreter with PyTorch (Debian's python3-torch)")
+	cmd.Flags().StringVar(&scripts, "scripts", "scripts/torch", "directory of bench.py")
+	cmd.Flags().Float64Var(&scale, "repeat-scale", 1, "multiply the number of timed repetitions (lower for a quick look)")
+	return cmd
+}
+
+// timing is a set of repeated measurements of one case on one side.
+type timing struct {
+	MedianUS, MinUS float64
+	Iters           string // iterations, as the side counts them
+	Residual        float64
+}
+
+// benchCase is one row of the table.
+type benchCase struct {
+	name      string
+	h, repeat int
+	batch     bool
+}
+
+func runBench(ctx context.Context, w io.Writer, python, scripts string, scale float64) error {
+	dir, err := os.MkdirTemp("", "implicit-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	torch := torchAvailable(python, scripts)
+	cases := []benchCase{
+		{"latency, 1 sample, 30 iterations", 64, 2000, false},
+		{"latency, 1 sample, 30 iterations", 256, 500, false},
+		{"batch 256, Anderson to 1e-4", 64, 30, true},
+		{"batch 256, Anderson to 1e-4", 256, 10, true},
+	}
+	type row struct {
+		c         benchCase
+		goT, pyT  timing
+		pyErr     error
+		blasLabel string
+	}
+	var rows []row
+	for _, c := range cases {
+		c.repeat = max(3, int(float64(c.repeat)*scale))
+		model, x, modelPath, inputPath, err := benchModel(dir, c.h)
+		if err != nil {
+			return err
+		}
+		r := row{c: c}
+		if r.goT, err = timeGo(ctx, model, x, c); err != nil {
+			return err
+		}
+		if torch != nil {
+			r.pyErr = torch
+		} else {
+			r.pyT, r.blasLabel, r.pyErr = timeTorch(ctx, python, scripts, modelPath, inputPath, c)
+		}
+		rows = append(rows, r)
+	}
+
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "case\th\tGo median µs\tGo min µs\tGo f-evals\tPyTorch median µs\tPyTorch min µs\tPyTorch f-evals\tspeed-up (medians)\t")
+	var blas string
+	for _, r := range rows {
+		py := []string{"-", "-", "-", "-"}
+		if r.pyErr == nil {
+			py = []string{fmtUS(r.pyT.MedianUS), fmtUS(r.pyT.MinUS), r.pyT.Iters, fmt.Sprintf("%.1fx", r.pyT.MedianUS/r.goT.MedianUS)}
+			blas = r.blasLabel
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.c.name, r.c.h, fmtUS(r.goT.MedianUS), fmtUS(r.goT.MinUS), r.goT.Iters, py[0], py[1], py[2], py[3])
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nGo: %s, one goroutine, float64, GEMM kernel %s.\n", goRuntimeLabel(), kernelLabel())
+	if torch != nil {
+		fmt.Fprintf(w, "PyTorch: not run: %v\n", torch)
+		return nil
+	}
+	for _, r := range rows {
+		if r.pyErr != nil {
+			return fmt.Errorf("PyTorch, %s at h=%d: %w", r.c.name, r.c.h, r.pyErr)
+		}
+	}
+	fmt.Fprintf(w, "PyTorch: one thread, float64, eager, no_grad; BLAS %s; latency is the faster of z@W.T+inj and addmm;\n", blas)
+	fmt.Fprintln(w, "batch is the fastest converged run over Anderson regularisations λ = 1e-4, 1e-6, 1e-8, 1e-10.")
+	fmt.Fprintln(w, "Go f-evals: mean and max over samples (a converged sample stops); PyTorch: evaluations of the whole batch.")
+	return nil
+}
+
+func goRuntimeLabel() string { return runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH }
+
+func kernelLabel() string { return core.Kernel() }
+
+func fmtUS(us float64) string { return strconv.FormatFloat(us, 'f', 1, 64) }
+
+// benchModel builds the case's model and inputs and writes both for PyTorch.
+func benchModel(dir string, h int) (*core.Model, []float64, string, string, error) {
+	rng := rand.New(rand.NewPCG(1, uint64(h)))
+	d, err := core.NewDense(core.DenseConfig{Hidden: h, In: benchP, Out: benchQ, Activation: core.ReLU, Param: core.Monotone, Monotone: 0.5}, rng)
+	if err != nil {
+		return nil, nil, "", "", err
+	}
+	model, err := core.NewModel(d)
+	if err != nil {
+		return nil, nil, "", "", err
+	}
+	x := make([]float64, batchSize*benchP)
+	for i := range x {
+		x[i] = rng.NormFloat64()
+	}
+	modelPath := filepath.Join(dir, fmt.Sprintf("h%d.safetensors", h))
+	inputPath := filepath.Join(dir, fmt.Sprintf("h%d.csv", h))
+	if err := d.WriteFile(modelPath); err != nil {
+		return nil, nil, "", "", err
+	}
+	if err := os.WriteFile(inputPath, csvdata.Format(x, benchP), 0o644); err != nil {
+		return nil, nil, "", "", err
+	}
+	return model, x, modelPath, inputPath, nil
+}
+
+// timeGo runs the case c.repeat times (after a warm-up) in this process.
+func timeGo(ctx context.Context, m *core.Model, x []float64, c benchCase) (timing, error) {
+	s := core.Settings{Method: &core.Anderson{Memory: 5}, RelTol: batchTol, MaxIter: batchMaxIter}
+	if !c.batch {
+		x = x[:benchP]
+		s = core.Settings{Method: &core.Picard{}, MaxIter: latencyIters, RelTol: -1}
+	}
+	var (
+		times []float64
+		out   *core.Output
+		err   error
+	)
+	for i := -2; i < c.repeat; i++ {
+		start := time.Now()
+		out, err = m.Infer(ctx, x, s)
+		if err != nil {
+			return timing{}, err
+		}
+		if i >= 0 {
+			times = append(times, float64(time.Since(start).Nanoseconds())/1e3)
+		}
+	}
+	if c.batch && out.Result.Status != core.Converged {
+		return timing{}, fmt.Errorf("go batch solve at h=%d: %v", c.h, out.Result.Status)
+	}
+	mean := float64(out.Result.FuncEvals) / float64(len(out.Result.Samples))
+	t := timing{Iters: fmt.Sprintf("%.1f / %d", mean, out.Result.Iterations), Residual: out.Result.RelResidual}
+	t.MedianUS, t.MinUS = medianMin(times)
+	return t, nil
+}
+
+func medianMin(v []float64) (median, minimum float64) {
+	slices.Sort(v)
+	return v[len(v)/2], v[0]
+}
+
+// torchAvailable says why PyTorch cannot be used, or nil.
+func torchAvailable(python, scripts string) error {
+	if _, err := os.Stat(filepath.Join(scripts, "bench.py")); err != nil {
+		return fmt.Errorf("%s/bench.py not found (run from the repository root or pass --scripts)", scripts)
+	}
+	if err := exec.Command(python, "-c", "import torch").Run(); err != nil {
+		return fmt.Errorf("%s cannot import torch (apt-get install python3-torch libopenblas0-pthread, or pass --python)", python)
+	}
+	return nil
+}
+
+// torchResult is the JSON line bench.py prints.
+type torchResult struct {
+	TimeMedian float64 `json:"time_us_median"`
+	TimeMin    float64 `json:"time_us_min"`
+	Iters      int     `json:"iters"`
+	Residual   float64 `json:"residual"`
+	BLASKind   string  `json:"blas_kind"`
+	BLASLib    string  `json:"blas_lib"`
+}
+
+func timeTorch(ctx context.Context, python, scripts, modelPath, inputPath string, c benchCase) (timing, string, error) {
+	args := []string{"--model", modelPath, "--input", inputPath, "--repeat", strconv.Itoa(c.repeat)}
+	var runs [][]string
+	if c.batch {
+		// The DEQ tutorial's λ = 1e-4 is absolute, so it swamps the Gram
+		// matrix once residuals are small; PyTorch gets the best of several.
+		for _, lam := range []string{"1e-4", "1e-6", "1e-8", "1e-10"} {
+			runs = append(runs, append([]string{"batch", "--tol", "1e-4", "--max-iter", strconv.Itoa(batchMaxIter), "--anderson-m", "5", "--anderson-lam", lam, "--anderson-beta", "1.0"}, args...))
+		}
+	} else {
+		base := append([]string{"latency", "--iters", strconv.Itoa(latencyIters)}, args...)
+		runs = [][]string{base, append(slices.Clone(base), "--impl", "addmm")}
+	}
+	var best torchResult
+	for _, a := range runs {
+		cmd := exec.CommandContext(ctx, python, append([]string{filepath.Join(scripts, "bench.py")}, a...)...)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			return timing{}, "", fmt.Errorf("bench.py %s: %v: %s", strings.Join(a, " "), err, stderr.String())
+		}
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		var r torchResult
+		if err := json.Unmarshal([]byte(lines[len(lines)-1]), &r); err != nil {
+			return timing{}, "", fmt.Errorf("bench.py printed %q: %w", out, err)
+		}
+		if c.batch && !(r.Residual <= batchTol) {
+			continue // did not converge within the iteration limit
+		}
+		if best.TimeMedian == 0 || r.TimeMedian < best.TimeMedian {
+			best = r
+		}
+	}
+	if best.TimeMedian == 0 {
+		return timing{}, "", errors.New("bench.py reported no converged run")
+	}
+	t := timing{MedianUS: best.TimeMedian, MinUS: best.TimeMin, Iters: strconv.Itoa(best.Iters), Residual: best.Residual}
+	return t, best.BLASKind + " (" + best.BLASLib + ")", nil
+}
