@@ -1,0 +1,34 @@
+// Package wire classifies transport errors for the model backends, so that
+// both report an unreachable server and a broken reply the same way.
+package wire
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"syscall"
+
+	"github.com/implicitlab/implicit/reasoning"
+)
+
+// Transport wraps an error from sending a request to, or reading a reply
+// from, the server at url: a failed connection wraps
+// reasoning.ErrUnreachable, a connection lost mid-reply
+// reasoning.ErrInterrupted. Other errors are wrapped as they are.
+func Transport(backend, url string, err error) error {
+	var op *net.OpError
+	switch {
+	case errors.As(err, &op) && op.Op == "dial":
+		return fmt.Errorf("%s: %w: cannot connect to %s (is the server running?): %v", backend, reasoning.ErrUnreachable, url, err)
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return fmt.Errorf("%s: %w: connection to %s lost: %v", backend, reasoning.ErrInterrupted, url, err)
+	}
+	return fmt.Errorf("%s %s: %w", backend, url, err)
+}
+
+// Incomplete is the error for a reply stream that ended without its final
+// message.
+func Incomplete(backend, url string) error {
+	return fmt.Errorf("%s: %w: the reply from %s ended before its final message", backend, reasoning.ErrInterrupted, url)
+}

@@ -1,0 +1,174 @@
+// Package ollama is a reasoning.Model for Ollama's native API, through
+// github.com/ollama/ollama/api: chat with structured output (a JSON schema
+// as the format), thinking, sampling options and streaming; embeddings.
+package ollama
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/ollama/ollama/api"
+
+	"github.com/implicitlab/implicit/reasoning"
+	"github.com/implicitlab/implicit/reasoning/internal/wire"
+)
+
+// DefaultURL is where Ollama listens unless told otherwise.
+const DefaultURL = "http://127.0.0.1:11434"
+
+// Config configures a Model.
+type Config struct {
+	// URL is the server's address. Default DefaultURL.
+	URL string
+
+	// Model is the model's name, as in "ollama pull NAME".
+	Model string
+
+	// EmbedModel is the model that computes embeddings. Default Model.
+	EmbedModel string
+
+	// Options are further Ollama model options, such as "num_ctx"; a
+	// Request's settings take precedence.
+	Options map[string]any
+
+	// HTTPClient sends the requests. Default a client without a timeout:
+	// requests end with their context.
+	HTTPClient *http.Client
+}
+
+// Model is a model served by Ollama. It implements reasoning.Model and
+// reasoning.Embedder, and is safe for concurrent use.
+type Model struct {
+	client *api.Client
+	url    string
+	cfg    Config
+}
+
+// New returns the Model that cfg describes.
+func New(cfg Config) (*Model, error) {
+	if cfg.Model == "" {
+		return nil, errors.New("ollama: no model name")
+	}
+	if cfg.URL == "" {
+		cfg.URL = DefaultURL
+	}
+	u, err := url.Parse(cfg.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("ollama: URL %q: want http://host:port", cfg.URL)
+	}
+	if cfg.EmbedModel == "" {
+		cfg.EmbedModel = cfg.Model
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{}
+	}
+	return &Model{client: api.NewClient(u, cfg.HTTPClient), url: cfg.URL, cfg: cfg}, nil
+}
+
+// Chat sends req as a streamed chat request.
+func (m *Model) Chat(ctx context.Context, req *reasoning.Request) (*reasoning.Response, error) {
+	opts := maps.Clone(m.cfg.Options)
+	if opts == nil {
+		opts = make(map[string]any)
+	}
+	if req.Temperature != nil {
+		opts["temperature"] = *req.Temperature
+	}
+	if req.Seed != nil {
+		opts["seed"] = *req.Seed
+	}
+	if req.MaxTokens > 0 {
+		opts["num_predict"] = req.MaxTokens
+	}
+	stream := true
+	creq := &api.ChatRequest{
+		Model:   m.cfg.Model,
+		Stream:  &stream,
+		Format:  req.Schema,
+		Options: opts,
+	}
+	for _, msg := range req.Messages {
+		creq.Messages = append(creq.Messages, api.Message{Role: msg.Role, Content: msg.Content})
+	}
+	if req.Think != nil {
+		creq.Think = &api.ThinkValue{Value: *req.Think}
+	}
+
+	var content, thinking strings.Builder
+	var final *api.ChatResponse
+	err := m.client.Chat(ctx, creq, func(r api.ChatResponse) error {
+		content.WriteString(r.Message.Content)
+		thinking.WriteString(r.Message.Thinking)
+		if req.OnToken != nil && (r.Message.Content != "" || r.Message.Thinking != "") {
+			req.OnToken(reasoning.Token{Content: r.Message.Content, Thinking: r.Message.Thinking})
+		}
+		if r.Done {
+			final = &r
+		}
+		return nil
+	})
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if err != nil {
+		return nil, m.classify(err, m.cfg.Model)
+	}
+	// The api package ends a stream quietly when the connection drops.
+	if final == nil {
+		return nil, wire.Incomplete("ollama", m.url)
+	}
+	return &reasoning.Response{
+		Content:          content.String(),
+		Thinking:         thinking.String(),
+		PromptTokens:     final.PromptEvalCount,
+		CompletionTokens: final.EvalCount,
+		FinishReason:     final.DoneReason,
+	}, nil
+}
+
+// Embed returns the embeddings of texts by EmbedModel.
+func (m *Model) Embed(ctx context.Context, texts []string) ([][]float64, error) {
+	resp, err := m.client.Embed(ctx, &api.EmbedRequest{Model: m.cfg.EmbedModel, Input: texts})
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if err != nil {
+		return nil, m.classify(err, m.cfg.EmbedModel)
+	}
+	if len(resp.Embeddings) != len(texts) {
+		return nil, fmt.Errorf("ollama: %d embeddings for %d texts", len(resp.Embeddings), len(texts))
+	}
+	out := make([][]float64, len(texts))
+	for i, e := range resp.Embeddings {
+		out[i] = make([]float64, len(e))
+		for j, x := range e {
+			out[i][j] = float64(x)
+		}
+	}
+	return out, nil
+}
+
+func (m *Model) classify(err error, model string) error {
+	var se api.StatusError
+	var ae api.AuthorizationError
+	switch {
+	case errors.As(err, &se) && se.StatusCode == http.StatusNotFound:
+		return fmt.Errorf("ollama: %w: %q is not on the server at %s (pull it with \"ollama pull %s\"): %s",
+			reasoning.ErrModelNotFound, model, m.url, model, se.ErrorMessage)
+	case errors.As(err, &se):
+		return fmt.Errorf("ollama %s: %w", m.url, &reasoning.ServerError{StatusCode: se.StatusCode, Message: se.ErrorMessage})
+	case errors.As(err, &ae):
+		return fmt.Errorf("ollama %s: %w", m.url, &reasoning.ServerError{StatusCode: ae.StatusCode, Message: ae.Status})
+	case strings.HasPrefix(err.Error(), "{"):
+		// The api package returns a line it cannot parse as the error
+		// itself; most often it is the last, cut-off line of a dropped
+		// connection.
+		return fmt.Errorf("ollama: %w: malformed line in the reply from %s: %.200q", reasoning.ErrInterrupted, m.url, err.Error())
+	}
+	return wire.Transport("ollama", m.url, err)
+}

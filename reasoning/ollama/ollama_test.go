@@ -1,0 +1,263 @@
+package ollama
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/implicitlab/implicit/reasoning"
+)
+
+// server starts an httptest server whose /api/chat handler is h, and
+// returns a Model for it.
+func server(t *testing.T, h http.HandlerFunc) *Model {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.HandleFunc("/api/chat", h)
+	mux.HandleFunc("/api/embed", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Model string
+			Input []string
+		}
+		json.NewDecoder(r.Body).Decode(&req)
+		if req.Model != "embedder" {
+			http.Error(w, `{"error":"model 'x' not found"}`, http.StatusNotFound)
+			return
+		}
+		var out [][]float32
+		for i := range req.Input {
+			out = append(out, []float32{float32(i), 1})
+		}
+		json.NewEncoder(w).Encode(map[string]any{"embeddings": out})
+	})
+	// Reading the whole body first lets the server notice when the client
+	// goes away, which ends r.Context() for handlers that hang.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		mux.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	m, err := New(Config{URL: srv.URL, Model: "tiny", EmbedModel: "embedder", Options: map[string]any{"num_ctx": 512}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func lines(w http.ResponseWriter, ls ...string) {
+	for _, l := range ls {
+		fmt.Fprintln(w, l)
+		w.(http.Flusher).Flush()
+	}
+}
+
+func TestChat(t *testing.T) {
+	var got map[string]any
+	m := server(t, func(w http.ResponseWriter, r *http.Request) {
+		json.NewDecoder(r.Body).Decode(&got)
+		lines(w,
+			`{"message":{"role":"assistant","content":"","thinking":"hmm "},"done":false}`,
+			`{"message":{"role":"assistant","content":"{\"reasoning\":\"r\","},"done":false}`,
+			`{"message":{"role":"assistant","content":"\"answer\":\"4\"}"},"done":true,"done_reason":"stop","prompt_eval_count":12,"eval_count":7}`)
+	})
+	temp, seed, think := 0.0, 3, true
+	var toks []reasoning.Token
+	resp, err := m.Chat(context.Background(), &reasoning.Request{
+		Messages:    []reasoning.Message{{Role: "user", Content: "2+2?"}},
+		Schema:      json.RawMessage(reasoning.AnswerSchema),
+		Temperature: &temp, Seed: &seed, Think: &think, MaxTokens: 50,
+		OnToken: func(tk reasoning.Token) { toks = append(toks, tk) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Content != `{"reasoning":"r","answer":"4"}` || resp.Thinking != "hmm " || resp.PromptTokens != 12 ||
+		resp.CompletionTokens != 7 || resp.FinishReason != reasoning.FinishStop || len(toks) != 3 {
+		t.Fatalf("got %+v, %d tokens", resp, len(toks))
+	}
+	opts := got["options"].(map[string]any)
+	if got["model"] != "tiny" || got["think"] != true || got["stream"] != true || opts["temperature"] != 0.0 ||
+		opts["seed"] != 3.0 || opts["num_predict"] != 50.0 || opts["num_ctx"] != 512.0 {
+		t.Errorf("request %v", got)
+	}
+	if f, _ := json.Marshal(got["format"]); !strings.Contains(string(f), `"answer"`) {
+		t.Errorf("format %s", f)
+	}
+}
+
+func TestChatErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		h       http.HandlerFunc
+		is      error
+		status  int
+		message string
+	}{
+		{"missing model", func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusNotFound)
+			fmt.Fprint(w, `{"error":"model 'tiny' not found"}`)
+		}, reasoning.ErrModelNotFound, 0, `ollama pull tiny`},
+		{"500", func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusInternalServerError)
+			fmt.Fprint(w, `{"error":"runner crashed"}`)
+		}, nil, 500, "runner crashed"},
+		{"500 not JSON", func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "upstream failure", http.StatusBadGateway)
+		}, nil, 502, "upstream failure"},
+		{"malformed JSON", func(w http.ResponseWriter, r *http.Request) {
+			lines(w, `{"message":{"content":"a"},"done":false}`, `{"message": nope`)
+		}, nil, 0, `nope`},
+		{"error in stream", func(w http.ResponseWriter, r *http.Request) {
+			lines(w, `{"message":{"content":"a"},"done":false}`, `{"error":"out of memory"}`)
+		}, nil, 0, "out of memory"},
+		{"stream cut", func(w http.ResponseWriter, r *http.Request) {
+			lines(w, `{"message":{"content":"a"},"done":false}`)
+			// The handler returns with no final message.
+		}, reasoning.ErrInterrupted, 0, "ended before its final message"},
+		{"connection dropped mid-line", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Length", "1000")
+			w.WriteHeader(http.StatusOK)
+			fmt.Fprint(w, `{"message":{"content":"a"},"done":false}`+"\n"+`{"message":{"cont`)
+			w.(http.Flusher).Flush()
+			conn, _, _ := w.(http.Hijacker).Hijack()
+			conn.Close()
+		}, reasoning.ErrInterrupted, 0, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := server(t, tc.h)
+			_, err := m.Chat(context.Background(), &reasoning.Request{Messages: []reasoning.Message{{Role: "user", Content: "q"}}})
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if tc.is != nil && !errors.Is(err, tc.is) {
+				t.Errorf("got %v, want %v", err, tc.is)
+			}
+			var se *reasoning.ServerError
+			if tc.status != 0 && (!errors.As(err, &se) || se.StatusCode != tc.status) {
+				t.Errorf("got %v, want a ServerError %d", err, tc.status)
+			}
+			if !strings.Contains(err.Error(), tc.message) {
+				t.Errorf("error %q does not mention %q", err, tc.message)
+			}
+		})
+	}
+}
+
+func TestChatUnreachable(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens there now
+	m, err := New(Config{URL: "http://" + addr, Model: "tiny"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = m.Chat(context.Background(), &reasoning.Request{})
+	if !errors.Is(err, reasoning.ErrUnreachable) || !strings.Contains(err.Error(), addr) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestChatCancel(t *testing.T) {
+	started := make(chan struct{})
+	m := server(t, func(w http.ResponseWriter, r *http.Request) {
+		lines(w, `{"message":{"content":"tick"},"done":false}`)
+		close(started)
+		<-r.Context().Done() // a generation that never ends
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-started; cancel() }()
+	t0 := time.Now()
+	_, err := m.Chat(ctx, &reasoning.Request{})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v", err)
+	}
+	if d := time.Since(t0); d > 5*time.Second {
+		t.Errorf("cancellation took %v", d)
+	}
+}
+
+func TestRefineThroughOllama(t *testing.T) {
+	// A 503 first (retried), then an answer that changes once and then
+	// stays: a fixed point in round 3.
+	var calls atomic.Int32
+	m := server(t, func(w http.ResponseWriter, r *http.Request) {
+		n := calls.Add(1)
+		if n == 1 {
+			http.Error(w, `{"error":"busy"}`, http.StatusServiceUnavailable)
+			return
+		}
+		answer := map[int32]string{2: "5", 3: "6", 4: "6"}[n]
+		b, _ := json.Marshal(map[string]any{
+			"message": map[string]string{"role": "assistant", "content": `{"reasoning":"r","answer":"` + answer + `"}`},
+			"done":    true, "done_reason": "stop", "eval_count": 9,
+		})
+		lines(w, string(b))
+	})
+	res, err := reasoning.Refine(context.Background(), m, "q", &reasoning.Settings{Backoff: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != reasoning.FixedPoint || res.Answer != "6" || len(res.Rounds) != 3 || res.Rounds[0].Attempts != 2 || res.CompletionTokens != 27 {
+		t.Fatalf("got %s %q after %d rounds (attempts %d, tokens %d)", res.Status, res.Answer, len(res.Rounds), res.Rounds[0].Attempts, res.CompletionTokens)
+	}
+
+	// An answer that cannot be read fails the loop with the reply shown.
+	m = server(t, func(w http.ResponseWriter, r *http.Request) {
+		lines(w, `{"message":{"role":"assistant","content":"no idea"},"done":true,"done_reason":"stop"}`)
+	})
+	_, err = reasoning.Refine(context.Background(), m, "q", nil)
+	if !errors.Is(err, reasoning.ErrNoAnswer) || !strings.Contains(err.Error(), "no idea") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestRequestTimeout(t *testing.T) {
+	var calls atomic.Int32
+	m := server(t, func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		<-r.Context().Done() // hangs
+	})
+	s := &reasoning.Settings{RequestTimeout: 50 * time.Millisecond, Retries: 1, Backoff: time.Millisecond}
+	_, err := reasoning.Refine(context.Background(), m, "q", s)
+	if !errors.Is(err, reasoning.ErrRequestTimeout) || calls.Load() != 2 {
+		t.Fatalf("got %v after %d calls", err, calls.Load())
+	}
+}
+
+func TestEmbed(t *testing.T) {
+	m := server(t, func(http.ResponseWriter, *http.Request) {})
+	v, err := m.Embed(context.Background(), []string{"a", "b"})
+	if err != nil || len(v) != 2 || v[1][0] != 1 {
+		t.Fatalf("got %v, %v", v, err)
+	}
+	m.cfg.EmbedModel = "x"
+	if _, err := m.Embed(context.Background(), []string{"a"}); !errors.Is(err, reasoning.ErrModelNotFound) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestNew(t *testing.T) {
+	for _, c := range []Config{{}, {Model: "m", URL: "localhost:11434"}, {Model: "m", URL: "ftp://x"}} {
+		if _, err := New(c); err == nil {
+			t.Errorf("%+v: no error", c)
+		}
+	}
+	m, err := New(Config{Model: "m"})
+	if err != nil || m.url != DefaultURL {
+		t.Errorf("default URL: %v, %v", m, err)
+	}
+}

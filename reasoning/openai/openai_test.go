@@ -1,0 +1,249 @@
+package openai
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/implicitlab/implicit/reasoning"
+)
+
+func server(t *testing.T, h http.HandlerFunc) *Model {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.HandleFunc("/v1/chat/completions", h)
+	mux.HandleFunc("/v1/embeddings", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Model string
+			Input []string
+		}
+		json.NewDecoder(r.Body).Decode(&req)
+		if req.Model != "embedder" {
+			w.WriteHeader(http.StatusNotFound)
+			fmt.Fprint(w, `{"error":{"message":"model 'x' not found","type":"api_error"}}`)
+			return
+		}
+		var data []map[string]any
+		for i := len(req.Input) - 1; i >= 0; i-- { // out of order, as servers may
+			data = append(data, map[string]any{"object": "embedding", "index": i, "embedding": []float32{float32(i), 1}})
+		}
+		json.NewEncoder(w).Encode(map[string]any{"object": "list", "data": data})
+	})
+	// Reading the whole body first lets the server notice when the client
+	// goes away, which ends r.Context() for handlers that hang.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		mux.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	m, err := New(Config{BaseURL: srv.URL + "/v1/", Model: "tiny", EmbedModel: "embedder"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func sse(w http.ResponseWriter, events ...string) {
+	w.Header().Set("Content-Type", "text/event-stream")
+	for _, e := range events {
+		fmt.Fprintf(w, "data: %s\n\n", e)
+		w.(http.Flusher).Flush()
+	}
+}
+
+func TestChat(t *testing.T) {
+	var got map[string]any
+	m := server(t, func(w http.ResponseWriter, r *http.Request) {
+		json.NewDecoder(r.Body).Decode(&got)
+		sse(w,
+			`{"choices":[{"index":0,"delta":{"role":"assistant","content":"","reasoning":"ollama thinks "},"finish_reason":null}]}`,
+			`{"choices":[{"index":0,"delta":{"content":"","reasoning_content":"llama-server thinks"},"finish_reason":null}]}`,
+			`{"choices":[{"index":0,"delta":{"content":"{\"reasoning\":\"r\",\"answer\":\"4\"}"},"finish_reason":null}]}`,
+			`{"choices":[{"index":0,"delta":{},"finish_reason":"length"}]}`,
+			`{"choices":[],"usage":{"prompt_tokens":11,"completion_tokens":6,"total_tokens":17}}`,
+			`[DONE]`)
+	})
+	temp, seed, think := 0.0, 5, false
+	var toks int
+	resp, err := m.Chat(context.Background(), &reasoning.Request{
+		Messages:    []reasoning.Message{{Role: "system", Content: "s"}, {Role: "user", Content: "q"}},
+		Schema:      json.RawMessage(reasoning.AnswerSchema),
+		Temperature: &temp, Seed: &seed, Think: &think, MaxTokens: 64,
+		OnToken: func(reasoning.Token) { toks++ },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Content != `{"reasoning":"r","answer":"4"}` || resp.Thinking != "ollama thinks llama-server thinks" ||
+		resp.PromptTokens != 11 || resp.CompletionTokens != 6 || resp.FinishReason != reasoning.FinishLength || toks != 3 {
+		t.Fatalf("got %+v, %d tokens", resp, toks)
+	}
+	// temperature 0 must be on the wire: go-openai alone would drop it.
+	if temp, ok := got["temperature"]; !ok || temp != 0.0 {
+		t.Errorf("temperature %v (present %v)", temp, ok)
+	}
+	if got["max_tokens"] != 64.0 || got["max_completion_tokens"] != nil || got["seed"] != 5.0 || got["stream"] != true ||
+		got["reasoning_effort"] != "none" || got["model"] != "tiny" {
+		t.Errorf("request %v", got)
+	}
+	if kw, _ := got["chat_template_kwargs"].(map[string]any); kw["enable_thinking"] != false {
+		t.Errorf("chat_template_kwargs %v", got["chat_template_kwargs"])
+	}
+	if so, _ := got["stream_options"].(map[string]any); so["include_usage"] != true {
+		t.Errorf("stream_options %v", got["stream_options"])
+	}
+	rf, _ := json.Marshal(got["response_format"])
+	if !strings.Contains(string(rf), `"type":"json_schema"`) || !strings.Contains(string(rf), `"answer"`) {
+		t.Errorf("response_format %s", rf)
+	}
+}
+
+func TestChatDefaults(t *testing.T) {
+	// No temperature, think or limit asked for: none sent. No usage
+	// reported: completion tokens are estimated from the chunks.
+	var got map[string]any
+	m := server(t, func(w http.ResponseWriter, r *http.Request) {
+		json.NewDecoder(r.Body).Decode(&got)
+		sse(w,
+			`{"choices":[{"index":0,"delta":{"content":"4"},"finish_reason":null}]}`,
+			`{"choices":[{"index":0,"delta":{"content":"2"},"finish_reason":"stop"}]}`,
+			`[DONE]`)
+	})
+	m.cfg.MaxCompletionTokens = true
+	resp, err := m.Chat(context.Background(), &reasoning.Request{MaxTokens: 9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Content != "42" || resp.CompletionTokens != 2 {
+		t.Fatalf("got %+v", resp)
+	}
+	for _, k := range []string{"temperature", "reasoning_effort", "chat_template_kwargs", "response_format", "max_tokens"} {
+		if v, ok := got[k]; ok {
+			t.Errorf("%s sent: %v", k, v)
+		}
+	}
+	if got["max_completion_tokens"] != 9.0 {
+		t.Errorf("max_completion_tokens %v", got["max_completion_tokens"])
+	}
+}
+
+func TestChatErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		h       http.HandlerFunc
+		is      error
+		status  int
+		message string
+	}{
+		{"missing model", func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusNotFound)
+			fmt.Fprint(w, `{"error":{"message":"model 'tiny' not found","type":"api_error"}}`)
+		}, reasoning.ErrModelNotFound, 0, "model 'tiny' not found"},
+		{"500", func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusInternalServerError)
+			fmt.Fprint(w, `{"error":{"message":"kv cache full","type":"server_error"}}`)
+		}, nil, 500, "kv cache full"},
+		{"503 not JSON", func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "Loading model", http.StatusServiceUnavailable)
+		}, nil, 503, "Loading model"},
+		{"malformed chunk", func(w http.ResponseWriter, r *http.Request) {
+			sse(w, `{"choices":[{"delta":{"content":"a"}}]}`, `{"choices": [oops`)
+		}, nil, 0, "malformed stream chunk"},
+		{"error in stream", func(w http.ResponseWriter, r *http.Request) {
+			sse(w, `{"choices":[{"delta":{"content":"a"}}]}`, `{"error":{"message":"context overflow"}}`)
+		}, nil, 0, "context overflow"},
+		{"stream cut", func(w http.ResponseWriter, r *http.Request) {
+			sse(w, `{"choices":[{"delta":{"content":"a"},"finish_reason":null}]}`)
+		}, reasoning.ErrInterrupted, 0, "ended before its final message"},
+		{"connection dropped mid-event", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Length", "1000")
+			w.WriteHeader(http.StatusOK)
+			fmt.Fprint(w, "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\ndata: {\"cho")
+			w.(http.Flusher).Flush()
+			conn, _, _ := w.(http.Hijacker).Hijack()
+			conn.Close()
+		}, reasoning.ErrInterrupted, 0, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := server(t, tc.h)
+			_, err := m.Chat(context.Background(), &reasoning.Request{Messages: []reasoning.Message{{Role: "user", Content: "q"}}})
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if tc.is != nil && !errors.Is(err, tc.is) {
+				t.Errorf("got %v, want %v", err, tc.is)
+			}
+			var se *reasoning.ServerError
+			if tc.status != 0 && (!errors.As(err, &se) || se.StatusCode != tc.status) {
+				t.Errorf("got %v, want a ServerError %d", err, tc.status)
+			}
+			if !strings.Contains(err.Error(), tc.message) {
+				t.Errorf("error %q does not mention %q", err, tc.message)
+			}
+		})
+	}
+}
+
+func TestChatUnreachable(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	m, err := New(Config{BaseURL: "http://" + addr + "/v1", Model: "tiny"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err = m.Chat(context.Background(), &reasoning.Request{}); !errors.Is(err, reasoning.ErrUnreachable) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestChatCancel(t *testing.T) {
+	started := make(chan struct{})
+	m := server(t, func(w http.ResponseWriter, r *http.Request) {
+		sse(w, `{"choices":[{"delta":{"content":"tick"}}]}`)
+		close(started)
+		<-r.Context().Done()
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-started; cancel() }()
+	t0 := time.Now()
+	if _, err := m.Chat(ctx, &reasoning.Request{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v", err)
+	}
+	if d := time.Since(t0); d > 5*time.Second {
+		t.Errorf("cancellation took %v", d)
+	}
+}
+
+func TestEmbed(t *testing.T) {
+	m := server(t, func(http.ResponseWriter, *http.Request) {})
+	v, err := m.Embed(context.Background(), []string{"a", "b", "c"})
+	if err != nil || len(v) != 3 || v[2][0] != 2 || v[0][0] != 0 {
+		t.Fatalf("got %v, %v", v, err)
+	}
+	m.cfg.EmbedModel = "x"
+	if _, err := m.Embed(context.Background(), []string{"a"}); !errors.Is(err, reasoning.ErrModelNotFound) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestNew(t *testing.T) {
+	for _, c := range []Config{{BaseURL: "http://h/v1"}, {Model: "m"}, {Model: "m", BaseURL: "h:1/v1"}} {
+		if _, err := New(c); err == nil {
+			t.Errorf("%+v: no error", c)
+		}
+	}
+}
