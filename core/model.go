@@ -14,9 +14,13 @@ import (
 type Model struct {
 	d       *Dense
 	h, p, q int
+	weff    []float64 // W (h×h), as given or from the monotone parametrisation
 	// The layer's products, z·Wᵀ, x·Uᵀ and z·Cᵀ, with the right-hand
 	// matrices packed for the kernel.
 	wt, ut, ct *gemm.Packed
+	// u·W, for the adjoint of training, packed on first use.
+	wOnce sync.Once
+	w     *gemm.Packed
 
 	splitOnce sync.Once
 	split     splitInfo
@@ -39,7 +43,8 @@ func NewModel(d *Dense) (*Model, error) {
 	}
 	h, p, q := d.Sizes()
 	m := &Model{d: d, h: h, p: p, q: q, resolvent: map[float64]*gemm.Packed{}}
-	m.wt = gemm.Pack(transpose(d.EffectiveW().Data, h, h), h, h)
+	m.weff = d.EffectiveW().Data
+	m.wt = gemm.Pack(transpose(m.weff, h, h), h, h)
 	m.ut = gemm.Pack(transpose(d.U.Data, h, p), p, h)
 	m.ct = gemm.Pack(transpose(d.C.Data, q, h), h, q)
 	return m, nil
@@ -184,7 +189,7 @@ func (m *Model) splitting() splitInfo {
 	m.splitOnce.Do(func() {
 		h := m.h
 		iw := mat.NewDense(h, h, nil) // I − W
-		iw.Sub(eye(h), mat.NewDense(h, h, m.d.EffectiveW().Data))
+		iw.Sub(eye(h), mat.NewDense(h, h, m.weff))
 		if m.d.Param == Monotone {
 			m.split.m = m.d.Monotone
 		} else {
@@ -225,7 +230,7 @@ func (m *Model) resolventFunc(alpha float64, inj []float64) (func(dst, v []float
 		h := m.h
 		// I + α(I − W) = (1 + α) I − α W
 		a := mat.NewDense(h, h, nil)
-		a.Scale(-alpha, mat.NewDense(h, h, m.d.EffectiveW().Data))
+		a.Scale(-alpha, mat.NewDense(h, h, m.weff))
 		for i := 0; i < h; i++ {
 			a.Set(i, i, a.At(i, i)+1+alpha)
 		}

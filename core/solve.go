@@ -73,6 +73,9 @@ type Settings struct {
 	DivergenceRatio float64
 	// Recorder, if not nil, sees every iteration.
 	Recorder Recorder
+	// NoTrace leaves the samples' Trace and RelTrace empty, so that a
+	// solve's memory does not grow with its iterations (training sets it).
+	NoTrace bool
 }
 
 const (

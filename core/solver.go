@@ -94,13 +94,15 @@ func NewSolver(p BatchProblem, n int, s Settings) (*Solver, error) {
 	if s.Init != nil {
 		copy(sv.z, s.Init)
 	}
-	// Room for the first iterations' residuals, in two slabs, saves every
-	// sample a run of small appends.
-	tc := min(s.MaxIter, 32)
-	abs, rel := make([]float64, 0, n*tc), make([]float64, 0, n*tc)
-	for i := range sv.samples {
-		sv.samples[i].Trace = abs[i*tc : i*tc : (i+1)*tc]
-		sv.samples[i].RelTrace = rel[i*tc : i*tc : (i+1)*tc]
+	if !s.NoTrace {
+		// Room for the first iterations' residuals, in two slabs, saves
+		// every sample a run of small appends.
+		tc := min(s.MaxIter, 32)
+		abs, rel := make([]float64, 0, n*tc), make([]float64, 0, n*tc)
+		for i := range sv.samples {
+			sv.samples[i].Trace = abs[i*tc : i*tc : (i+1)*tc]
+			sv.samples[i].RelTrace = rel[i*tc : i*tc : (i+1)*tc]
+		}
 	}
 	for i := range sv.active {
 		sv.active[i] = i
@@ -222,8 +224,10 @@ func (sv *Solver) check(i int, z, fz []float64) (finished bool) {
 	s.Iterations++
 	s.FuncEvals++
 	s.Residual, s.RelResidual = res, rel
-	s.Trace = append(s.Trace, res)
-	s.RelTrace = append(s.RelTrace, rel)
+	if !sv.set.NoTrace {
+		s.Trace = append(s.Trace, res)
+		s.RelTrace = append(s.RelTrace, rel)
+	}
 	sv.iterRes = max(sv.iterRes, res)
 	sv.iterRel = max(sv.iterRel, rel)
 	copy(sv.row(sv.out, i), fz)
