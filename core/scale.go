@@ -1,0 +1,154 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+)
+
+// Inferer runs a model. *Model is one; so is the WebAssembly host's model,
+// which is how the analysis below runs sandboxed.
+type Inferer interface {
+	Sizes() (h, p, q int)
+	Infer(ctx context.Context, x []float64, s Settings) (*Output, error)
+}
+
+// ScaleSettings control the test-time compute analysis.
+type ScaleSettings struct {
+	// Budgets are the iteration counts t to evaluate; nil means
+	// 1, 2, 4, …, MaxBudget.
+	Budgets []int
+	// MaxBudget is the largest t when Budgets is nil; 0 means 64.
+	MaxBudget int
+	// Method iterates the model; nil means the model's own solver.
+	Method Method
+	// Perturbations is the number of random input perturbations δ a sample
+	// for the Lipschitz estimate; 0 means 8.
+	Perturbations int
+	// Radius is ‖δ‖; 0 means 1e-3 times the mean norm of the inputs.
+	Radius float64
+	// Seed draws the perturbations (the same ones at every budget).
+	Seed uint64
+}
+
+// ScalePoint is the analysis at one iteration budget t.
+type ScalePoint struct {
+	Budget int `json:"budget"`
+	// Accuracy is the fraction of samples whose largest output is the label
+	// (CrossEntropy only, else NaN); Loss the mean loss.
+	Accuracy float64 `json:"accuracy"`
+	Loss     float64 `json:"loss"`
+	// MeanResidual and MaxResidual are the relative residuals
+	// ‖f(z_t) − z_t‖/‖f(z_t)‖ over the samples.
+	MeanResidual float64 `json:"mean_residual"`
+	MaxResidual  float64 `json:"max_residual"`
+	// Lipschitz is L_t = max over samples and perturbations of
+	// ‖y_t(x + δ) − y_t(x)‖ / ‖δ‖.
+	Lipschitz float64 `json:"lipschitz"`
+}
+
+// ScaleAnalysis measures how a model's quality and sensitivity change with
+// test-time compute (Liu, Ding, Osher, Yin, arXiv:2510.03638): at each
+// budget t it runs exactly t iterations from z⁰ = 0 on x (n samples) and on
+// perturbed copies, and reports the loss against target, the residual and
+// the empirical Lipschitz number of the t-step map. The paper predicts
+// quality improving and settling while L_t grows with t.
+func ScaleAnalysis(ctx context.Context, model Inferer, x, target []float64, loss Loss, s ScaleSettings) ([]ScalePoint, error) {
+	_, p, q := model.Sizes()
+	if len(x) == 0 || len(x)%p != 0 {
+		return nil, fmt.Errorf("%w: %d input values are not a whole number of samples of %d features", ErrProblem, len(x), p)
+	}
+	n := len(x) / p
+	if len(target) != n*loss.TargetLen(q) {
+		return nil, fmt.Errorf("%w: %d target values for %d samples (want %d)", ErrProblem, len(target), n, n*loss.TargetLen(q))
+	}
+	budgets := s.Budgets
+	if budgets == nil {
+		top := s.MaxBudget
+		if top == 0 {
+			top = 64
+		}
+		if top < 1 {
+			return nil, fmt.Errorf("%w: largest budget %d", ErrProblem, top)
+		}
+		for t := 1; t <= top; t *= 2 {
+			budgets = append(budgets, t)
+		}
+	}
+	k := s.Perturbations
+	if k == 0 {
+		k = 8
+	}
+	if k < 1 {
+		return nil, fmt.Errorf("%w: %d perturbations", ErrProblem, k)
+	}
+	radius := s.Radius
+	if radius == 0 {
+		var total float64
+		for i := 0; i < n; i++ {
+			total += math.Sqrt(dot(x[i*p:(i+1)*p], x[i*p:(i+1)*p]))
+		}
+		radius = 1e-3 * total / float64(n)
+	}
+	if !(radius > 0) || math.IsInf(radius, 0) {
+		return nil, fmt.Errorf("%w: perturbation radius %v", ErrProblem, radius)
+	}
+
+	// One batch: the n samples, then k perturbed copies of each.
+	rng := rand.New(rand.NewPCG(s.Seed, 0x5ca1e))
+	all := make([]float64, 0, n*(k+1)*p)
+	all = append(all, x...)
+	for i := 0; i < n; i++ {
+		for range k {
+			d := make([]float64, p)
+			for j := range d {
+				d[j] = rng.NormFloat64()
+			}
+			scale := radius / math.Sqrt(dot(d, d))
+			for j := range d {
+				d[j] = x[i*p+j] + scale*d[j]
+			}
+			all = append(all, d...)
+		}
+	}
+
+	var points []ScalePoint
+	grad := make([]float64, n*q)
+	for _, t := range budgets {
+		if t < 1 {
+			return nil, fmt.Errorf("%w: budget %d", ErrProblem, t)
+		}
+		// Exactly t iterations; a diverging iterate is data here, not a
+		// reason to stop early, but a non-finite one is an error.
+		out, err := model.Infer(ctx, all, Settings{Method: s.Method, MaxIter: t, RelTol: -1, DivergenceRatio: -1})
+		if err != nil {
+			return points, fmt.Errorf("budget %d: %w", t, err)
+		}
+		pt := ScalePoint{Budget: t, Accuracy: math.NaN()}
+		y := out.Y[:n*q]
+		if pt.Loss, err = loss.Loss(y, target, n, q, grad); err != nil {
+			return points, err
+		}
+		if _, ok := loss.(CrossEntropy); ok {
+			pt.Accuracy = float64(countCorrect(y, target, q)) / float64(n)
+		}
+		for _, smp := range out.Result.Samples[:n] {
+			pt.MeanResidual += smp.RelResidual / float64(n)
+			pt.MaxResidual = math.Max(pt.MaxResidual, smp.RelResidual)
+		}
+		for i := 0; i < n; i++ {
+			yi := y[i*q : (i+1)*q]
+			for j := range k {
+				r := n + i*k + j
+				var d2 float64
+				for c, v := range out.Y[r*q : (r+1)*q] {
+					d2 += (v - yi[c]) * (v - yi[c])
+				}
+				pt.Lipschitz = math.Max(pt.Lipschitz, math.Sqrt(d2)/radius)
+			}
+		}
+		points = append(points, pt)
+	}
+	return points, nil
+}

@@ -1,0 +1,69 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"math"
+	"testing"
+)
+
+// For a scalar linear model the t-step map is y_t = c·u·x·(1 − wᵗ)/(1 − w) +
+// const, so L_t is known exactly, and so is the loss.
+func TestScaleAnalysisScalarLinear(t *testing.T) {
+	const w, u, b, c, c0 = 0.6, 2.0, 0.3, -1.5, 0.1
+	d := &Dense{Activation: Identity, Param: Direct,
+		W: Matrix{1, 1, []float64{w}}, U: Matrix{1, 1, []float64{u}}, Bias: []float64{b},
+		C: Matrix{1, 1, []float64{c}}, OutBias: []float64{c0}}
+	m, err := NewModel(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := []float64{0.5, -1, 2}
+	target := []float64{0, 0, 0}
+	pts, err := ScaleAnalysis(context.Background(), m, x, target, MSE{}, ScaleSettings{MaxBudget: 16, Method: &Picard{}, Perturbations: 3, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pts) != 5 {
+		t.Fatalf("%d budgets, want 1, 2, 4, 8, 16", len(pts))
+	}
+	for _, pt := range pts {
+		geo := (1 - math.Pow(w, float64(pt.Budget))) / (1 - w)
+		if want := math.Abs(c * u * geo); math.Abs(pt.Lipschitz-want) > 1e-9 {
+			t.Errorf("t=%d: L_t = %v, want %v", pt.Budget, pt.Lipschitz, want)
+		}
+		var loss float64
+		for _, xi := range x {
+			y := c*(u*xi+b)*geo + c0
+			loss += y * y / 2 / 3
+		}
+		if math.Abs(pt.Loss-loss) > 1e-12 {
+			t.Errorf("t=%d: loss %v, want %v", pt.Budget, pt.Loss, loss)
+		}
+		if !math.IsNaN(pt.Accuracy) {
+			t.Errorf("accuracy %v for a regression loss", pt.Accuracy)
+		}
+	}
+	if !(pts[4].MaxResidual < pts[0].MaxResidual) {
+		t.Errorf("residual did not fall: %v → %v", pts[0].MaxResidual, pts[4].MaxResidual)
+	}
+}
+
+func TestScaleAnalysisBadInput(t *testing.T) {
+	m, _ := NewModel(randomDense(1, ReLU, Direct, 4, 2, 3, 0))
+	ctx := context.Background()
+	for name, c := range map[string]struct {
+		x, target []float64
+		s         ScaleSettings
+	}{
+		"ragged x":     {[]float64{1, 2, 3}, []float64{0}, ScaleSettings{}},
+		"labels":       {[]float64{1, 2}, []float64{0, 1}, ScaleSettings{}},
+		"budget 0":     {[]float64{1, 2}, []float64{0}, ScaleSettings{Budgets: []int{0}}},
+		"perturbation": {[]float64{1, 2}, []float64{0}, ScaleSettings{Perturbations: -1}},
+		"radius":       {[]float64{1, 2}, []float64{0}, ScaleSettings{Radius: math.Inf(1)}},
+	} {
+		if _, err := ScaleAnalysis(ctx, m, c.x, c.target, CrossEntropy{}, c.s); !errors.Is(err, ErrProblem) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
