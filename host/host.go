@@ -1,0 +1,225 @@
+// Package host runs implicit models sandboxed: core compiled to WebAssembly
+// (package wasm) and run by wazero, with no cgo.
+//
+// Its API mirrors core's, with core's own types, so that switching between
+// native and sandboxed execution is one line:
+//
+//	m, err := core.NewModel(d)              // native
+//	m, err := rt.Load(ctx, file)            // sandboxed; rt is a *host.Runtime
+//	out, err := m.Infer(ctx, x, settings)   // either way
+//
+// A Runtime compiles the module once (optionally through an on-disk cache)
+// and keeps a pool of instances, so that calls from many goroutines run in
+// parallel, never two in one instance. Each instance has a memory cap and no
+// filesystem, network, environment or arguments. A solve runs in bounded
+// chunks of iterations, and the context is checked between them: a deadline
+// or cancellation stops it promptly, and the samples still running come
+// back as core.Canceled with ctx's error, as in core. An instance that traps
+// or runs out of memory is thrown away and replaced; the Runtime keeps
+// serving.
+//
+// Errors are core's: errors.Is(err, core.ErrModel) for a bad model file,
+// core.ErrProblem for bad inputs or settings, and a *core.SolveError
+// wrapping core.ErrDiverged or core.ErrNonFinite for a failed sample. A
+// failed instance gives a *TrapError (ErrTrap, ErrOutOfMemory).
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/implicitlab/implicit/wasm"
+)
+
+// Errors of the Runtime itself, testable with errors.Is.
+var (
+	// ErrClosed: the Runtime or the Model was closed.
+	ErrClosed = errors.New("host: closed")
+	// ErrTrap: the WebAssembly instance failed (trapped, exited or ran out
+	// of memory) and was replaced. The error is a *TrapError.
+	ErrTrap = errors.New("host: WebAssembly instance failed")
+	// ErrOutOfMemory: the instance reached its memory limit.
+	ErrOutOfMemory = errors.New("host: WebAssembly instance out of memory")
+	// ErrModule: the module does not have the ABI this host speaks.
+	ErrModule = errors.New("host: incompatible WebAssembly module")
+)
+
+// Config configures a Runtime. The zero value is ready to use.
+type Config struct {
+	// CacheDir, if not empty, is a directory where compiled code is kept
+	// across processes (wazero's compilation cache), so that a later New
+	// skips the compilation. It is created if missing.
+	CacheDir string
+	// Instances bounds the instances, and so the calls that run in
+	// parallel; 0 means runtime.GOMAXPROCS(0).
+	Instances int
+	// MemoryLimit caps the memory of each instance, in bytes, rounded down
+	// to 64 KiB pages; 0 means DefaultMemoryLimit. A call that needs more
+	// fails with ErrOutOfMemory.
+	MemoryLimit int64
+}
+
+// DefaultMemoryLimit is an instance's memory cap when Config sets none.
+const DefaultMemoryLimit = 1 << 30
+
+const (
+	pageSize     = 64 << 10
+	minMemory    = 16 << 20 // the Go runtime's own needs, with room to work
+	maxMemory    = 4 << 30  // a 32-bit address space
+	maxInstances = 1024
+)
+
+// Runtime runs the module. It is safe for concurrent use.
+type Runtime struct {
+	rt       wazero.Runtime
+	cache    wazero.CompilationCache
+	compiled wazero.CompiledModule
+
+	idle  chan *instance // instances ready for a call
+	slots chan struct{}  // one token per live instance
+	done  chan struct{}  // closed by Close
+	close sync.Once
+}
+
+// New compiles the module and starts one instance, so that a bad
+// configuration fails here.
+func New(ctx context.Context, c Config) (*Runtime, error) {
+	if c.Instances < 0 || c.Instances > maxInstances {
+		return nil, fmt.Errorf("host: Config.Instances %d (want 0 to %d)", c.Instances, maxInstances)
+	}
+	if c.Instances == 0 {
+		c.Instances = runtime.GOMAXPROCS(0)
+	}
+	if c.MemoryLimit == 0 {
+		c.MemoryLimit = DefaultMemoryLimit
+	}
+	if c.MemoryLimit < minMemory || c.MemoryLimit > maxMemory {
+		return nil, fmt.Errorf("host: Config.MemoryLimit %d bytes (want %d MiB to %d GiB)", c.MemoryLimit, minMemory>>20, maxMemory>>30)
+	}
+	rc := wazero.NewRuntimeConfig().
+		WithMemoryLimitPages(uint32(c.MemoryLimit / pageSize)).
+		WithCloseOnContextDone(false) // about ten times slower on Go code; chunks instead
+	r := &Runtime{
+		idle:  make(chan *instance, c.Instances),
+		slots: make(chan struct{}, c.Instances),
+		done:  make(chan struct{}),
+	}
+	if c.CacheDir != "" {
+		cache, err := wazero.NewCompilationCacheWithDir(c.CacheDir)
+		if err != nil {
+			return nil, fmt.Errorf("host: compilation cache: %w", err)
+		}
+		r.cache = cache
+		rc = rc.WithCompilationCache(cache)
+	}
+	r.rt = wazero.NewRuntimeWithConfig(ctx, rc)
+	fail := func(err error) (*Runtime, error) {
+		r.Close(ctx)
+		return nil, err
+	}
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, r.rt); err != nil {
+		return fail(fmt.Errorf("host: WASI: %w", err))
+	}
+	compiled, err := r.rt.CompileModule(ctx, wasm.Module())
+	if err != nil {
+		return fail(fmt.Errorf("host: compiling the module: %w", err))
+	}
+	r.compiled = compiled
+	r.slots <- struct{}{}
+	in, err := newInstance(ctx, r.rt, r.compiled)
+	if err != nil {
+		return fail(err)
+	}
+	r.idle <- in
+	return r, nil
+}
+
+// Close releases the Runtime, its instances and compiled code. Calls under
+// way fail; later calls return ErrClosed.
+func (r *Runtime) Close(ctx context.Context) error {
+	var err error
+	r.close.Do(func() {
+		close(r.done)
+		err = r.rt.Close(ctx) // closes every instance
+		if r.cache != nil {
+			if cerr := r.cache.Close(ctx); err == nil {
+				err = cerr
+			}
+		}
+	})
+	return err
+}
+
+// acquire returns an idle instance, or starts one if fewer than
+// Config.Instances are live, or waits.
+func (r *Runtime) acquire(ctx context.Context) (*instance, error) {
+	select {
+	case <-r.done:
+		return nil, ErrClosed
+	default:
+	}
+	select {
+	case in := <-r.idle:
+		return in, nil
+	default:
+	}
+	select {
+	case in := <-r.idle:
+		return in, nil
+	case r.slots <- struct{}{}:
+		in, err := newInstance(ctx, r.rt, r.compiled)
+		if err != nil {
+			<-r.slots
+			return nil, err
+		}
+		return in, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-r.done:
+		return nil, ErrClosed
+	}
+}
+
+// release returns an instance to the pool, or throws it away if it broke.
+func (r *Runtime) release(ctx context.Context, in *instance) {
+	if in.broken {
+		in.close(context.WithoutCancel(ctx))
+		<-r.slots
+		return
+	}
+	r.idle <- in
+}
+
+// with runs f on an instance where m is loaded (loading it there first if
+// needed), after freeing the models closed since the instance last ran.
+func (r *Runtime) with(ctx context.Context, m *Model, f func(in *instance, h int32) error) error {
+	in, err := r.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer r.release(ctx, in)
+	for other := range in.models {
+		if other.closed() {
+			if err := in.freeModel(ctx, other); err != nil {
+				return err
+			}
+		}
+	}
+	if m.closed() {
+		return fmt.Errorf("%w: model", ErrClosed)
+	}
+	h, ok := in.models[m]
+	if !ok {
+		if h, err = in.load(ctx, m.file); err != nil {
+			return err
+		}
+		in.models[m] = h
+	}
+	return f(in, h)
+}

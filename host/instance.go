@@ -1,0 +1,421 @@
+package host
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+
+	"github.com/implicitlab/implicit/core"
+	"github.com/implicitlab/implicit/wasm/abi"
+)
+
+// exports are the module's functions an instance calls, in the order of
+// the fn* indices.
+var exports = [...]string{
+	abi.ExportVersion, abi.ExportAlloc, abi.ExportFree, abi.ExportError,
+	abi.ExportLoad, abi.ExportInfo, abi.ExportSettings, abi.ExportFreeModel,
+	abi.ExportStart, abi.ExportStep, abi.ExportProgress, abi.ExportCancel,
+	abi.ExportResult, abi.ExportFreeRun,
+}
+
+const (
+	fnVersion = iota
+	fnAlloc
+	fnFree
+	fnError
+	fnLoad
+	fnInfo
+	fnSettings
+	fnFreeModel
+	fnStart
+	fnStep
+	fnProgress
+	fnCancel
+	fnResult
+	fnFreeRun
+)
+
+// instance is one module instance. It runs one call at a time: the pool
+// hands it to one goroutine at a time.
+type instance struct {
+	mod    api.Module
+	mem    api.Memory
+	fns    [len(exports)]api.Function
+	stack  []uint64
+	in     uint32 // a guest buffer for the records the host passes in
+	out    uint32 // a guest buffer for the records the guest writes
+	stderr *capped
+	// models maps the models loaded here to their guest handles.
+	models map[*Model]int32
+	// broken is set when a call trapped: the instance is thrown away.
+	broken bool
+}
+
+// newInstance instantiates the compiled module with no filesystem, no
+// environment, no arguments and no network, runs its _initialize, and
+// checks its ABI version.
+func newInstance(ctx context.Context, rt wazero.Runtime, compiled wazero.CompiledModule) (*instance, error) {
+	in := &instance{stack: make([]uint64, 8), stderr: &capped{max: 4096}, models: map[*Model]int32{}}
+	cfg := wazero.NewModuleConfig().
+		WithName(""). // anonymous: many instances of one module
+		WithStartFunctions("_initialize").
+		WithStderr(in.stderr)
+	mod, err := rt.InstantiateModule(ctx, compiled, cfg)
+	if err != nil {
+		return nil, in.trap(fmt.Errorf("instantiating the module: %w", err))
+	}
+	in.mod, in.mem = mod, mod.Memory()
+	for i, name := range exports {
+		if in.fns[i] = mod.ExportedFunction(name); in.fns[i] == nil {
+			in.close(ctx)
+			return nil, fmt.Errorf("%w: the module does not export %s", ErrModule, name)
+		}
+	}
+	v, err := in.call(ctx, fnVersion)
+	if err == nil && v != abi.Version {
+		err = fmt.Errorf("%w: the module has ABI version %d, this host speaks %d", ErrModule, v, abi.Version)
+	}
+	if err == nil {
+		in.in, err = in.alloc(ctx, abi.SettingsSize)
+	}
+	if err == nil {
+		in.out, err = in.alloc(ctx, abi.OutSize)
+	}
+	if err != nil {
+		in.close(ctx)
+		return nil, err
+	}
+	return in, nil
+}
+
+func (in *instance) close(ctx context.Context) {
+	if in.mod != nil {
+		_ = in.mod.Close(ctx)
+	}
+}
+
+// call runs an export. An error means the instance trapped and is broken.
+func (in *instance) call(ctx context.Context, fn int, args ...uint64) (int32, error) {
+	if in.broken {
+		return 0, fmt.Errorf("%w: the instance trapped before", ErrTrap)
+	}
+	copy(in.stack, args)
+	if err := in.fns[fn].CallWithStack(ctx, in.stack); err != nil {
+		return 0, in.trap(fmt.Errorf("%s: %w", exports[fn], err))
+	}
+	return int32(uint32(in.stack[0])), nil
+}
+
+// check calls an export and turns a negative result into the guest's error.
+func (in *instance) check(ctx context.Context, fn int, args ...uint64) (int32, error) {
+	r, err := in.call(ctx, fn, args...)
+	if err != nil || r >= 0 {
+		return r, err
+	}
+	c := abi.Code(r)
+	if _, err := in.call(ctx, fnError, uint64(in.out)); err != nil {
+		return 0, err
+	}
+	msg, err := in.region(in.out)
+	if err != nil {
+		return 0, err
+	}
+	return 0, abi.NewError(c, string(msg))
+}
+
+// region reads the Region record at ptr and returns a copy of its bytes.
+func (in *instance) region(ptr uint32) ([]byte, error) {
+	rb, err := in.view(ptr, abi.RegionSize)
+	if err != nil {
+		return nil, err
+	}
+	r, err := abi.DecodeRegion(rb)
+	if err != nil {
+		return nil, err
+	}
+	b, err := in.view(r.Ptr, r.Len)
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte(nil), b...), nil
+}
+
+// view returns n bytes of guest memory at ptr, valid until the next call.
+func (in *instance) view(ptr, n uint32) ([]byte, error) {
+	b, ok := in.mem.Read(ptr, n)
+	if !ok {
+		in.broken = true
+		return nil, fmt.Errorf("%w: the guest pointed at %d bytes at %#x, outside its memory of %d", ErrModule, n, ptr, in.mem.Size())
+	}
+	return b, nil
+}
+
+// alloc returns a guest buffer of n bytes.
+func (in *instance) alloc(ctx context.Context, n int) (uint32, error) {
+	if n <= 0 || n > abi.MaxAlloc {
+		return 0, fmt.Errorf("%w: %d bytes do not fit one guest buffer (at most %d)", core.ErrProblem, n, abi.MaxAlloc)
+	}
+	p, err := in.call(ctx, fnAlloc, uint64(n))
+	if err != nil {
+		return 0, err
+	}
+	if p == 0 {
+		return 0, fmt.Errorf("%w: %s(%d) failed", abi.ErrArgument, abi.ExportAlloc, n)
+	}
+	return uint32(p), nil
+}
+
+func (in *instance) free(ctx context.Context, ptr uint32) error {
+	_, err := in.check(ctx, fnFree, uint64(ptr))
+	return err
+}
+
+// put copies b into a new guest buffer; a zero-length b gives ptr 0.
+func (in *instance) put(ctx context.Context, n int, fill func([]byte)) (uint32, error) {
+	if n == 0 {
+		return 0, nil
+	}
+	p, err := in.alloc(ctx, n)
+	if err != nil {
+		return 0, err
+	}
+	b, err := in.view(p, uint32(n))
+	if err != nil {
+		return 0, err
+	}
+	fill(b)
+	return p, nil
+}
+
+// load loads a model file into the instance and returns its handle.
+func (in *instance) load(ctx context.Context, file []byte) (int32, error) {
+	p, err := in.put(ctx, len(file), func(b []byte) { copy(b, file) })
+	if err != nil {
+		return 0, err
+	}
+	h, err := in.check(ctx, fnLoad, uint64(p), uint64(len(file)))
+	if ferr := in.free(ctx, p); err == nil {
+		err = ferr
+	}
+	return h, err
+}
+
+func (in *instance) info(ctx context.Context, h int32) (abi.Info, error) {
+	if _, err := in.check(ctx, fnInfo, uint64(h), uint64(in.out)); err != nil {
+		return abi.Info{}, err
+	}
+	b, err := in.view(in.out, abi.InfoSize)
+	if err != nil {
+		return abi.Info{}, err
+	}
+	return abi.DecodeInfo(b)
+}
+
+func (in *instance) putSettings(s core.Settings) error {
+	b, err := in.view(in.in, abi.SettingsSize)
+	if err != nil {
+		return err
+	}
+	return abi.PutSettings(b, s)
+}
+
+// settings completes s with the model's defaults, in the guest.
+func (in *instance) settings(ctx context.Context, h int32, s core.Settings) (core.Settings, error) {
+	if err := in.putSettings(s); err != nil {
+		return s, err
+	}
+	if _, err := in.check(ctx, fnSettings, uint64(h), uint64(in.in), uint64(in.out)); err != nil {
+		return s, err
+	}
+	b, err := in.view(in.out, abi.SettingsSize)
+	if err != nil {
+		return s, err
+	}
+	c, err := abi.DecodeSettings(b)
+	if err != nil {
+		return s, err
+	}
+	c.Init, c.Recorder = s.Init, s.Recorder
+	return c, nil
+}
+
+// infer runs model h on x in chunks of iterations, checking ctx between
+// them; work is the cost of one iteration per sample, to size the chunks.
+func (in *instance) infer(ctx context.Context, h int32, x []float64, s core.Settings, work int) (*core.Output, error) {
+	if err := in.putSettings(s); err != nil {
+		return nil, err
+	}
+	xp, err := in.put(ctx, 8*len(x), func(b []byte) { abi.PutFloats(b, x) })
+	if err != nil {
+		return nil, err
+	}
+	ip, err := in.put(ctx, 8*len(s.Init), func(b []byte) { abi.PutFloats(b, s.Init) })
+	if err != nil {
+		return nil, err
+	}
+	run, err := in.check(ctx, fnStart, uint64(h), uint64(xp), uint64(len(x)), uint64(in.in), uint64(ip), uint64(len(s.Init)))
+	for _, p := range []uint32{xp, ip} {
+		if p != 0 {
+			if ferr := in.free(ctx, p); err == nil {
+				err = ferr
+			}
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	serr := in.steps(ctx, run, s.Recorder, work)
+	if in.broken {
+		return nil, serr
+	}
+	if _, err := in.check(ctx, fnResult, uint64(run), uint64(in.out)); err != nil {
+		return nil, err
+	}
+	b, err := in.region(in.out)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := in.check(ctx, fnFreeRun, uint64(run)); err != nil {
+		return nil, err
+	}
+	out, err := abi.DecodeResult(b)
+	if out == nil {
+		in.broken = true // the guest wrote nonsense
+		return nil, err
+	}
+	if serr != nil {
+		return out, serr
+	}
+	return out, err
+}
+
+// chunkWork bounds the work of one call into the guest, in multiply-adds:
+// about a millisecond or two, so that a cancellation is seen promptly and
+// the host's garbage collector, which cannot stop a goroutine inside
+// compiled WebAssembly, is not held up.
+const chunkWork = 1 << 21
+
+// steps runs a run to its end, or until ctx is done or the recorder fails,
+// in which case it cancels the run and returns that error.
+func (in *instance) steps(ctx context.Context, run int32, rec core.Recorder, work int) error {
+	chunk := uint64(max(1, chunkWork/max(work, 1)))
+	if rec != nil {
+		chunk = 1 // the recorder sees every iteration, and can stop after any
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return in.cancel(ctx, run, err)
+		}
+		more, err := in.check(ctx, fnStep, uint64(run), chunk)
+		if err != nil {
+			return err
+		}
+		if rec != nil {
+			if _, err := in.check(ctx, fnProgress, uint64(run), uint64(in.out)); err != nil {
+				return err
+			}
+			b, err := in.view(in.out, abi.ProgressSize)
+			if err != nil {
+				return err
+			}
+			it, err := abi.DecodeProgress(b)
+			if err != nil {
+				return err
+			}
+			if it.Iteration > 0 { // the chunk ran an iteration
+				if err := rec.Record(it); err != nil {
+					return in.cancel(ctx, run, err)
+				}
+			}
+		}
+		if more == 0 {
+			return nil
+		}
+	}
+}
+
+// cancel stops a run's remaining samples and returns why.
+func (in *instance) cancel(ctx context.Context, run int32, why error) error {
+	// The call must go through even though ctx is done: wazero does not
+	// watch it (no WithCloseOnContextDone).
+	if _, err := in.check(context.WithoutCancel(ctx), fnCancel, uint64(run)); err != nil {
+		return err
+	}
+	return why
+}
+
+// freeModel releases a model's handle in the guest.
+func (in *instance) freeModel(ctx context.Context, m *Model) error {
+	h, ok := in.models[m]
+	if !ok {
+		return nil
+	}
+	delete(in.models, m)
+	_, err := in.check(ctx, fnFreeModel, uint64(h))
+	return err
+}
+
+// trap marks the instance broken and describes the failure with what the
+// guest wrote to standard error.
+func (in *instance) trap(err error) error {
+	in.broken = true
+	return &TrapError{Err: err, Stderr: in.stderr.String()}
+}
+
+// TrapError is a failure of the WebAssembly instance itself: a trap, an
+// exit, memory exhausted. The instance is thrown away; the Runtime goes on
+// with a new one. errors.Is(err, ErrTrap) holds, and errors.Is(err,
+// ErrOutOfMemory) too when the guest ran out of memory.
+type TrapError struct {
+	Err    error
+	Stderr string // the end of what the guest wrote to standard error
+}
+
+func (e *TrapError) Error() string {
+	msg := "host: WebAssembly instance failed: " + e.Err.Error()
+	if s := strings.TrimSpace(e.Stderr); s != "" {
+		msg += "\nguest stderr:\n" + s
+	}
+	return msg
+}
+
+func (e *TrapError) Unwrap() error { return e.Err }
+
+// Is reports whether target is ErrTrap, or ErrOutOfMemory for an instance
+// that ran out of memory.
+func (e *TrapError) Is(target error) bool {
+	switch target {
+	case ErrTrap:
+		return true
+	case ErrOutOfMemory:
+		return strings.Contains(e.Stderr, "out of memory")
+	}
+	return false
+}
+
+// capped keeps the first max bytes written to it: a Go runtime failure
+// starts with its reason.
+type capped struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func (t *capped) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if room := t.max - len(t.b); room > 0 {
+		t.b = append(t.b, p[:min(len(p), room)]...)
+	}
+	return len(p), nil
+}
+
+func (t *capped) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.b)
+}

@@ -1,0 +1,276 @@
+package abi
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/implicitlab/implicit/core"
+)
+
+// Method identifiers in a Settings record.
+const (
+	MethodDefault = iota // nil Method: the model's default
+	MethodPicard
+	MethodAnderson
+	MethodBroyden
+	MethodForwardBackward
+	MethodPeacemanRachford
+)
+
+// SettingsSize is the size of a Settings record:
+//
+//	 0 method            i64  MethodDefault, MethodPicard, ...
+//	 8 max_iter          i64  core.Settings.MaxIter
+//	16 abs_tol           f64
+//	24 rel_tol           f64
+//	32 divergence_ratio  f64
+//	40 memory            i64  Anderson.Memory, Broyden.Memory
+//	48 damping           f64  Picard.Damping
+//	56 reg               f64  Anderson.Reg
+//	64 mixing            f64  Anderson.Mixing
+//	72 alpha             f64  ForwardBackward.Alpha, PeacemanRachford.Alpha
+//
+// A method's parameter fields that the method does not have must be zero.
+// Init travels as its own buffer (ExportStart); a Recorder stays with the
+// host, which sees every iteration through ExportProgress.
+const SettingsSize = 80
+
+// PutSettings writes s to b (SettingsSize bytes). Init and Recorder are not
+// part of the record.
+func PutSettings(b []byte, s core.Settings) error {
+	b = b[:SettingsSize]
+	clear(b)
+	var id int
+	switch m := s.Method.(type) {
+	case nil:
+		id = MethodDefault
+	case *core.Picard:
+		if m == nil {
+			break
+		}
+		id = MethodPicard
+		putFloat(b, 48, m.Damping)
+	case *core.Anderson:
+		if m == nil {
+			break
+		}
+		id = MethodAnderson
+		putInt(b, 40, m.Memory)
+		putFloat(b, 56, m.Reg)
+		putFloat(b, 64, m.Mixing)
+	case *core.Broyden:
+		if m == nil {
+			break
+		}
+		id = MethodBroyden
+		putInt(b, 40, m.Memory)
+	case *core.ForwardBackward:
+		if m == nil {
+			break
+		}
+		id = MethodForwardBackward
+		putFloat(b, 72, m.Alpha)
+	case *core.PeacemanRachford:
+		if m == nil {
+			break
+		}
+		id = MethodPeacemanRachford
+		putFloat(b, 72, m.Alpha)
+	}
+	if id == MethodDefault && s.Method != nil {
+		return fmt.Errorf("%w: method %T(%v) cannot cross the WebAssembly boundary", core.ErrProblem, s.Method, s.Method)
+	}
+	putInt(b, 0, id)
+	putInt(b, 8, s.MaxIter)
+	putFloat(b, 16, s.AbsTol)
+	putFloat(b, 24, s.RelTol)
+	putFloat(b, 32, s.DivergenceRatio)
+	return nil
+}
+
+// DecodeSettings reads a Settings record.
+func DecodeSettings(b []byte) (core.Settings, error) {
+	var s core.Settings
+	if len(b) < SettingsSize {
+		return s, fmt.Errorf("%w: settings record of %d bytes, want %d", ErrArgument, len(b), SettingsSize)
+	}
+	id := getInt(b, 0)
+	s.MaxIter = getInt(b, 8)
+	s.AbsTol, s.RelTol, s.DivergenceRatio = getFloat(b, 16), getFloat(b, 24), getFloat(b, 32)
+	mem := getInt(b, 40)
+	damping, reg, mixing, alpha := getFloat(b, 48), getFloat(b, 56), getFloat(b, 64), getFloat(b, 72)
+	var used []string // the parameter fields this method has
+	switch id {
+	case MethodDefault:
+	case MethodPicard:
+		s.Method, used = &core.Picard{Damping: damping}, []string{"damping"}
+	case MethodAnderson:
+		s.Method, used = &core.Anderson{Memory: mem, Reg: reg, Mixing: mixing}, []string{"memory", "reg", "mixing"}
+	case MethodBroyden:
+		s.Method, used = &core.Broyden{Memory: mem}, []string{"memory"}
+	case MethodForwardBackward:
+		s.Method, used = &core.ForwardBackward{Alpha: alpha}, []string{"alpha"}
+	case MethodPeacemanRachford:
+		s.Method, used = &core.PeacemanRachford{Alpha: alpha}, []string{"alpha"}
+	default:
+		return s, fmt.Errorf("%w: settings record names method %d (want 0 to %d)", core.ErrProblem, id, MethodPeacemanRachford)
+	}
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{{"memory", mem != 0}, {"damping", damping != 0}, {"reg", reg != 0}, {"mixing", mixing != 0}, {"alpha", alpha != 0}} {
+		if f.set && !contains(used, f.name) {
+			return s, fmt.Errorf("%w: settings record sets %s, which method %d does not have", core.ErrProblem, f.name, id)
+		}
+	}
+	return s, nil
+}
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// A Result record holds a run's outcome (core.Output and the run's
+// *core.SolveError, if any). It starts with a header,
+//
+//	 0 n              i64  samples
+//	 8 h              i64  hidden units
+//	16 q              i64  outputs
+//	24 status         i64  core.Status of the batch
+//	32 iterations     i64  core.Stats of the batch
+//	40 func_evals     i64
+//	48 residual       f64
+//	56 rel_residual   f64
+//	64 err_code       i64  0, CodeDiverged or CodeNonFinite: the run's SolveError
+//	72 err_sample     i64
+//	80 err_iteration  i64
+//	88 err_residual   f64
+//	96 trace_total    i64  the sum of the samples' trace lengths
+//
+// then n sample records of SampleSize bytes (status, iterations, func_evals
+// as i64, residual, rel_residual as f64, trace_len as i64), then Z (n×h
+// f64), Y (n×q f64), and each sample's Trace followed by its RelTrace
+// (trace_len f64 each).
+const (
+	ResultHeaderSize = 104
+	SampleSize       = 48
+)
+
+// EncodeResult returns the Result record of an output; serr is the run's
+// solve error (nil, or a *core.SolveError).
+func EncodeResult(out *core.Output, n, h, q int, serr error) []byte {
+	r := out.Result
+	total := 0
+	for _, s := range r.Samples {
+		total += len(s.Trace)
+	}
+	b := make([]byte, ResultHeaderSize+n*SampleSize+8*(n*h+n*q)+16*total)
+	putInt(b, 0, n)
+	putInt(b, 8, h)
+	putInt(b, 16, q)
+	putInt(b, 24, int(r.Status))
+	putInt(b, 32, r.Iterations)
+	putInt(b, 40, r.FuncEvals)
+	putFloat(b, 48, r.Residual)
+	putFloat(b, 56, r.RelResidual)
+	if se, ok := serr.(*core.SolveError); ok {
+		putInt(b, 64, int(CodeOf(se.Err)))
+		putInt(b, 72, se.Sample)
+		putInt(b, 80, se.Iteration)
+		putFloat(b, 88, se.Residual)
+	}
+	putInt(b, 96, total)
+	off := ResultHeaderSize
+	for _, s := range r.Samples {
+		putInt(b, off, int(s.Status))
+		putInt(b, off+8, s.Iterations)
+		putInt(b, off+16, s.FuncEvals)
+		putFloat(b, off+24, s.Residual)
+		putFloat(b, off+32, s.RelResidual)
+		putInt(b, off+40, len(s.Trace))
+		off += SampleSize
+	}
+	for _, v := range [][]float64{out.Z[:n*h], out.Y[:n*q]} {
+		PutFloats(b[off:], v)
+		off += 8 * len(v)
+	}
+	for _, s := range r.Samples {
+		PutFloats(b[off:], s.Trace)
+		off += 8 * len(s.Trace)
+		PutFloats(b[off:], s.RelTrace[:len(s.Trace)])
+		off += 8 * len(s.Trace)
+	}
+	return b
+}
+
+// DecodeResult reads a Result record. It returns the output with the run's
+// solve error (a *core.SolveError wrapping core.ErrDiverged or
+// core.ErrNonFinite) or nil, as core.Model.Infer does; for a malformed
+// record, nil and an error wrapping ErrArgument.
+func DecodeResult(b []byte) (*core.Output, error) {
+	bad := func(format string, args ...any) (*core.Output, error) {
+		return nil, fmt.Errorf("%w: result record: %s", ErrArgument, fmt.Sprintf(format, args...))
+	}
+	if len(b) < ResultHeaderSize {
+		return bad("%d bytes, shorter than its header", len(b))
+	}
+	n, h, q, total := getInt(b, 0), getInt(b, 8), getInt(b, 16), getInt(b, 96)
+	const lim = math.MaxInt32
+	if n < 0 || h <= 0 || q <= 0 || total < 0 || n > lim || h > lim || q > lim || total > lim {
+		return bad("sizes n=%d h=%d q=%d traces=%d", n, h, q, total)
+	}
+	if want := uint64(ResultHeaderSize) + uint64(n)*SampleSize + 8*(uint64(n)*uint64(h)+uint64(n)*uint64(q)) + 16*uint64(total); uint64(len(b)) != want {
+		return bad("%d bytes, want %d for n=%d h=%d q=%d traces=%d", len(b), want, n, h, q, total)
+	}
+	r := &core.Result{
+		Status: core.Status(getInt(b, 24)),
+		Stats: core.Stats{
+			Iterations: getInt(b, 32), FuncEvals: getInt(b, 40),
+			Residual: getFloat(b, 48), RelResidual: getFloat(b, 56),
+		},
+		Samples: make([]core.Sample, n),
+	}
+	var serr error
+	if c := Code(getInt(b, 64)); c != OK {
+		if c != CodeDiverged && c != CodeNonFinite {
+			return bad("solve error code %d", c)
+		}
+		serr = &core.SolveError{Sample: getInt(b, 72), Iteration: getInt(b, 80), Residual: getFloat(b, 88), Err: Sentinel(c)}
+	}
+	off, sum := ResultHeaderSize, 0
+	lens := make([]int, n)
+	for i := range r.Samples {
+		s := &r.Samples[i]
+		s.Status = core.Status(getInt(b, off))
+		s.Iterations, s.FuncEvals = getInt(b, off+8), getInt(b, off+16)
+		s.Residual, s.RelResidual = getFloat(b, off+24), getFloat(b, off+32)
+		lens[i] = getInt(b, off+40)
+		if lens[i] < 0 || lens[i] > total-sum {
+			return bad("sample %d has a trace of %d, more than the %d left", i, lens[i], total-sum)
+		}
+		sum += lens[i]
+		off += SampleSize
+	}
+	if sum != total {
+		return bad("traces add up to %d, header says %d", sum, total)
+	}
+	floats := func(k int) []float64 {
+		v := Floats(b[off : off+8*k])
+		off += 8 * k
+		return v
+	}
+	r.Z = floats(n * h)
+	y := floats(n * q)
+	for i := range r.Samples {
+		if lens[i] > 0 {
+			r.Samples[i].Trace = floats(lens[i])
+			r.Samples[i].RelTrace = floats(lens[i])
+		}
+	}
+	return &core.Output{Y: y, Z: r.Z, Result: r}, serr
+}

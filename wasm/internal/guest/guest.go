@@ -1,0 +1,431 @@
+// Package guest is the WebAssembly module's side of the ABI (package
+// wasm/abi): the buffers, models and runs of one instance, behind methods
+// that take and return what the exports do. The module's main package only
+// forwards its exports here, so this logic is tested natively.
+package guest
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"runtime"
+	"sort"
+
+	"github.com/implicitlab/implicit/core"
+	"github.com/implicitlab/implicit/wasm/abi"
+)
+
+// State is the state of one module instance. A WebAssembly instance runs one
+// call at a time, and so must a State's user.
+type State struct {
+	addr   func([]byte) uint32 // the guest address of a buffer's first byte
+	bufs   map[uint32][]byte   // buffers handed out by Alloc, by address
+	models map[int32]*core.Model
+	runs   map[int32]*run
+	last   int32  // the last handle given out
+	msg    []byte // the message of the last failed call
+
+	// freed counts the bytes released since the last collection; see
+	// collect.
+	freed int
+}
+
+// New returns an empty State; addr gives the guest address of a buffer.
+func New(addr func([]byte) uint32) *State {
+	return &State{addr: addr, bufs: map[uint32][]byte{}, models: map[int32]*core.Model{}, runs: map[int32]*run{}}
+}
+
+// run is a solve in progress.
+type run struct {
+	m      *core.Model
+	sv     *core.Solver
+	n      int
+	last   abi.Progress
+	size   int    // bytes its buffers hold, for collect
+	result []byte // the last Result record, kept alive for the host
+}
+
+// do runs f, turning its error or panic into an error code and recording
+// the message for Error.
+func (s *State) do(f func() (int32, error)) (ret int32) {
+	defer func() {
+		if p := recover(); p != nil {
+			ret = s.fail(fmt.Errorf("%w: %v", abi.ErrInternal, p))
+		}
+	}()
+	v, err := f()
+	if err != nil {
+		return s.fail(err)
+	}
+	return v
+}
+
+func (s *State) fail(err error) int32 {
+	s.msg = []byte(err.Error())
+	return int32(abi.CodeOf(err))
+}
+
+func argErrorf(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", abi.ErrArgument, fmt.Sprintf(format, args...))
+}
+
+// region returns the n bytes at ptr, which must lie inside one buffer from
+// Alloc.
+func (s *State) region(ptr uint32, n int, what string) ([]byte, error) {
+	if n == 0 {
+		return nil, nil
+	}
+	if n < 0 {
+		return nil, argErrorf("%s: negative length %d", what, n)
+	}
+	for start, b := range s.bufs {
+		if ptr >= start && uint64(ptr)+uint64(n) <= uint64(start)+uint64(len(b)) {
+			return b[ptr-start : int(ptr-start)+n], nil
+		}
+	}
+	return nil, argErrorf("%s: %d bytes at %#x are not inside a buffer from %s", what, n, ptr, abi.ExportAlloc)
+}
+
+// Alloc returns the address of a new zeroed buffer of size bytes, or 0 if
+// size is not in 1..abi.MaxAlloc.
+func (s *State) Alloc(size int32) uint32 {
+	if size <= 0 || size > abi.MaxAlloc {
+		s.fail(argErrorf("%s(%d): want a size from 1 to %d", abi.ExportAlloc, size, abi.MaxAlloc))
+		return 0
+	}
+	b := make([]byte, size)
+	p := s.addr(b)
+	s.bufs[p] = b
+	return p
+}
+
+// Free releases a buffer from Alloc.
+func (s *State) Free(ptr uint32) int32 {
+	return s.do(func() (int32, error) {
+		b, ok := s.bufs[ptr]
+		if !ok {
+			return 0, argErrorf("%s(%#x): not a buffer from %s, or freed already", abi.ExportFree, ptr, abi.ExportAlloc)
+		}
+		delete(s.bufs, ptr)
+		s.released(len(b))
+		return 0, nil
+	})
+}
+
+// Error writes the Region of the last failure's message at out.
+func (s *State) Error(out uint32) int32 {
+	return s.do(func() (int32, error) {
+		b, err := s.region(out, abi.RegionSize, "out")
+		if err != nil {
+			return 0, err
+		}
+		abi.PutRegion(b, abi.Region{Ptr: s.addrOf(s.msg), Len: uint32(len(s.msg))})
+		return 0, nil
+	})
+}
+
+func (s *State) addrOf(b []byte) uint32 {
+	if len(b) == 0 {
+		return 0
+	}
+	return s.addr(b)
+}
+
+// handle returns an unused handle ≥ 1.
+func (s *State) handle() int32 {
+	for {
+		if s.last == math.MaxInt32 {
+			s.last = 0
+		}
+		s.last++
+		_, m := s.models[s.last]
+		_, r := s.runs[s.last]
+		if !m && !r {
+			return s.last
+		}
+	}
+}
+
+// Load decodes a model file and returns its handle.
+func (s *State) Load(ptr uint32, n int32) int32 {
+	return s.do(func() (int32, error) {
+		b, err := s.region(ptr, int(n), "model")
+		if err != nil {
+			return 0, err
+		}
+		d, err := core.DecodeDense(b)
+		if err != nil {
+			return 0, err
+		}
+		m, err := core.NewModel(d)
+		if err != nil {
+			return 0, err
+		}
+		h := s.handle()
+		s.models[h] = m
+		return h, nil
+	})
+}
+
+func (s *State) model(h int32) (*core.Model, error) {
+	m, ok := s.models[h]
+	if !ok {
+		return nil, fmt.Errorf("%w: model %d", abi.ErrHandle, h)
+	}
+	return m, nil
+}
+
+func (s *State) run(h int32) (*run, error) {
+	r, ok := s.runs[h]
+	if !ok {
+		return nil, fmt.Errorf("%w: run %d", abi.ErrHandle, h)
+	}
+	return r, nil
+}
+
+// Info writes a model's sizes at out.
+func (s *State) Info(model int32, out uint32) int32 {
+	return s.do(func() (int32, error) {
+		m, err := s.model(model)
+		if err != nil {
+			return 0, err
+		}
+		b, err := s.region(out, abi.InfoSize, "out")
+		if err != nil {
+			return 0, err
+		}
+		h, p, q := m.Sizes()
+		abi.PutInfo(b, abi.Info{H: h, P: p, Q: q})
+		return 0, nil
+	})
+}
+
+// Settings writes at out the settings record at in, completed by the
+// model's defaults (core.Model.Settings). in and out may be the same.
+func (s *State) Settings(model int32, in, out uint32) int32 {
+	return s.do(func() (int32, error) {
+		m, err := s.model(model)
+		if err != nil {
+			return 0, err
+		}
+		set, err := s.settings(in)
+		if err != nil {
+			return 0, err
+		}
+		if set, err = m.Settings(set); err != nil {
+			return 0, err
+		}
+		b, err := s.region(out, abi.SettingsSize, "out")
+		if err != nil {
+			return 0, err
+		}
+		return 0, abi.PutSettings(b, set)
+	})
+}
+
+func (s *State) settings(ptr uint32) (core.Settings, error) {
+	b, err := s.region(ptr, abi.SettingsSize, "settings")
+	if err != nil {
+		return core.Settings{}, err
+	}
+	return abi.DecodeSettings(b)
+}
+
+// FreeModel releases a model. Its runs go on.
+func (s *State) FreeModel(model int32) int32 {
+	return s.do(func() (int32, error) {
+		m, err := s.model(model)
+		if err != nil {
+			return 0, err
+		}
+		delete(s.models, model)
+		h, p, q := m.Sizes()
+		s.released(8 * (2*h*h + h*p + h*q))
+		return 0, nil
+	})
+}
+
+// floats returns the n float64 values at ptr.
+func (s *State) floats(ptr uint32, n int32, what string) ([]float64, error) {
+	if n < 0 || int64(n)*8 > abi.MaxAlloc {
+		return nil, argErrorf("%s: %d values", what, n)
+	}
+	b, err := s.region(ptr, 8*int(n), what)
+	if err != nil {
+		return nil, err
+	}
+	return abi.Floats(b), nil
+}
+
+// Start begins inference on the xlen/p samples at x (row-major float64) with
+// the settings record at settings, completed by the model's defaults, from
+// the initial guess at init (initlen values; none if 0). It returns the
+// run's handle.
+func (s *State) Start(model int32, x uint32, xlen int32, settings uint32, init uint32, initlen int32) int32 {
+	return s.do(func() (int32, error) {
+		m, err := s.model(model)
+		if err != nil {
+			return 0, err
+		}
+		xs, err := s.floats(x, xlen, "x")
+		if err != nil {
+			return 0, err
+		}
+		set, err := s.settings(settings)
+		if err != nil {
+			return 0, err
+		}
+		if initlen > 0 {
+			if set.Init, err = s.floats(init, initlen, "init"); err != nil {
+				return 0, err
+			}
+		}
+		h, p, _ := m.Sizes()
+		if len(xs)%p != 0 {
+			return 0, fmt.Errorf("%w: %d input values are not a whole number of samples of %d features", core.ErrProblem, len(xs), p)
+		}
+		n := len(xs) / p
+		if set, err = m.Settings(set); err != nil {
+			return 0, err
+		}
+		r := &run{m: m, n: n, size: 8 * (len(xs) + 8*n*h)}
+		set.Recorder = core.RecorderFunc(func(it core.Iterate) error {
+			r.last = it
+			return nil
+		})
+		if r.sv, err = core.NewSolver(m.Problem(xs), n, set); err != nil {
+			return 0, err
+		}
+		hd := s.handle()
+		s.runs[hd] = r
+		return hd, nil
+	})
+}
+
+// Step runs at most maxIters iterations of a run. It returns 1 if samples
+// are still running, 0 when all have finished.
+func (s *State) Step(hd int32, maxIters int32) int32 {
+	return s.do(func() (int32, error) {
+		r, err := s.run(hd)
+		if err != nil {
+			return 0, err
+		}
+		if maxIters < 0 {
+			return 0, argErrorf("%s: %d iterations", abi.ExportStep, maxIters)
+		}
+		if err := r.sv.Step(context.Background(), int(maxIters)); err != nil {
+			return 0, err // not reached: neither the context nor the recorder fails
+		}
+		if r.sv.Done() {
+			return 0, nil
+		}
+		return 1, nil
+	})
+}
+
+// Progress writes the run's last iteration at out.
+func (s *State) Progress(hd int32, out uint32) int32 {
+	return s.do(func() (int32, error) {
+		r, err := s.run(hd)
+		if err != nil {
+			return 0, err
+		}
+		b, err := s.region(out, abi.ProgressSize, "out")
+		if err != nil {
+			return 0, err
+		}
+		abi.PutProgress(b, r.last)
+		return 0, nil
+	})
+}
+
+// canceled is a context that is done, for stopping a Solver.
+var canceled = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
+
+// Cancel ends a run: its running samples become core.Canceled.
+func (s *State) Cancel(hd int32) int32 {
+	return s.do(func() (int32, error) {
+		r, err := s.run(hd)
+		if err != nil {
+			return 0, err
+		}
+		_ = r.sv.Step(canceled, 1) // stops every running sample
+		return 0, nil
+	})
+}
+
+// Result writes at out the Region of the run's Result record, which stays
+// valid until the next Result or FreeRun of the run.
+func (s *State) Result(hd int32, out uint32) int32 {
+	return s.do(func() (int32, error) {
+		r, err := s.run(hd)
+		if err != nil {
+			return 0, err
+		}
+		b, err := s.region(out, abi.RegionSize, "out")
+		if err != nil {
+			return 0, err
+		}
+		res := r.sv.Result()
+		h, _, q := r.m.Sizes()
+		o := &core.Output{Y: r.m.Readout(res.Z, r.n), Z: res.Z, Result: res}
+		if r.result != nil {
+			s.released(len(r.result))
+		}
+		r.result = abi.EncodeResult(o, r.n, h, q, r.sv.Err())
+		abi.PutRegion(b, abi.Region{Ptr: s.addrOf(r.result), Len: uint32(len(r.result))})
+		return 0, nil
+	})
+}
+
+// FreeRun releases a run and its Result record.
+func (s *State) FreeRun(hd int32) int32 {
+	return s.do(func() (int32, error) {
+		r, err := s.run(hd)
+		if err != nil {
+			return 0, err
+		}
+		delete(s.runs, hd)
+		s.released(r.size + len(r.result))
+		return 0, nil
+	})
+}
+
+// Live reports the handles and buffers in use, for tests: models, runs,
+// buffers.
+func (s *State) Live() (models, runs, bufs []int64) {
+	for h := range s.models {
+		models = append(models, int64(h))
+	}
+	for h := range s.runs {
+		runs = append(runs, int64(h))
+	}
+	for p := range s.bufs {
+		bufs = append(bufs, int64(p))
+	}
+	for _, v := range [][]int64{models, runs, bufs} {
+		sort.Slice(v, func(i, j int) bool { return v[i] < v[j] })
+	}
+	return models, runs, bufs
+}
+
+// collectAfter is how many bytes may be released before State runs the
+// garbage collector itself.
+const collectAfter = 16 << 20
+
+// released notes that n bytes became garbage. In a reactor the Go runtime
+// runs only while an export runs, and its background mark workers do not
+// get to run when the export returns, so a collection that starts during a
+// call may not finish for a long time; State collects itself once enough
+// has been released.
+func (s *State) released(n int) {
+	s.freed += n
+	if s.freed >= collectAfter {
+		s.freed = 0
+		runtime.GC()
+	}
+}
