@@ -1,5 +1,6 @@
-// Package gsm8k holds the GSM8K test split (MIT, OpenAI), embedded so that
-// evaluations run from any directory, and the rules for scoring answers to it.
+// Package gsm8k holds the GSM8K test split of grade-school maths problems
+// (Cobbe et al., 2021; MIT licence, OpenAI), embedded so that evaluations run
+// from any directory, and the rule for scoring answers to it.
 package gsm8k
 
 import (
@@ -11,6 +12,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/implicitlab/implicit/reasoning"
 )
 
 // testJSONLGz is testdata/gsm8k/test.jsonl, gzipped; TestEmbeddedMatchesTestdata
@@ -60,4 +63,12 @@ func Read(r io.Reader) ([]Problem, error) {
 		return nil, fmt.Errorf("gsm8k: %w", err)
 	}
 	return ps, nil
+}
+
+// Correct scores an answer as GSM8K does: the last number in answer (without
+// dollar signs, thousands separators and a final full stop) against the
+// reference answer, compared as numbers.
+func Correct(answer, reference string) bool {
+	num, _, err := reasoning.LastNumber{}.Extract(answer)
+	return err == nil && reasoning.Normalize(num) == reasoning.Normalize(reference)
 }

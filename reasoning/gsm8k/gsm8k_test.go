@@ -10,7 +10,7 @@ import (
 )
 
 func TestEmbeddedMatchesTestdata(t *testing.T) {
-	want, err := os.ReadFile("../../../testdata/gsm8k/test.jsonl")
+	want, err := os.ReadFile("../../testdata/gsm8k/test.jsonl")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,7 +23,7 @@ func TestEmbeddedMatchesTestdata(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Fatal("reasoning/internal/gsm8k/test.jsonl.gz differs from testdata/gsm8k/test.jsonl; regenerate it with gzip -9n")
+		t.Fatal("reasoning/gsm8k/test.jsonl.gz differs from testdata/gsm8k/test.jsonl; regenerate it with gzip -9n")
 	}
 }
 
@@ -53,6 +53,27 @@ func TestReadErrors(t *testing.T) {
 	} {
 		if _, err := Read(strings.NewReader(in)); err == nil || !strings.Contains(err.Error(), "line 1") {
 			t.Errorf("%s: err = %v, want an error naming line 1", name, err)
+		}
+	}
+}
+
+func TestCorrect(t *testing.T) {
+	for _, tc := range []struct {
+		answer, reference string
+		want              bool
+	}{
+		{"18", "18", true},
+		{"She makes $18.", "18", true},
+		{"18.00", "18", true},
+		{"1,000 eggs", "1000", true},
+		{"first 18, then 20", "18", false},
+		{"-4", "-4", true},
+		{"0.5", ".5", true},
+		{"eighteen", "18", false},
+		{"", "18", false},
+	} {
+		if got := Correct(tc.answer, tc.reference); got != tc.want {
+			t.Errorf("Correct(%q, %q) = %v", tc.answer, tc.reference, got)
 		}
 	}
 }
