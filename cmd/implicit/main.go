@@ -31,6 +31,6 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	// Each subcommand lives in its own file as newXxxCmd.
-	root.AddCommand(newInferCmd(), newBenchCmd())
+	root.AddCommand(newInferCmd(), newBenchCmd(), newReasonCmd())
 	return root
 }
