@@ -1,0 +1,175 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/implicitlab/implicit/reasoning"
+	"github.com/implicitlab/implicit/reasoning/gsm8k"
+)
+
+// fakeOllama is an Ollama chat endpoint whose replies answer(prompt) gives.
+func fakeOllama(t *testing.T, answer func(prompt string) string) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Model    string
+			Messages []struct{ Content string }
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || r.URL.Path != "/api/chat" {
+			http.Error(w, "bad request", http.StatusBadRequest)
+			return
+		}
+		if req.Model != "tiny" {
+			w.WriteHeader(http.StatusNotFound)
+			fmt.Fprintf(w, `{"error":"model '%s' not found"}`, req.Model)
+			return
+		}
+		content, _ := json.Marshal(map[string]string{"reasoning": "work", "answer": answer(req.Messages[len(req.Messages)-1].Content)})
+		b, _ := json.Marshal(map[string]any{
+			"message": map[string]string{"role": "assistant", "content": string(content)},
+			"done":    true, "done_reason": "stop", "prompt_eval_count": 50, "eval_count": 10,
+		})
+		w.Write(append(b, '\n'))
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func TestReason(t *testing.T) {
+	url := fakeOllama(t, func(string) string { return "42" })
+	trace := filepath.Join(t.TempDir(), "trace.json")
+	out, _, err := run(t, "reason", "--url", url, "--model", "tiny", "--trace", trace, "What is 6 times 7?")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"round 1: 42", "round 2: 42", "answer: 42", "stopped: fixed point after 2 rounds"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	b, err := os.ReadFile(trace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res reasoning.Result
+	if err := json.Unmarshal(b, &res); err != nil || res.Status != reasoning.FixedPoint || len(res.Rounds) != 2 ||
+		!strings.Contains(res.Rounds[1].Messages[0].Content, "What is 6 times 7?") {
+		t.Fatalf("trace: %v, %+v", err, res)
+	}
+
+	// The trace on standard output leaves the progress on standard error.
+	out, errOut, err := run(t, "reason", "--url", url, "--model", "tiny", "--trace", "-", "--self-consistency", "3", "q")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil || res.Status != reasoning.VoteSettled || res.Votes["42"] != 2 {
+		t.Fatalf("self-consistency trace: %v, %s %v", err, res.Status, res.Votes)
+	}
+	if !strings.Contains(errOut, "stopped: vote settled after 2 rounds") {
+		t.Errorf("progress: %s", errOut)
+	}
+}
+
+func TestReasonErrors(t *testing.T) {
+	url := fakeOllama(t, func(string) string { return "42" })
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"reason", "--url", url, "q"}, "--model"},
+		{[]string{"reason", "--url", url, "--model", "missing", "q"}, `ollama pull missing`},
+		{[]string{"reason", "--url", url, "--model", "tiny", "--backend", "grpc", "q"}, "--backend"},
+		{[]string{"reason", "--url", url, "--model", "tiny", "--think", "maybe", "q"}, "--think"},
+		{[]string{"reason", "--url", url, "--model", "tiny", "--pattern", "(", "q"}, "--pattern"},
+		{[]string{"reason", "--url", url, "--model", "tiny", "--rounds", "0", "q"}, "--rounds"},
+		{[]string{"reason", "--url", url, "--model", "tiny", "--distance", "l2", "q"}, "--distance"},
+		{[]string{"reason", "--url", url, "--model", "tiny", "--damping", "best", "q"}, "--damping"},
+		{[]string{"reason", "eval", "--url", url, "--model", "tiny", "--data", "math"}, "--data"},
+		{[]string{"reason", "eval", "--url", url, "--model", "tiny", "--n", "0"}, "--n"},
+		{[]string{"reason", "eval", "--url", url, "--model", "tiny", "--offset", "5000"}, "--offset"},
+	} {
+		if _, _, err := run(t, tc.args...); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: got %v, want an error naming %q", tc.args[1:], err, tc.want)
+		}
+	}
+}
+
+func TestReasonEval(t *testing.T) {
+	problems, err := gsm8k.Test()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gold := make(map[string]string)
+	for _, p := range problems[:3] {
+		gold[p.Question] = p.Answer
+	}
+	// Wrong in round 1 and in every self-consistency sample (they see the
+	// first prompt); right once asked to verify.
+	url := fakeOllama(t, func(prompt string) string {
+		for q, a := range gold {
+			if strings.Contains(prompt, q) {
+				if strings.Contains(prompt, "previous attempt") {
+					return a
+				}
+				return "123456789"
+			}
+		}
+		return "no such problem"
+	})
+	trace := filepath.Join(t.TempDir(), "eval.json")
+	out, progress, err := run(t, "reason", "eval", "--data", "gsm8k", "--n", "3", "--url", url, "--model", "tiny", "--trace", trace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		`GSM8K test, 3 problems, tiny \(ollama\), up to 3 rounds`,
+		`refine, after round 1\s+0\.0%\s+1\s+10\.00`,
+		`refine, after round 2\s+100\.0%\s+2\s+20\.00`,
+		`refine, after round 3\s+100\.0%\s+3\s+30\.00`,
+		// Round 3 repeats round 2: the fixed point.
+		`refine, fixed-point stop\s+100\.0%\s+3\.00\s+30\.00`,
+		// Three samples of 10 tokens use up the 30-token budget.
+		`self-consistency, same tokens\s+0\.0%\s+3\.00\s+30\.00`,
+	}
+	for _, w := range want {
+		if !regexp.MustCompile(w).MatchString(out) {
+			t.Errorf("output lacks %q:\n%s", w, out)
+		}
+	}
+	if strings.Count(progress, "problem ") != 3 {
+		t.Errorf("progress: %s", progress)
+	}
+	var ev evaluation
+	b, _ := os.ReadFile(trace)
+	if err := json.Unmarshal(b, &ev); err != nil || len(ev.Problems) != 3 || ev.Problems[0].StopAt != 3 || ev.Problems[0].Stop != "fixed point" {
+		t.Fatalf("trace: %v %+v", err, ev)
+	}
+}
+
+func TestReplayCycle(t *testing.T) {
+	// A 2-cycle stops the replay at round 3, and most-frequent damping keeps
+	// the answer given twice.
+	res := &reasoning.Result{}
+	for i, a := range []string{"5", "7", "5", "7"} {
+		res.Rounds = append(res.Rounds, reasoning.Round{N: i + 1, Answer: a, Key: a, CompletionTokens: 4})
+	}
+	stop := []reasoning.Criterion{reasoning.Unchanged{K: 1}, reasoning.Oscillation{}}
+	ok, at, status, stopOK, tokens := replay(t.Context(), res, stop, nil, 4, "5")
+	if at != 3 || status != "cycle" || !stopOK || tokens != 12 || !ok[0] || ok[1] || !ok[2] || ok[3] {
+		t.Fatalf("got %v %d %s %v %d", ok, at, status, stopOK, tokens)
+	}
+	// A failed round: the last answer stands, and the stop is "failed".
+	res.Rounds[2].Error, res.Rounds[2].Answer = "no answer", ""
+	ok, at, status, _, _ = replay(t.Context(), res, stop, nil, 4, "7")
+	if at != 2 || status != "failed" || !ok[1] || !ok[3] {
+		t.Fatalf("got %v %d %s", ok, at, status)
+	}
+}
