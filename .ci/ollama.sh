@@ -19,7 +19,8 @@ BIN="$CACHE/bin/ollama"
 
 log() { echo "ollama.sh: $*" >&2; }
 
-if [[ -x "$BIN" ]] && "$BIN" --version >/dev/null 2>&1; then
+# The binary is moved into place only after a successful build.
+if [[ -x "$BIN" ]]; then
 	echo "$BIN"
 	exit 0
 fi

@@ -223,7 +223,7 @@ round as it completes, then the final answer and why the loop stopped.`,
 func printRound(w io.Writer, r reasoning.Round) {
 	answer := r.Answer
 	if r.Error != "" {
-		answer = "(no answer: " + r.Error + ")"
+		answer = "(" + r.Error + ")"
 	}
 	dist := ""
 	if r.Distance >= 0 {
