@@ -62,6 +62,16 @@ func (f *reasonFlags) register(cmd *cobra.Command, rounds int) {
 	fl.DurationVar(&f.requestTimeout, "request-timeout", 0, "limit on each request (default 10m)")
 }
 
+// build returns the model and the settings that the flags describe.
+func (f *reasonFlags) build() (reasoning.Model, *reasoning.Settings, error) {
+	m, emb, err := f.modelFor()
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := f.settings(emb)
+	return m, s, err
+}
+
 // modelFor returns the model the flags name, and its embedder.
 func (f *reasonFlags) modelFor() (reasoning.Model, reasoning.Embedder, error) {
 	if f.model == "" {
@@ -177,11 +187,7 @@ round as it completes, then the final answer and why the loop stopped.`,
   implicit reason --backend openai --url http://127.0.0.1:8080/v1 --model local --trace trace.json "…"`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			m, emb, err := f.modelFor()
-			if err != nil {
-				return err
-			}
-			s, err := f.settings(emb)
+			m, s, err := f.build()
 			if err != nil {
 				return err
 			}
@@ -190,10 +196,10 @@ round as it completes, then the final answer and why the loop stopped.`,
 			if trace == "-" {
 				progress = cmd.ErrOrStderr()
 			}
-			s.OnRound = func(r reasoning.Round) { printRound(progress, r) }
+			s.OnRound = func(r reasoning.Round) { printReasonRound(progress, r) }
 			if stream {
 				s.OnToken = func(_ int, t reasoning.Token) { fmt.Fprint(progress, t.Thinking, t.Content) }
-				s.OnRound = func(r reasoning.Round) { fmt.Fprintln(progress); printRound(progress, r) }
+				s.OnRound = func(r reasoning.Round) { fmt.Fprintln(progress); printReasonRound(progress, r) }
 			}
 			run := reasoning.Refine
 			if samples > 0 {
@@ -202,12 +208,8 @@ round as it completes, then the final answer and why the loop stopped.`,
 			}
 			res, err := run(cmd.Context(), m, args[0], s)
 			if res != nil {
-				printResult(progress, res)
-				if trace != "" {
-					if werr := writeTrace(out, trace, res); werr != nil && err == nil {
-						err = werr
-					}
-				}
+				printReasonResult(progress, res)
+				err = errors.Join(err, writeReasonTrace(out, trace, res))
 			}
 			return err
 		},
@@ -220,7 +222,7 @@ round as it completes, then the final answer and why the loop stopped.`,
 	return cmd
 }
 
-func printRound(w io.Writer, r reasoning.Round) {
+func printReasonRound(w io.Writer, r reasoning.Round) {
 	answer := r.Answer
 	if r.Error != "" {
 		answer = "(" + r.Error + ")"
@@ -232,7 +234,7 @@ func printRound(w io.Writer, r reasoning.Round) {
 	fmt.Fprintf(w, "round %d: %s  [%d tokens, %.1fs%s]\n", r.N, answer, r.CompletionTokens, r.Duration.Seconds(), dist)
 }
 
-func printResult(w io.Writer, res *reasoning.Result) {
+func printReasonResult(w io.Writer, res *reasoning.Result) {
 	if res.Answer == "" {
 		fmt.Fprintf(w, "no answer (%s after %d rounds)\n", res.Status, len(res.Rounds))
 		return
@@ -241,9 +243,12 @@ func printResult(w io.Writer, res *reasoning.Result) {
 		res.Answer, res.Status, len(res.Rounds), res.Chosen, res.CompletionTokens, res.Duration.Seconds())
 }
 
-// writeTrace writes v as indented JSON to path, atomically, or to w if path
-// is "-".
-func writeTrace(w io.Writer, path string, v any) error {
+// writeReasonTrace writes v as indented JSON to path, atomically, or to w if path
+// is "-"; nowhere if path is empty.
+func writeReasonTrace(w io.Writer, path string, v any) error {
+	if path == "" {
+		return nil
+	}
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
@@ -294,25 +299,17 @@ reference, compared as numbers.`,
 				return fmt.Errorf("--n %d: want 1 to %d", n, len(problems))
 			}
 			problems = problems[:n]
-			m, emb, err := f.modelFor()
-			if err != nil {
-				return err
-			}
-			s, err := f.settings(emb)
+			m, s, err := f.build()
 			if err != nil {
 				return err
 			}
 			sc := *s
 			sc.Temperature = &scTemperature
-			ev, err := runEval(cmd.Context(), cmd.ErrOrStderr(), m, problems, s, &sc)
+			ev, err := runReasonEval(cmd.Context(), cmd.ErrOrStderr(), m, problems, s, &sc)
 			if ev != nil {
 				ev.Model = f.model + " (" + f.backend + ")"
 				ev.print(cmd.OutOrStdout())
-				if trace != "" {
-					if werr := writeTrace(cmd.OutOrStdout(), trace, ev); werr != nil && err == nil {
-						err = werr
-					}
-				}
+				err = errors.Join(err, writeReasonTrace(cmd.OutOrStdout(), trace, ev))
 			}
 			return err
 		},
@@ -326,8 +323,8 @@ reference, compared as numbers.`,
 	return cmd
 }
 
-// evalProblem is the outcome of one problem.
-type evalProblem struct {
+// reasonEvalProblem is the outcome of one problem.
+type reasonEvalProblem struct {
 	Question string            `json:"question"`
 	Gold     string            `json:"gold"`
 	Refine   *reasoning.Result `json:"refine"`
@@ -341,23 +338,23 @@ type evalProblem struct {
 	Error    string            `json:"error,omitempty"`
 }
 
-// evaluation is the outcome of an evaluation.
-type evaluation struct {
-	Model    string        `json:"model"`
-	Rounds   int           `json:"rounds"`
-	Problems []evalProblem `json:"problems"`
+// reasonEvaluation is the outcome of an reasonEvaluation.
+type reasonEvaluation struct {
+	Model    string              `json:"model"`
+	Rounds   int                 `json:"rounds"`
+	Problems []reasonEvalProblem `json:"problems"`
 }
 
-// runEval runs every problem for s.MaxRounds rounds, then replays s.Stop on
+// runReasonEval runs every problem for s.MaxRounds rounds, then replays s.Stop on
 // the trace to find where the loop would have stopped, and runs
 // self-consistency (settings sc) with the tokens that the stopped loop used.
-func runEval(ctx context.Context, progress io.Writer, m reasoning.Model, problems []gsm8k.Problem, s, sc *reasoning.Settings) (*evaluation, error) {
+func runReasonEval(ctx context.Context, progress io.Writer, m reasoning.Model, problems []gsm8k.Problem, s, sc *reasoning.Settings) (*reasonEvaluation, error) {
 	stop := s.Stop
 	all := *s
 	all.Stop = []reasoning.Criterion{} // every round runs; stop is replayed below
-	ev := &evaluation{Rounds: s.MaxRounds}
+	ev := &reasonEvaluation{Rounds: s.MaxRounds}
 	for i, p := range problems {
-		ep := evalProblem{Question: p.Question, Gold: p.Answer}
+		ep := reasonEvalProblem{Question: p.Question, Gold: p.Answer}
 		res, err := reasoning.Refine(ctx, m, p.Question, &all)
 		if ctx.Err() != nil {
 			return ev, ctx.Err()
@@ -369,7 +366,7 @@ func runEval(ctx context.Context, progress io.Writer, m reasoning.Model, problem
 			ep.Error = err.Error()
 		}
 		ep.Refine = res
-		ep.RefineOK, ep.StopAt, ep.Stop, ep.StopOK, ep.StopTok = replay(ctx, res, stop, s.Damping, all.MaxRounds, p.Answer)
+		ep.RefineOK, ep.StopAt, ep.Stop, ep.StopOK, ep.StopTok = replayStop(ctx, res, stop, s.Damping, all.MaxRounds, p.Answer)
 
 		scs := *sc
 		scs.MaxRounds = 4 * all.MaxRounds
@@ -389,21 +386,21 @@ func runEval(ctx context.Context, progress io.Writer, m reasoning.Model, problem
 		ep.SCOK = scRes != nil && gsm8k.Correct(scRes.Answer, p.Answer)
 		ev.Problems = append(ev.Problems, ep)
 		fmt.Fprintf(progress, "problem %d/%d: gold %s; refine %s (%s at round %d); self-consistency %s\n",
-			i+1, len(problems), p.Answer, mark(ep.StopOK), ep.Stop, ep.StopAt, mark(ep.SCOK))
+			i+1, len(problems), p.Answer, rightOrWrong(ep.StopOK), ep.Stop, ep.StopAt, rightOrWrong(ep.SCOK))
 	}
 	return ev, nil
 }
 
-func mark(ok bool) string {
+func rightOrWrong(ok bool) string {
 	if ok {
 		return "right"
 	}
 	return "wrong"
 }
 
-// replay scores a full trace round by round, and finds where the stopping
+// replayStop scores a full trace round by round, and finds where the stopping
 // rules would have stopped it and with which answer.
-func replay(ctx context.Context, res *reasoning.Result, stop []reasoning.Criterion, damping reasoning.Damping, rounds int, gold string) (ok []bool, stopAt int, status string, stopOK bool, stopTok int) {
+func replayStop(ctx context.Context, res *reasoning.Result, stop []reasoning.Criterion, damping reasoning.Damping, rounds int, gold string) (ok []bool, stopAt int, status string, stopOK bool, stopTok int) {
 	var answered []reasoning.Round // answered rounds, in order, until the first without an answer
 	for _, r := range res.Rounds {
 		if r.Error != "" {
@@ -449,7 +446,7 @@ search:
 	return ok, stopAt, st.String(), gsm8k.Correct(answered[chosen].Answer, gold), stopTok
 }
 
-func (ev *evaluation) print(w io.Writer) {
+func (ev *reasonEvaluation) print(w io.Writer) {
 	n := len(ev.Problems)
 	if n == 0 {
 		return

@@ -147,7 +147,7 @@ func TestReasonEval(t *testing.T) {
 	if strings.Count(progress, "problem ") != 3 {
 		t.Errorf("progress: %s", progress)
 	}
-	var ev evaluation
+	var ev reasonEvaluation
 	b, _ := os.ReadFile(trace)
 	if err := json.Unmarshal(b, &ev); err != nil || len(ev.Problems) != 3 || ev.Problems[0].StopAt != 3 || ev.Problems[0].Stop != "fixed point" {
 		t.Fatalf("trace: %v %+v", err, ev)
@@ -155,20 +155,20 @@ func TestReasonEval(t *testing.T) {
 }
 
 func TestReplayCycle(t *testing.T) {
-	// A 2-cycle stops the replay at round 3, and most-frequent damping keeps
+	// A 2-cycle stops the replayStop at round 3, and most-frequent damping keeps
 	// the answer given twice.
 	res := &reasoning.Result{}
 	for i, a := range []string{"5", "7", "5", "7"} {
 		res.Rounds = append(res.Rounds, reasoning.Round{N: i + 1, Answer: a, Key: a, CompletionTokens: 4})
 	}
 	stop := []reasoning.Criterion{reasoning.Unchanged{K: 1}, reasoning.Oscillation{}}
-	ok, at, status, stopOK, tokens := replay(t.Context(), res, stop, nil, 4, "5")
+	ok, at, status, stopOK, tokens := replayStop(t.Context(), res, stop, nil, 4, "5")
 	if at != 3 || status != "cycle" || !stopOK || tokens != 12 || !ok[0] || ok[1] || !ok[2] || ok[3] {
 		t.Fatalf("got %v %d %s %v %d", ok, at, status, stopOK, tokens)
 	}
 	// A failed round: the last answer stands, and the stop is "failed".
 	res.Rounds[2].Error, res.Rounds[2].Answer = "no answer", ""
-	ok, at, status, _, _ = replay(t.Context(), res, stop, nil, 4, "7")
+	ok, at, status, _, _ = replayStop(t.Context(), res, stop, nil, 4, "7")
 	if at != 2 || status != "failed" || !ok[1] || !ok[3] {
 		t.Fatalf("got %v %d %s", ok, at, status)
 	}

@@ -145,10 +145,7 @@ func (m *Model) Embed(ctx context.Context, texts []string) ([][]float64, error) 
 	}
 	out := make([][]float64, len(texts))
 	for i, e := range resp.Embeddings {
-		out[i] = make([]float64, len(e))
-		for j, x := range e {
-			out[i][j] = float64(x)
-		}
+		out[i] = wire.Float64s(e)
 	}
 	return out, nil
 }

@@ -1,21 +1,18 @@
 package ollama
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/implicitlab/implicit/reasoning"
+	"github.com/implicitlab/implicit/reasoning/internal/wiretest"
 )
 
 // server starts an httptest server whose /api/chat handler is h, and
@@ -40,14 +37,7 @@ func server(t *testing.T, h http.HandlerFunc) *Model {
 		}
 		json.NewEncoder(w).Encode(map[string]any{"embeddings": out})
 	})
-	// Reading the whole body first lets the server notice when the client
-	// goes away, which ends r.Context() for handlers that hang.
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		mux.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
+	srv := wiretest.Serve(t, mux)
 	m, err := New(Config{URL: srv.URL, Model: "tiny", EmbedModel: "embedder", Options: map[string]any{"num_ctx": 512}})
 	if err != nil {
 		t.Fatal(err)
@@ -126,41 +116,19 @@ func TestChatErrors(t *testing.T) {
 			// The handler returns with no final message.
 		}, reasoning.ErrInterrupted, 0, "ended before its final message"},
 		{"connection dropped mid-line", func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Length", "1000")
-			w.WriteHeader(http.StatusOK)
-			fmt.Fprint(w, `{"message":{"content":"a"},"done":false}`+"\n"+`{"message":{"cont`)
-			w.(http.Flusher).Flush()
-			conn, _, _ := w.(http.Hijacker).Hijack()
-			conn.Close()
+			wiretest.DropConnection(w, `{"message":{"content":"a"},"done":false}`+"\n"+`{"message":{"cont`)
 		}, reasoning.ErrInterrupted, 0, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := server(t, tc.h)
 			_, err := m.Chat(context.Background(), &reasoning.Request{Messages: []reasoning.Message{{Role: "user", Content: "q"}}})
-			if err == nil {
-				t.Fatal("no error")
-			}
-			if tc.is != nil && !errors.Is(err, tc.is) {
-				t.Errorf("got %v, want %v", err, tc.is)
-			}
-			var se *reasoning.ServerError
-			if tc.status != 0 && (!errors.As(err, &se) || se.StatusCode != tc.status) {
-				t.Errorf("got %v, want a ServerError %d", err, tc.status)
-			}
-			if !strings.Contains(err.Error(), tc.message) {
-				t.Errorf("error %q does not mention %q", err, tc.message)
-			}
+			wiretest.CheckError(t, err, tc.is, tc.status, tc.message)
 		})
 	}
 }
 
 func TestChatUnreachable(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close() // nothing listens there now
+	addr := wiretest.ClosedAddr(t)
 	m, err := New(Config{URL: "http://" + addr, Model: "tiny"})
 	if err != nil {
 		t.Fatal(err)

@@ -229,11 +229,7 @@ func (m *Model) Embed(ctx context.Context, texts []string) ([][]float64, error) 
 		if d.Index < 0 || d.Index >= len(texts) || out[d.Index] != nil {
 			return nil, fmt.Errorf("openai: embedding index %d out of place", d.Index)
 		}
-		v := make([]float64, len(d.Embedding))
-		for j, x := range d.Embedding {
-			v[j] = float64(x)
-		}
-		out[d.Index] = v
+		out[d.Index] = wire.Float64s(d.Embedding)
 	}
 	return out, nil
 }

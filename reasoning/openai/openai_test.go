@@ -1,20 +1,17 @@
 package openai
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/implicitlab/implicit/reasoning"
+	"github.com/implicitlab/implicit/reasoning/internal/wiretest"
 )
 
 func server(t *testing.T, h http.HandlerFunc) *Model {
@@ -38,14 +35,7 @@ func server(t *testing.T, h http.HandlerFunc) *Model {
 		}
 		json.NewEncoder(w).Encode(map[string]any{"object": "list", "data": data})
 	})
-	// Reading the whole body first lets the server notice when the client
-	// goes away, which ends r.Context() for handlers that hang.
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		mux.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
+	srv := wiretest.Serve(t, mux)
 	m, err := New(Config{BaseURL: srv.URL + "/v1/", Model: "tiny", EmbedModel: "embedder"})
 	if err != nil {
 		t.Fatal(err)
@@ -166,41 +156,19 @@ func TestChatErrors(t *testing.T) {
 			sse(w, `{"choices":[{"delta":{"content":"a"},"finish_reason":null}]}`)
 		}, reasoning.ErrInterrupted, 0, "ended before its final message"},
 		{"connection dropped mid-event", func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Length", "1000")
-			w.WriteHeader(http.StatusOK)
-			fmt.Fprint(w, "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\ndata: {\"cho")
-			w.(http.Flusher).Flush()
-			conn, _, _ := w.(http.Hijacker).Hijack()
-			conn.Close()
+			wiretest.DropConnection(w, "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\ndata: {\"cho")
 		}, reasoning.ErrInterrupted, 0, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := server(t, tc.h)
 			_, err := m.Chat(context.Background(), &reasoning.Request{Messages: []reasoning.Message{{Role: "user", Content: "q"}}})
-			if err == nil {
-				t.Fatal("no error")
-			}
-			if tc.is != nil && !errors.Is(err, tc.is) {
-				t.Errorf("got %v, want %v", err, tc.is)
-			}
-			var se *reasoning.ServerError
-			if tc.status != 0 && (!errors.As(err, &se) || se.StatusCode != tc.status) {
-				t.Errorf("got %v, want a ServerError %d", err, tc.status)
-			}
-			if !strings.Contains(err.Error(), tc.message) {
-				t.Errorf("error %q does not mention %q", err, tc.message)
-			}
+			wiretest.CheckError(t, err, tc.is, tc.status, tc.message)
 		})
 	}
 }
 
 func TestChatUnreachable(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := wiretest.ClosedAddr(t)
 	m, err := New(Config{BaseURL: "http://" + addr + "/v1", Model: "tiny"})
 	if err != nil {
 		t.Fatal(err)

@@ -32,3 +32,12 @@ func Transport(backend, url string, err error) error {
 func Incomplete(backend, url string) error {
 	return fmt.Errorf("%s: %w: the reply from %s ended before its final message", backend, reasoning.ErrInterrupted, url)
 }
+
+// Float64s converts an embedding to float64.
+func Float64s(v []float32) []float64 {
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = float64(x)
+	}
+	return out
+}
