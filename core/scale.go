@@ -40,7 +40,9 @@ type ScalePoint struct {
 	Accuracy float64 `json:"accuracy"`
 	Loss     float64 `json:"loss"`
 	// MeanResidual and MaxResidual are the relative residuals
-	// ‖f(z_t) − z_t‖/‖f(z_t)‖ over the samples.
+	// ‖f(z) − z‖/‖f(z)‖ over the samples at the last iterate evaluated,
+	// z = z_{t−1}, whose image f(z) is the returned z_t: for plain iteration
+	// the last step's relative size ‖z_t − z_{t−1}‖/‖z_t‖.
 	MeanResidual float64 `json:"mean_residual"`
 	MaxResidual  float64 `json:"max_residual"`
 	// Lipschitz is L_t = max over samples and perturbations of

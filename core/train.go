@@ -91,6 +91,9 @@ func (t *Trainer) params(d *Dense) [][]float64 {
 	return append(p, d.W.Data)
 }
 
+// Settings returns the run's settings, defaults filled in.
+func (t *Trainer) Settings() TrainSettings { return t.set }
+
 // Model returns the parameters being trained.
 func (t *Trainer) Model() *Dense { return t.d }
 

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/implicitlab/implicit/core"
+	"github.com/implicitlab/implicit/internal/datasets"
+)
+
+func newEvalCmd() *cobra.Command {
+	var (
+		modelPath, data string
+		sf              solverFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "eval --model M.safetensors --data digits",
+		Short: "Report a classifier's hold-out accuracy and iteration statistics",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if modelPath == "" {
+				return errors.New("--model is required")
+			}
+			set, err := datasets.Load(data)
+			if err != nil {
+				return err
+			}
+			s, err := sf.settings()
+			if err != nil {
+				return err
+			}
+			d, err := core.ReadDenseFile(modelPath)
+			if err != nil {
+				return err
+			}
+			m, err := core.NewModel(d)
+			if err != nil {
+				return err
+			}
+			if _, p, q := m.Sizes(); p != set.Features || q < set.Classes {
+				return fmt.Errorf("%s takes %d inputs and gives %d scores; %s has %d features and %d classes", modelPath, p, q, set.Name, set.Features, set.Classes)
+			}
+			if s, err = m.Settings(s); err != nil {
+				return err
+			}
+			start := time.Now()
+			acc, out, err := m.Accuracy(cmd.Context(), set.HoldOut.X, set.HoldOut.Labels, s)
+			if err != nil {
+				return err
+			}
+			elapsed := time.Since(start)
+			fmt.Fprintf(cmd.OutOrStdout(), "%s (%s) on %s: hold-out accuracy %.4f (%d samples)\n", modelPath, describe(d), set.Name, acc, set.HoldOut.N)
+			return writeStats(cmd.OutOrStdout(), "text", s, out.Result, set.HoldOut.N, elapsed)
+		},
+	}
+	cmd.Flags().StringVar(&modelPath, "model", "", "model file")
+	cmd.Flags().StringVar(&data, "data", "digits", "data set: digits (built in) or a CSV whose last column is the class label")
+	sf.register(cmd)
+	return cmd
+}

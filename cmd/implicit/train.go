@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+
+	"github.com/implicitlab/implicit/core"
+	"github.com/implicitlab/implicit/internal/datasets"
+)
+
+// errInterrupted ends a run that Ctrl-C stopped after it saved its work;
+// main exits with status 130 for it, as shells do for SIGINT.
+var errInterrupted = errors.New("interrupted")
+
+// trainFlags are the options of implicit train.
+type trainFlags struct {
+	data, out, resume string
+	arch              string
+	hidden            int
+	param, activation string
+	monotone          float64
+	epochs, batch     int
+	lr                float64
+	seed              uint64
+	gradient          string
+	quiet             bool
+	solver            solverFlags
+}
+
+// Defaults of the quick-start model: what `implicit train --data digits`
+// trains, measured in the README.
+const (
+	defaultHidden = 64
+	defaultEpochs = 30
+)
+
+func newTrainCmd() *cobra.Command {
+	var f trainFlags
+	cmd := &cobra.Command{
+		Use:   "train --data digits --out model.safetensors",
+		Short: "Train a deq-dense model by implicit differentiation",
+		Long: `Train fits a deq-dense classifier with Adam on mini-batches, its gradients
+from implicit differentiation (or the Jacobian-free approximation), and writes
+the model file and its training state (a checkpoint) after every epoch.
+Ctrl-C saves a checkpoint of the last finished step and exits; --resume
+continues the run exactly where it stopped.
+
+--arch mlp trains the explicit baseline, y = C σ(U x + b) + c, as a deq-dense
+model whose W is fixed at zero (its solve is one evaluation), with the same
+optimiser, batches and loss.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runTrain(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.data, "data", "digits", "data set: digits (built in) or a CSV whose last column is the class label")
+	fl.StringVar(&f.out, "out", "model.safetensors", "model file to write (the training state goes beside it, with .state appended)")
+	fl.StringVar(&f.resume, "resume", "", "continue the run saved in this checkpoint (its model file)")
+	fl.StringVar(&f.arch, "arch", "implicit", "implicit, or mlp for the explicit baseline")
+	fl.IntVar(&f.hidden, "hidden", defaultHidden, "hidden units h")
+	fl.StringVar(&f.param, "param", "monotone", "parametrisation of W: monotone or direct")
+	fl.StringVar(&f.activation, "activation", "relu", "σ: relu, tanh or identity")
+	fl.Float64Var(&f.monotone, "monotone-m", 0.5, "m of the monotone parametrisation")
+	fl.IntVar(&f.epochs, "epochs", defaultEpochs, "passes over the training data")
+	fl.IntVar(&f.batch, "batch", 32, "samples a step")
+	fl.Float64Var(&f.lr, "lr", 3e-3, "Adam learning rate")
+	fl.Uint64Var(&f.seed, "seed", 1, "seed of the initial weights and of the sample order")
+	fl.StringVar(&f.gradient, "gradient", "implicit", "implicit (adjoint solve) or jacobian-free")
+	fl.BoolVar(&f.quiet, "quiet", false, "no progress bar")
+	f.solver.register(cmd)
+	return cmd
+}
+
+func runTrain(ctx context.Context, stdout, stderr io.Writer, f trainFlags) error {
+	set, err := datasets.Load(f.data)
+	if err != nil {
+		return err
+	}
+	fwd, err := f.solver.settings()
+	if err != nil {
+		return err
+	}
+	gs := core.GradientSettings{Forward: fwd}
+	switch f.gradient {
+	case "implicit":
+	case "jacobian-free":
+		gs.Mode = core.JacobianFree
+	default:
+		return fmt.Errorf("--gradient %q: want implicit or jacobian-free", f.gradient)
+	}
+	var tr *core.Trainer
+	if f.resume != "" {
+		if tr, err = core.ResumeTrainer(f.resume, core.TrainSettings{Gradient: gs}); err != nil {
+			return err
+		}
+		if _, p, _ := tr.Model().Sizes(); p != set.Features {
+			return fmt.Errorf("%s takes %d inputs, the data has %d features", f.resume, p, set.Features)
+		}
+	} else if tr, err = newRun(f, set, gs); err != nil {
+		return err
+	}
+	data := core.Data{X: set.Train.X, Target: set.Train.Labels, N: set.Train.N}
+	bs := tr.Settings().BatchSize
+	stepsPerEpoch := (data.N + bs - 1) / bs
+	startEpoch, startStep := tr.Progress()
+	if startEpoch >= f.epochs {
+		return fmt.Errorf("the checkpoint has finished %d epochs already; ask for more with --epochs", startEpoch)
+	}
+	bar := progressbar.NewOptions((f.epochs-startEpoch)*stepsPerEpoch-startStep,
+		progressbar.OptionSetWriter(stderr),
+		progressbar.OptionSetVisibility(!f.quiet),
+		progressbar.OptionShowCount(),
+		progressbar.OptionSetWidth(24),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionClearOnFinish(),
+	)
+	// Running means over the epoch so far, for the bar.
+	var loss, iters float64
+	var correct, seen, steps int
+	start := time.Now()
+	for e := startEpoch; e < f.epochs; e++ {
+		loss, iters, correct, seen, steps = 0, 0, 0, 0, 0
+		err := tr.Epoch(ctx, data, func(s core.StepStats) {
+			loss, iters = loss+s.Loss, iters+s.ForwardIters
+			correct, seen, steps = correct+s.Correct, seen+s.Samples, steps+1
+			bar.Describe(fmt.Sprintf("epoch %d/%d  loss %.4f  acc %.3f  iters %.1f", s.Epoch, f.epochs, loss/float64(steps), float64(correct)/float64(seen), iters/float64(steps)))
+			_ = bar.Add(1)
+		})
+		if err != nil {
+			_ = bar.Exit()
+			if ctx.Err() != nil {
+				if werr := tr.WriteCheckpoint(f.out); werr != nil {
+					return fmt.Errorf("interrupted, and saving the checkpoint failed: %w", werr)
+				}
+				ep, st := tr.Progress()
+				fmt.Fprintf(stderr, "\ninterrupted in epoch %d after step %d; checkpoint saved to %s\nresume with: implicit train --resume %s --epochs %d\n", ep+1, st, f.out, f.out, f.epochs)
+				return errInterrupted
+			}
+			return err
+		}
+		if err := tr.WriteCheckpoint(f.out); err != nil {
+			return err
+		}
+	}
+	_ = bar.Finish()
+	elapsed := time.Since(start)
+	model, err := core.NewModel(tr.Model())
+	if err != nil {
+		return err
+	}
+	acc, out, err := model.Accuracy(ctx, set.HoldOut.X, set.HoldOut.Labels, fwd)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "trained %s (%s, %d parameters) on %s for %d epochs in %.1f s: last epoch loss %.4f, train accuracy %.4f\n",
+		f.out, describe(tr.Model()), parameterCount(tr.Model(), f.arch == "mlp"), set.Name, f.epochs-startEpoch, elapsed.Seconds(), loss/float64(max(steps, 1)), float64(correct)/float64(max(seen, 1)))
+	fmt.Fprintf(stdout, "hold-out accuracy %.4f (%d samples); forward iterations mean %.1f, max %d\n",
+		acc, set.HoldOut.N, float64(out.Result.FuncEvals)/float64(set.HoldOut.N), out.Result.Iterations)
+	return nil
+}
+
+// newRun initialises a model and its trainer from the flags.
+func newRun(f trainFlags, set *datasets.Set, gs core.GradientSettings) (*core.Trainer, error) {
+	cfg := core.DenseConfig{Hidden: f.hidden, In: set.Features, Out: set.Classes,
+		Activation: core.Activation(f.activation), Param: core.Parametrization(f.param), Monotone: f.monotone}
+	ts := core.TrainSettings{BatchSize: f.batch, LearningRate: f.lr, Seed: f.seed, Gradient: gs}
+	switch f.arch {
+	case "implicit":
+	case "mlp":
+		// W fixed at zero makes the solve one exact evaluation.
+		cfg.Param, cfg.Monotone = core.Direct, 0
+		ts.FreezeCore = true
+	default:
+		return nil, fmt.Errorf("--arch %q: want implicit or mlp", f.arch)
+	}
+	if f.batch < 1 || f.epochs < 1 {
+		return nil, fmt.Errorf("--batch %d, --epochs %d: want at least 1", f.batch, f.epochs)
+	}
+	d, err := core.NewDense(cfg, rand.New(rand.NewPCG(f.seed, 0)))
+	if err != nil {
+		return nil, err
+	}
+	if f.arch == "mlp" {
+		clear(d.W.Data)
+	}
+	if fwd := gs.Forward; fwd.Method != nil {
+		d.Defaults.Solver = fwd.Method.String()
+	}
+	return core.NewTrainer(d, ts)
+}
+
+// describe names a model's kind briefly: "monotone relu h=64".
+func describe(d *core.Dense) string {
+	h, _, _ := d.Sizes()
+	if d.Param == core.Monotone {
+		return fmt.Sprintf("monotone (m=%g) %s, h=%d", d.Monotone, d.Activation, h)
+	}
+	return fmt.Sprintf("%s %s, h=%d", d.Param, d.Activation, h)
+}
+
+// parameterCount counts the trained parameters; an MLP's zero W is not one.
+func parameterCount(d *core.Dense, mlp bool) int {
+	n := len(d.U.Data) + len(d.Bias) + len(d.C.Data) + len(d.OutBias)
+	if !mlp {
+		n += len(d.W.Data) + len(d.A.Data) + len(d.B.Data)
+	}
+	return n
+}
