@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -17,7 +18,11 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	root := newRootCmd()
-	if err := root.ExecuteContext(ctx); err != nil {
+	err := root.ExecuteContext(ctx)
+	switch {
+	case errors.Is(err, errInterrupted):
+		os.Exit(130)
+	case err != nil:
 		fmt.Fprintln(os.Stderr, "implicit:", err)
 		os.Exit(1)
 	}
@@ -31,6 +36,6 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	// Each subcommand lives in its own file as newXxxCmd.
-	root.AddCommand(newInferCmd(), newBenchCmd(), newReasonCmd())
+	root.AddCommand(newInferCmd(), newTrainCmd(), newEvalCmd(), newScaleCmd(), newBenchCmd(), newReasonCmd())
 	return root
 }
