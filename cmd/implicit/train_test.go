@@ -1,0 +1,101 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/implicitlab/implicit/core"
+)
+
+func TestTrainEvalScale(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(dir, "m.safetensors")
+	out, _, err := run(t, "train", "--data", "digits", "--out", model, "--hidden", "16", "--epochs", "2", "--quiet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "hold-out accuracy") {
+		t.Errorf("train printed %q", out)
+	}
+	if _, err := core.ReadDenseFile(model); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(model + core.StateSuffix); err != nil {
+		t.Errorf("no training state: %v", err)
+	}
+	// Two more epochs from the checkpoint.
+	if _, _, err := run(t, "train", "--resume", model, "--out", model, "--epochs", "4", "--quiet"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := run(t, "train", "--resume", model, "--out", model, "--epochs", "4", "--quiet"); err == nil || !strings.Contains(err.Error(), "finished 4 epochs") {
+		t.Errorf("resuming a finished run: %v", err)
+	}
+
+	out, _, err = run(t, "eval", "--model", model, "--data", "digits")
+	if err != nil || !strings.Contains(out, "hold-out accuracy") || !strings.Contains(out, "355 samples") {
+		t.Fatalf("eval: %v\n%s", err, out)
+	}
+
+	png := filepath.Join(dir, "scale.png")
+	out, _, err = run(t, "scale", "--model", model, "--max-budget", "8", "--plot", png)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 5 {
+		t.Errorf("scale table has %d lines, want a header and budgets 1, 2, 4, 8:\n%s", len(lines), out)
+	}
+	b, err := os.ReadFile(png)
+	if err != nil || !bytes.HasPrefix(b, []byte("\x89PNG")) {
+		t.Errorf("plot: %v, %d bytes", err, len(b))
+	}
+}
+
+// Ctrl-C saves a checkpoint of the last finished step and ends with
+// errInterrupted (exit status 130).
+func TestTrainInterruptSavesCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(dir, "m.safetensors")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var stderr bytes.Buffer
+	f := trainFlags{data: "digits", out: model, arch: "implicit", hidden: 8, param: "monotone", activation: "relu", monotone: 0.5, epochs: 1, batch: 32, lr: 3e-3, seed: 1, gradient: "implicit", quiet: true}
+	err := runTrain(ctx, new(bytes.Buffer), &stderr, f)
+	if !errors.Is(err, errInterrupted) {
+		t.Fatalf("err = %v", err)
+	}
+	if !strings.Contains(stderr.String(), "resume with: implicit train --resume "+model) {
+		t.Errorf("stderr: %q", stderr.String())
+	}
+	if _, err := core.ResumeTrainer(model, core.TrainSettings{}); err != nil {
+		t.Errorf("the checkpoint does not resume: %v", err)
+	}
+}
+
+func TestTrainBadFlags(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "m.safetensors")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--param", "lowrank"}, `parametrisation "lowrank"`},
+		{[]string{"--activation", "gelu"}, `activation "gelu"`},
+		{[]string{"--arch", "cnn"}, `--arch "cnn"`},
+		{[]string{"--gradient", "exact"}, `--gradient "exact"`},
+		{[]string{"--data", "/no/such.csv"}, "neither a built-in set"},
+		{[]string{"--epochs", "0"}, "--epochs 0"},
+		{[]string{"--hidden", "0"}, "sizes h=0"},
+	} {
+		_, _, err := run(t, append([]string{"train", "--quiet", "--out", out}, c.args...)...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: err = %v, want %q", c.args, err, c.want)
+		}
+	}
+	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a failed run wrote %s", out)
+	}
+}
