@@ -58,7 +58,7 @@ func (f *reasonFlags) register(cmd *cobra.Command, rounds int) {
 	fl.StringVar(&f.think, "think", "", "separate thinking: true or false (default: the server's)")
 	fl.BoolVar(&f.plain, "plain", false, "no structured output: read answers from free text (for servers without JSON schema support)")
 	fl.StringVar(&f.pattern, "pattern", "", "regular expression that reads the answer from free text (first group, else the match; default: the last number)")
-	fl.IntVar(&f.retries, "retries", 0, "retries of a transient server error (default 3)")
+	fl.IntVar(&f.retries, "retries", 0, "retries of a transient server error (default 3; -1: none)")
 	fl.DurationVar(&f.requestTimeout, "request-timeout", 0, "limit on each request (default 10m)")
 }
 
@@ -360,6 +360,9 @@ func runReasonEval(ctx context.Context, progress io.Writer, m reasoning.Model, p
 			return ev, ctx.Err()
 		}
 		if errors.Is(err, reasoning.ErrModelNotFound) || errors.Is(err, reasoning.ErrUnreachable) {
+			return ev, err
+		}
+		if res == nil {
 			return ev, err
 		}
 		if err != nil {
