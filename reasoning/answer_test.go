@@ -227,3 +227,13 @@ func TestServerError(t *testing.T) {
 		t.Error((&ServerError{StatusCode: 502}).Error())
 	}
 }
+
+func TestRefineDistanceError(t *testing.T) {
+	boom := errors.New("embedding server down")
+	s := &Settings{Distance: EmbeddingDistance{Embedder: embedderFunc(func(context.Context, []string) ([][]float64, error) { return nil, boom })}}
+	res, err := Refine(context.Background(), answers("1", "2"), "q", s)
+	var re *RoundError
+	if !errors.Is(err, boom) || !errors.As(err, &re) || re.Round != 2 || res.Status != Failed || len(res.Rounds) != 2 {
+		t.Fatalf("got %v, %s with %d rounds", err, res.Status, len(res.Rounds))
+	}
+}

@@ -95,6 +95,7 @@ func Refine(ctx context.Context, m Model, question string, s *Settings) (*Result
 		if n > 1 {
 			prev := r.res.Rounds[len(r.res.Rounds)-1]
 			if round.Distance, err = r.c.Distance.Distance(r.ctx, prev.Key, round.Key); err != nil {
+				r.add(round) // the reply belongs in the trace all the same
 				if st := r.interrupted(); st != NotTerminated {
 					return r.finish(st, r.ctxErr(st))
 				}
