@@ -176,6 +176,9 @@ type run struct {
 	answerErr error // why the last reply had no answer
 }
 
+// maxBackoff caps the wait between retries.
+const maxBackoff = 30 * time.Second
+
 // errTimeLimit is the cause of run.ctx ending at Settings.TimeLimit.
 var errTimeLimit = errors.New("time limit")
 
@@ -326,7 +329,7 @@ func (r *run) chat(req *Request, attempts *int) (*Response, error) {
 		case <-r.ctx.Done():
 			return nil, err
 		}
-		wait *= 2
+		wait = min(2*wait, maxBackoff)
 	}
 }
 

@@ -61,8 +61,8 @@ type Settings struct {
 	Think       *bool
 
 	// Retries is how many times a request that failed transiently (see
-	// Model) is tried again, waiting Backoff, then twice as long each time.
-	// Default 3 retries and 500ms; a negative Retries means none.
+	// Model) is tried again, waiting Backoff, then twice as long each time
+	// up to 30s. Default 3 retries and 500ms; a negative Retries means none.
 	Retries int
 	Backoff time.Duration
 
