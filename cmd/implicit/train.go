@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/implicitlab/implicit/core"
 	"github.com/implicitlab/implicit/internal/datasets"
+	"github.com/implicitlab/implicit/internal/models"
 )
 
 // errInterrupted ends a run that Ctrl-C stopped after it saved its work;
@@ -33,13 +33,6 @@ type trainFlags struct {
 	quiet             bool
 	solver            solverFlags
 }
-
-// Defaults of the quick-start model: what `implicit train --data digits`
-// trains, measured in the README.
-const (
-	defaultHidden = 64
-	defaultEpochs = 30
-)
 
 func newTrainCmd() *cobra.Command {
 	var f trainFlags
@@ -65,14 +58,16 @@ optimiser, batches and loss.`,
 	fl.StringVar(&f.out, "out", "model.safetensors", "model file to write (the training state goes beside it, with .state appended)")
 	fl.StringVar(&f.resume, "resume", "", "continue the run saved in this checkpoint (its model file)")
 	fl.StringVar(&f.arch, "arch", "implicit", "implicit, or mlp for the explicit baseline")
-	fl.IntVar(&f.hidden, "hidden", defaultHidden, "hidden units h")
-	fl.StringVar(&f.param, "param", "monotone", "parametrisation of W: monotone or direct")
-	fl.StringVar(&f.activation, "activation", "relu", "σ: relu, tanh or identity")
-	fl.Float64Var(&f.monotone, "monotone-m", 0.5, "m of the monotone parametrisation")
-	fl.IntVar(&f.epochs, "epochs", defaultEpochs, "passes over the training data")
-	fl.IntVar(&f.batch, "batch", 32, "samples a step")
-	fl.Float64Var(&f.lr, "lr", 3e-3, "Adam learning rate")
-	fl.Uint64Var(&f.seed, "seed", 1, "seed of the initial weights and of the sample order")
+	// The defaults are the recipe of the embedded quick-start model.
+	def := models.DigitsRecipe
+	fl.IntVar(&f.hidden, "hidden", def.Hidden, "hidden units h")
+	fl.StringVar(&f.param, "param", string(def.Param), "parametrisation of W: monotone or direct")
+	fl.StringVar(&f.activation, "activation", string(def.Activation), "σ: relu, tanh or identity")
+	fl.Float64Var(&f.monotone, "monotone-m", def.Monotone, "m of the monotone parametrisation")
+	fl.IntVar(&f.epochs, "epochs", def.Epochs, "passes over the training data")
+	fl.IntVar(&f.batch, "batch", def.BatchSize, "samples a step")
+	fl.Float64Var(&f.lr, "lr", def.LearningRate, "Adam learning rate")
+	fl.Uint64Var(&f.seed, "seed", def.Seed, "seed of the initial weights and of the sample order")
 	fl.StringVar(&f.gradient, "gradient", "implicit", "implicit (adjoint solve) or jacobian-free")
 	fl.BoolVar(&f.quiet, "quiet", false, "no progress bar")
 	f.solver.register(cmd)
@@ -104,8 +99,19 @@ func runTrain(ctx context.Context, stdout, stderr io.Writer, f trainFlags) error
 		if _, p, _ := tr.Model().Sizes(); p != set.Features {
 			return fmt.Errorf("%s takes %d inputs, the data has %d features", f.resume, p, set.Features)
 		}
-	} else if tr, err = newRun(f, set, gs); err != nil {
-		return err
+	} else {
+		r := models.Recipe{Hidden: f.hidden, Param: core.Parametrization(f.param), Activation: core.Activation(f.activation),
+			Monotone: f.monotone, Epochs: f.epochs, BatchSize: f.batch, LearningRate: f.lr, Seed: f.seed, Gradient: gs}
+		switch f.arch {
+		case "implicit":
+		case "mlp":
+			r.MLP = true
+		default:
+			return fmt.Errorf("--arch %q: want implicit or mlp", f.arch)
+		}
+		if tr, err = r.NewTrainer(set.Features, set.Classes); err != nil {
+			return err
+		}
 	}
 	data := core.Data{X: set.Train.X, Target: set.Train.Labels, N: set.Train.N}
 	bs := tr.Settings().BatchSize
@@ -165,36 +171,6 @@ func runTrain(ctx context.Context, stdout, stderr io.Writer, f trainFlags) error
 	fmt.Fprintf(stdout, "hold-out accuracy %.4f (%d samples); forward iterations mean %.1f, max %d\n",
 		acc, set.HoldOut.N, float64(out.Result.FuncEvals)/float64(set.HoldOut.N), out.Result.Iterations)
 	return nil
-}
-
-// newRun initialises a model and its trainer from the flags.
-func newRun(f trainFlags, set *datasets.Set, gs core.GradientSettings) (*core.Trainer, error) {
-	cfg := core.DenseConfig{Hidden: f.hidden, In: set.Features, Out: set.Classes,
-		Activation: core.Activation(f.activation), Param: core.Parametrization(f.param), Monotone: f.monotone}
-	ts := core.TrainSettings{BatchSize: f.batch, LearningRate: f.lr, Seed: f.seed, Gradient: gs}
-	switch f.arch {
-	case "implicit":
-	case "mlp":
-		// W fixed at zero makes the solve one exact evaluation.
-		cfg.Param, cfg.Monotone = core.Direct, 0
-		ts.FreezeCore = true
-	default:
-		return nil, fmt.Errorf("--arch %q: want implicit or mlp", f.arch)
-	}
-	if f.batch < 1 || f.epochs < 1 {
-		return nil, fmt.Errorf("--batch %d, --epochs %d: want at least 1", f.batch, f.epochs)
-	}
-	d, err := core.NewDense(cfg, rand.New(rand.NewPCG(f.seed, 0)))
-	if err != nil {
-		return nil, err
-	}
-	if f.arch == "mlp" {
-		clear(d.W.Data)
-	}
-	if fwd := gs.Forward; fwd.Method != nil {
-		d.Defaults.Solver = fwd.Method.String()
-	}
-	return core.NewTrainer(d, ts)
 }
 
 // describe names a model's kind briefly: "monotone relu h=64".

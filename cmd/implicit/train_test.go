@@ -87,7 +87,7 @@ func TestTrainBadFlags(t *testing.T) {
 		{[]string{"--arch", "cnn"}, `--arch "cnn"`},
 		{[]string{"--gradient", "exact"}, `--gradient "exact"`},
 		{[]string{"--data", "/no/such.csv"}, "neither a built-in set"},
-		{[]string{"--epochs", "0"}, "--epochs 0"},
+		{[]string{"--epochs", "0"}, "epochs 0"},
 		{[]string{"--hidden", "0"}, "sizes h=0"},
 	} {
 		_, _, err := run(t, append([]string{"train", "--quiet", "--out", out}, c.args...)...)
