@@ -99,3 +99,18 @@ func TestTrainBadFlags(t *testing.T) {
 		t.Errorf("a failed run wrote %s", out)
 	}
 }
+
+func TestQuickStart(t *testing.T) {
+	out, _, err := run(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"accuracy 0.97", "iterations t", "Lipschitz L_t", "\n            64 "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("quick start output lacks %q:\n%s", want, out)
+		}
+	}
+	if _, _, err := run(t, "stray-argument"); err == nil {
+		t.Error("the quick start accepted an argument")
+	}
+}
