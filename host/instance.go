@@ -51,6 +51,9 @@ type instance struct {
 	stderr *capped
 	// models maps the models loaded here to their guest handles.
 	models map[*Model]int32
+	// buf is a guest buffer of bufCap bytes for model files and inputs.
+	buf    uint32
+	bufCap int
 	// broken is set when a call trapped: the instance is thrown away.
 	broken bool
 }
@@ -120,15 +123,16 @@ func (in *instance) check(ctx context.Context, fn int, args ...uint64) (int32, e
 	if _, err := in.call(ctx, fnError, uint64(in.out)); err != nil {
 		return 0, err
 	}
-	msg, err := in.region(in.out)
+	msg, err := in.regionView(in.out)
 	if err != nil {
 		return 0, err
 	}
 	return 0, abi.NewError(c, string(msg))
 }
 
-// region reads the Region record at ptr and returns a copy of its bytes.
-func (in *instance) region(ptr uint32) ([]byte, error) {
+// regionView reads the Region record at ptr and returns its bytes, valid
+// until the next call.
+func (in *instance) regionView(ptr uint32) ([]byte, error) {
 	rb, err := in.view(ptr, abi.RegionSize)
 	if err != nil {
 		return nil, err
@@ -137,11 +141,7 @@ func (in *instance) region(ptr uint32) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := in.view(r.Ptr, r.Len)
-	if err != nil {
-		return nil, err
-	}
-	return append([]byte(nil), b...), nil
+	return in.view(r.Ptr, r.Len)
 }
 
 // view returns n bytes of guest memory at ptr, valid until the next call.
@@ -174,32 +174,54 @@ func (in *instance) free(ctx context.Context, ptr uint32) error {
 	return err
 }
 
-// put copies b into a new guest buffer; a zero-length b gives ptr 0.
-func (in *instance) put(ctx context.Context, n int, fill func([]byte)) (uint32, error) {
-	if n == 0 {
-		return 0, nil
+// scratch returns a guest buffer of at least n bytes, kept between calls
+// (up to keepScratch bytes) so that a small solve allocates nothing for its
+// inputs.
+func (in *instance) scratch(ctx context.Context, n int) (uint32, []byte, error) {
+	if n > in.bufCap {
+		if in.buf != 0 {
+			if err := in.free(ctx, in.buf); err != nil {
+				return 0, nil, err
+			}
+			in.buf, in.bufCap = 0, 0
+		}
+		size := max(n, min(2*in.bufCap, keepScratch), 4096)
+		p, err := in.alloc(ctx, size)
+		if err != nil {
+			return 0, nil, err
+		}
+		in.buf, in.bufCap = p, size
 	}
-	p, err := in.alloc(ctx, n)
-	if err != nil {
-		return 0, err
+	b, err := in.view(in.buf, uint32(n))
+	return in.buf, b, err
+}
+
+// keepScratch is the largest scratch buffer an instance keeps after a call.
+const keepScratch = 1 << 20
+
+// dropScratch frees a scratch buffer grown past keepScratch.
+func (in *instance) dropScratch(ctx context.Context) error {
+	if in.bufCap <= keepScratch {
+		return nil
 	}
-	b, err := in.view(p, uint32(n))
-	if err != nil {
-		return 0, err
-	}
-	fill(b)
-	return p, nil
+	p := in.buf
+	in.buf, in.bufCap = 0, 0
+	return in.free(ctx, p)
 }
 
 // load loads a model file into the instance and returns its handle.
 func (in *instance) load(ctx context.Context, file []byte) (int32, error) {
-	p, err := in.put(ctx, len(file), func(b []byte) { copy(b, file) })
+	if len(file) == 0 {
+		return 0, fmt.Errorf("%w: the model file is empty", core.ErrModel)
+	}
+	p, b, err := in.scratch(ctx, len(file))
 	if err != nil {
 		return 0, err
 	}
+	copy(b, file)
 	h, err := in.check(ctx, fnLoad, uint64(p), uint64(len(file)))
-	if ferr := in.free(ctx, p); err == nil {
-		err = ferr
+	if derr := in.dropScratch(ctx); err == nil {
+		err = derr
 	}
 	return h, err
 }
@@ -249,40 +271,41 @@ func (in *instance) infer(ctx context.Context, h int32, x []float64, s core.Sett
 	if err := in.putSettings(s); err != nil {
 		return nil, err
 	}
-	xp, err := in.put(ctx, 8*len(x), func(b []byte) { abi.PutFloats(b, x) })
+	nx, ni := len(x), len(s.Init)
+	p, b, err := in.scratch(ctx, 8*(nx+ni))
 	if err != nil {
 		return nil, err
 	}
-	ip, err := in.put(ctx, 8*len(s.Init), func(b []byte) { abi.PutFloats(b, s.Init) })
-	if err != nil {
-		return nil, err
-	}
-	run, err := in.check(ctx, fnStart, uint64(h), uint64(xp), uint64(len(x)), uint64(in.in), uint64(ip), uint64(len(s.Init)))
-	for _, p := range []uint32{xp, ip} {
-		if p != 0 {
-			if ferr := in.free(ctx, p); err == nil {
-				err = ferr
-			}
-		}
+	abi.PutFloats(b, x)
+	abi.PutFloats(b[8*nx:], s.Init)
+	run, err := in.check(ctx, fnStart, uint64(h), uint64(p), uint64(nx), uint64(in.in), uint64(p+8*uint32(nx)), uint64(ni))
+	if derr := in.dropScratch(ctx); err == nil {
+		err = derr
 	}
 	if err != nil {
 		return nil, err
 	}
-	serr := in.steps(ctx, run, s.Recorder, work)
+	out, err := in.finish(ctx, run, s.Recorder, work)
+	if _, ferr := in.check(ctx, fnFreeRun, uint64(run)); out != nil && ferr != nil {
+		return nil, ferr
+	}
+	return out, err
+}
+
+// finish steps a run to its end and reads its output.
+func (in *instance) finish(ctx context.Context, run int32, rec core.Recorder, work int) (*core.Output, error) {
+	serr := in.steps(ctx, run, rec, work)
 	if in.broken {
 		return nil, serr
 	}
 	if _, err := in.check(ctx, fnResult, uint64(run), uint64(in.out)); err != nil {
 		return nil, err
 	}
-	b, err := in.region(in.out)
+	b, err := in.regionView(in.out)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := in.check(ctx, fnFreeRun, uint64(run)); err != nil {
-		return nil, err
-	}
-	out, err := abi.DecodeResult(b)
+	out, err := abi.DecodeResult(b) // copies out of guest memory
 	if out == nil {
 		in.broken = true // the guest wrote nonsense
 		return nil, err

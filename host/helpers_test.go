@@ -1,0 +1,98 @@
+package host
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"os"
+	"sync"
+	"testing"
+
+	"github.com/implicitlab/implicit/core"
+)
+
+// randomDense returns a direct deq-dense model whose W has spectral norm
+// about 0.7 (a Gaussian h×h matrix with entries of variance 1/h has norm
+// about 2), so that plain iteration converges.
+func randomDense(seed uint64, act core.Activation, h, p, q int) *core.Dense {
+	rng := rand.New(rand.NewPCG(seed, 11))
+	mat := func(rows, cols int, scale float64) core.Matrix {
+		m := core.NewMatrix(rows, cols)
+		for i := range m.Data {
+			m.Data[i] = scale * rng.NormFloat64()
+		}
+		return m
+	}
+	return &core.Dense{
+		Activation: act, Param: core.Direct,
+		W: mat(h, h, 0.35/math.Sqrt(float64(h))),
+		U: mat(h, p, 1/math.Sqrt(float64(p))), Bias: mat(1, h, 0.1).Data,
+		C: mat(q, h, 1/math.Sqrt(float64(h))), OutBias: mat(1, q, 0.1).Data,
+	}
+}
+
+func randomInputs(seed uint64, n, p int) []float64 {
+	rng := rand.New(rand.NewPCG(seed, 12))
+	x := make([]float64, n*p)
+	for i := range x {
+		x[i] = rng.NormFloat64()
+	}
+	return x
+}
+
+// encode returns d's model file.
+func encode(tb testing.TB, d *core.Dense) []byte {
+	tb.Helper()
+	b, err := d.Encode(core.F64)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// pair loads one model file natively and into rt.
+func pair(tb testing.TB, rt *Runtime, file []byte) (*core.Model, *Model) {
+	tb.Helper()
+	d, err := core.DecodeDense(file)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	nm, err := core.NewModel(d)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	wm, err := rt.Load(context.Background(), file)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { wm.Close() })
+	return nm, wm
+}
+
+// shared is one Runtime for the tests that need no special configuration:
+// compiling the module takes a second or two.
+var shared struct {
+	once sync.Once
+	rt   *Runtime
+	err  error
+}
+
+func sharedRuntime(tb testing.TB) *Runtime {
+	tb.Helper()
+	shared.once.Do(func() {
+		shared.rt, shared.err = New(context.Background(), Config{CacheDir: testCacheDir()})
+	})
+	if shared.err != nil {
+		tb.Fatal(shared.err)
+	}
+	return shared.rt
+}
+
+// testCacheDir keeps compiled code between test runs, in the user cache.
+func testCacheDir() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return dir + "/implicit-test/wazero"
+}
