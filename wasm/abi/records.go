@@ -29,11 +29,15 @@ const (
 //	56 reg               f64  Anderson.Reg
 //	64 mixing            f64  Anderson.Mixing
 //	72 alpha             f64  ForwardBackward.Alpha, PeacemanRachford.Alpha
+//	80 flags             i64  bit 0: NoTrace; the other bits must be zero
 //
 // A method's parameter fields that the method does not have must be zero.
 // Init travels as its own buffer (ExportStart); a Recorder stays with the
 // host, which sees every iteration through ExportProgress.
-const SettingsSize = 80
+const SettingsSize = 88
+
+// FlagNoTrace is core.Settings.NoTrace in a Settings record's flags.
+const FlagNoTrace = 1
 
 // PutSettings writes s to b (SettingsSize bytes). Init and Recorder are not
 // part of the record.
@@ -85,6 +89,9 @@ func PutSettings(b []byte, s core.Settings) error {
 	putFloat(b, 16, s.AbsTol)
 	putFloat(b, 24, s.RelTol)
 	putFloat(b, 32, s.DivergenceRatio)
+	if s.NoTrace {
+		putInt(b, 80, FlagNoTrace)
+	}
 	return nil
 }
 
@@ -99,6 +106,11 @@ func DecodeSettings(b []byte) (core.Settings, error) {
 	s.AbsTol, s.RelTol, s.DivergenceRatio = getFloat(b, 16), getFloat(b, 24), getFloat(b, 32)
 	mem := getInt(b, 40)
 	damping, reg, mixing, alpha := getFloat(b, 48), getFloat(b, 56), getFloat(b, 64), getFloat(b, 72)
+	flags := getInt(b, 80)
+	if flags&^FlagNoTrace != 0 {
+		return s, fmt.Errorf("%w: settings record has unknown flags %#x", core.ErrProblem, flags)
+	}
+	s.NoTrace = flags&FlagNoTrace != 0
 	var used []string // the parameter fields this method has
 	switch id {
 	case MethodDefault:

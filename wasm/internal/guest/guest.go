@@ -24,10 +24,6 @@ type State struct {
 	runs   map[int32]*run
 	last   int32  // the last handle given out
 	msg    []byte // the message of the last failed call
-
-	// freed counts the bytes released since the last collection; see
-	// collect.
-	freed int
 }
 
 // New returns an empty State; addr gives the guest address of a buffer.
@@ -46,8 +42,16 @@ type run struct {
 }
 
 // do runs f, turning its error or panic into an error code and recording
-// the message for Error.
+// the message for Error. Every export goes through it.
+//
+// It ends by yielding to the Go scheduler. In a reactor the Go runtime runs
+// only during a call, and goroutines other than the caller's run only when
+// it yields; the garbage collector's background mark workers are such
+// goroutines. Without the yield a collection that starts during a call does
+// not finish, the heap grows without bound, and the instance runs out of
+// memory after some thousands of calls (TestMemoryFlat in package host).
 func (s *State) do(f func() (int32, error)) (ret int32) {
+	defer runtime.Gosched()
 	defer func() {
 		if p := recover(); p != nil {
 			ret = s.fail(fmt.Errorf("%w: %v", abi.ErrInternal, p))
@@ -89,25 +93,27 @@ func (s *State) region(ptr uint32, n int, what string) ([]byte, error) {
 // Alloc returns the address of a new zeroed buffer of size bytes, or 0 if
 // size is not in 1..abi.MaxAlloc.
 func (s *State) Alloc(size int32) uint32 {
-	if size <= 0 || size > abi.MaxAlloc {
-		s.fail(argErrorf("%s(%d): want a size from 1 to %d", abi.ExportAlloc, size, abi.MaxAlloc))
-		return 0
-	}
-	b := make([]byte, size)
-	p := s.addr(b)
-	s.bufs[p] = b
+	var p uint32
+	s.do(func() (int32, error) {
+		if size <= 0 || size > abi.MaxAlloc {
+			return 0, argErrorf("%s(%d): want a size from 1 to %d", abi.ExportAlloc, size, abi.MaxAlloc)
+		}
+		b := make([]byte, size)
+		p = s.addr(b)
+		s.bufs[p] = b
+		return 0, nil
+	})
 	return p
 }
 
 // Free releases a buffer from Alloc.
 func (s *State) Free(ptr uint32) int32 {
 	return s.do(func() (int32, error) {
-		b, ok := s.bufs[ptr]
+		_, ok := s.bufs[ptr]
 		if !ok {
 			return 0, argErrorf("%s(%#x): not a buffer from %s, or freed already", abi.ExportFree, ptr, abi.ExportAlloc)
 		}
 		delete(s.bufs, ptr)
-		s.released(len(b))
 		return 0, nil
 	})
 }
@@ -234,13 +240,10 @@ func (s *State) settings(ptr uint32) (core.Settings, error) {
 // FreeModel releases a model. Its runs go on.
 func (s *State) FreeModel(model int32) int32 {
 	return s.do(func() (int32, error) {
-		m, err := s.model(model)
-		if err != nil {
+		if _, err := s.model(model); err != nil {
 			return 0, err
 		}
 		delete(s.models, model)
-		h, p, q := m.Sizes()
-		s.released(8 * (2*h*h + h*p + h*q))
 		return 0, nil
 	})
 }
@@ -280,7 +283,7 @@ func (s *State) Start(model int32, x uint32, xlen int32, settings uint32, init u
 				return 0, err
 			}
 		}
-		h, p, _ := m.Sizes()
+		_, p, _ := m.Sizes()
 		if len(xs)%p != 0 {
 			return 0, fmt.Errorf("%w: %d input values are not a whole number of samples of %d features", core.ErrProblem, len(xs), p)
 		}
@@ -288,7 +291,7 @@ func (s *State) Start(model int32, x uint32, xlen int32, settings uint32, init u
 		if set, err = m.Settings(set); err != nil {
 			return 0, err
 		}
-		r := &run{m: m, n: n, size: 8 * (len(xs) + 8*n*h)}
+		r := &run{m: m, n: n}
 		set.Recorder = core.RecorderFunc(func(it core.Iterate) error {
 			r.last = it
 			return nil
@@ -373,9 +376,6 @@ func (s *State) Result(hd int32, out uint32) int32 {
 		res := r.sv.Result()
 		h, _, q := r.m.Sizes()
 		o := &core.Output{Y: r.m.Readout(res.Z, r.n), Z: res.Z, Result: res}
-		if r.result != nil {
-			s.released(len(r.result))
-		}
 		r.result = abi.EncodeResult(o, r.n, h, q, r.sv.Err())
 		abi.PutRegion(b, abi.Region{Ptr: s.addrOf(r.result), Len: uint32(len(r.result))})
 		return 0, nil
@@ -385,12 +385,10 @@ func (s *State) Result(hd int32, out uint32) int32 {
 // FreeRun releases a run and its Result record.
 func (s *State) FreeRun(hd int32) int32 {
 	return s.do(func() (int32, error) {
-		r, err := s.run(hd)
-		if err != nil {
+		if _, err := s.run(hd); err != nil {
 			return 0, err
 		}
 		delete(s.runs, hd)
-		s.released(r.size + len(r.result))
 		return 0, nil
 	})
 }
@@ -411,21 +409,4 @@ func (s *State) Live() (models, runs, bufs []int64) {
 		sort.Slice(v, func(i, j int) bool { return v[i] < v[j] })
 	}
 	return models, runs, bufs
-}
-
-// collectAfter is how many bytes may be released before State runs the
-// garbage collector itself.
-const collectAfter = 16 << 20
-
-// released notes that n bytes became garbage. In a reactor the Go runtime
-// runs only while an export runs, and its background mark workers do not
-// get to run when the export returns, so a collection that starts during a
-// call may not finish for a long time; State collects itself once enough
-// has been released.
-func (s *State) released(n int) {
-	s.freed += n
-	if s.freed >= collectAfter {
-		s.freed = 0
-		runtime.GC()
-	}
 }

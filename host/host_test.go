@@ -1,0 +1,538 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/implicitlab/implicit/core"
+	"github.com/implicitlab/implicit/internal/csvdata"
+)
+
+// torchCase is a model from testdata/torch with its inputs.
+type torchCase struct {
+	name string
+	file []byte
+	x    []float64
+}
+
+func torchCases(t *testing.T) []torchCase {
+	t.Helper()
+	files, err := filepath.Glob("../testdata/torch/*.safetensors")
+	if err != nil || len(files) < 7 {
+		t.Fatalf("testdata/torch: %d models (%v)", len(files), err)
+	}
+	var cs []torchCase
+	for _, f := range files {
+		name := strings.TrimSuffix(filepath.Base(f), ".safetensors")
+		file, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := core.DecodeDense(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, p, _ := d.Sizes()
+		in, err := os.ReadFile(strings.TrimSuffix(f, ".safetensors") + ".input.csv")
+		if err != nil {
+			t.Fatal(err)
+		}
+		x, _, err := csvdata.Read(bytes.NewReader(in), name, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs = append(cs, torchCase{name, file, x})
+	}
+	return cs
+}
+
+// relClose reports whether a and b agree to tol relative to max(1, |b|).
+func relClose(a, b, tol float64) bool {
+	if a == b {
+		return true
+	}
+	if math.IsNaN(a) || math.IsNaN(b) {
+		return math.IsNaN(a) && math.IsNaN(b)
+	}
+	return math.Abs(a-b) <= tol*math.Max(1, math.Abs(b))
+}
+
+// sameOutput checks that a sandboxed output agrees with the native one to
+// 1e-9 relative, with the same statuses and counts.
+func sameOutput(t *testing.T, what string, got, want *core.Output) {
+	t.Helper()
+	if (got == nil) != (want == nil) {
+		t.Fatalf("%s: output %v, native %v", what, got != nil, want != nil)
+	}
+	if got == nil {
+		return
+	}
+	const tol = 1e-9
+	for _, v := range []struct {
+		name      string
+		got, want []float64
+	}{{"Y", got.Y, want.Y}, {"Z", got.Z, want.Z}} {
+		if len(v.got) != len(v.want) {
+			t.Fatalf("%s: %d values of %s, native %d", what, len(v.got), v.name, len(v.want))
+		}
+		for i := range v.got {
+			if !relClose(v.got[i], v.want[i], tol) {
+				t.Fatalf("%s: %s[%d] = %v, native %v", what, v.name, i, v.got[i], v.want[i])
+			}
+		}
+	}
+	g, w := got.Result, want.Result
+	if g.Status != w.Status || g.Iterations != w.Iterations || g.FuncEvals != w.FuncEvals ||
+		!relClose(g.Residual, w.Residual, 1e-6) || len(g.Samples) != len(w.Samples) {
+		t.Fatalf("%s: result %v %+v, native %v %+v", what, g.Status, g.Stats, w.Status, w.Stats)
+	}
+	for i := range g.Samples {
+		gs, ws := g.Samples[i], w.Samples[i]
+		if gs.Status != ws.Status || gs.Iterations != ws.Iterations || len(gs.Trace) != len(ws.Trace) || len(gs.RelTrace) != len(ws.RelTrace) {
+			t.Fatalf("%s: sample %d: %v %+v (trace %d), native %v %+v (trace %d)", what, i, gs.Status, gs.Stats, len(gs.Trace), ws.Status, ws.Stats, len(ws.Trace))
+		}
+	}
+}
+
+// settingsString prints s with its method's parameters.
+func settingsString(s core.Settings) string {
+	m := "<nil>"
+	if s.Method != nil {
+		m = fmt.Sprintf("%s%+v", s.Method, s.Method)
+	}
+	s.Method = nil
+	return fmt.Sprintf("%s %+v", m, s)
+}
+
+// methods are the settings every model is solved with, both ways.
+func methods(param core.Parametrization) []core.Settings {
+	s := []core.Settings{
+		{}, // the model's defaults
+		{Method: &core.Picard{}, MaxIter: 7, RelTol: -1},
+		{Method: &core.Picard{Damping: 0.7}, MaxIter: 300},
+		{Method: &core.Anderson{Memory: 3, Reg: 1e-8, Mixing: 0.9}, RelTol: 1e-10},
+		{Method: &core.Broyden{Memory: 4}, AbsTol: 1e-12, MaxIter: 50},
+		{Method: &core.Anderson{}, NoTrace: true, DivergenceRatio: 1e6},
+	}
+	if param == core.Monotone {
+		s = append(s,
+			core.Settings{Method: &core.PeacemanRachford{}},
+			core.Settings{Method: &core.PeacemanRachford{Alpha: 0.5}, MaxIter: 500},
+			core.Settings{Method: &core.ForwardBackward{}, MaxIter: 2000, RelTol: 1e-8},
+		)
+	}
+	return s
+}
+
+func TestAgreesWithNative(t *testing.T) {
+	rt := sharedRuntime(t)
+	ctx := context.Background()
+	for _, c := range torchCases(t) {
+		nm, wm := pair(t, rt, c.file)
+		if h, p, q := wm.Sizes(); [3]int{h, p, q} != func() [3]int { h, p, q := nm.Sizes(); return [3]int{h, p, q} }() {
+			t.Fatalf("%s: sizes %d %d %d differ from native", c.name, h, p, q)
+		}
+		for _, s := range methods(nm.Dense().Param) {
+			what := fmt.Sprintf("%s/%v", c.name, s.Method)
+			want, werr := nm.Infer(ctx, c.x, s)
+			got, gerr := wm.Infer(ctx, c.x, s)
+			if fmt.Sprint(gerr) != fmt.Sprint(werr) {
+				t.Fatalf("%s: error %v, native %v", what, gerr, werr)
+			}
+			sameOutput(t, what, got, want)
+
+			gs, gerr := wm.Settings(s)
+			ws, werr := nm.Settings(s)
+			if fmt.Sprint(gerr) != fmt.Sprint(werr) || settingsString(gs) != settingsString(ws) {
+				t.Fatalf("%s: settings %#v (%v), native %#v (%v)", what, gs, gerr, ws, werr)
+			}
+		}
+	}
+}
+
+// A model with solver defaults in its file and a warm start.
+func TestDefaultsAndInit(t *testing.T) {
+	rt := sharedRuntime(t)
+	ctx := context.Background()
+	d := randomDense(3, core.Tanh, 12, 5, 3)
+	d.Defaults = core.SolverDefaults{Solver: "broyden", Tol: 1e-9, MaxIter: 40}
+	nm, wm := pair(t, rt, encode(t, d))
+	x := randomInputs(4, 6, 5)
+	init := randomInputs(5, 6, 12)
+	for _, s := range []core.Settings{{}, {Init: init}, {Method: &core.Picard{}, Init: init, MaxIter: 3, RelTol: -1}} {
+		want, werr := nm.Infer(ctx, x, s)
+		got, gerr := wm.Infer(ctx, x, s)
+		if fmt.Sprint(gerr) != fmt.Sprint(werr) {
+			t.Fatalf("error %v, native %v", gerr, werr)
+		}
+		sameOutput(t, fmt.Sprintf("%v init=%v", s.Method, s.Init != nil), got, want)
+	}
+	s, err := wm.Settings(core.Settings{Init: init})
+	if err != nil || s.Method == nil || s.Method.String() != "broyden" || s.RelTol != 1e-9 || s.MaxIter != 40 || len(s.Init) != len(init) {
+		t.Fatalf("Settings = %#v, %v", s, err)
+	}
+}
+
+func TestPicardRunsExactlyMaxIter(t *testing.T) {
+	rt := sharedRuntime(t)
+	_, wm := pair(t, rt, encode(t, randomDense(6, core.ReLU, 16, 4, 2)))
+	for _, iters := range []int{1, 2, 13, 250} {
+		out, err := wm.Infer(context.Background(), randomInputs(7, 3, 4), core.Settings{Method: &core.Picard{}, MaxIter: iters, RelTol: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, s := range out.Result.Samples {
+			if s.Iterations != iters || s.Status != core.IterationLimit || len(s.Trace) != iters {
+				t.Fatalf("MaxIter %d: sample %d ran %d iterations (%v, trace %d)", iters, i, s.Iterations, s.Status, len(s.Trace))
+			}
+		}
+	}
+}
+
+func TestErrors(t *testing.T) {
+	rt := sharedRuntime(t)
+	ctx := context.Background()
+	file := encode(t, randomDense(8, core.ReLU, 8, 3, 2))
+
+	// Malformed model files: the same error as native, wrapping ErrModel.
+	bad := [][]byte{nil, file[:7], file[:len(file)/2], append([]byte{0xff}, file[1:]...)}
+	mono := randomDense(8, core.ReLU, 8, 3, 2)
+	mono.Monotone = 0.1 // a direct model with m set
+	if b, err := mono.Encode(core.F64); err == nil {
+		bad = append(bad, b)
+	}
+	for i, b := range bad {
+		_, werr := core.DecodeDense(b)
+		_, gerr := rt.Load(ctx, b)
+		if !errors.Is(gerr, core.ErrModel) {
+			t.Errorf("bad file %d: %v, want ErrModel", i, gerr)
+		}
+		if werr != nil && len(b) > 0 && gerr.Error() != werr.Error() {
+			t.Errorf("bad file %d: %q, native %q", i, gerr, werr)
+		}
+	}
+
+	nm, wm := pair(t, rt, file)
+	for _, c := range []struct {
+		x []float64
+		s core.Settings
+	}{
+		{make([]float64, 7), core.Settings{}},                                     // not whole samples
+		{make([]float64, 6), core.Settings{Method: &core.Anderson{Memory: 1000}}}, // bad memory
+		{make([]float64, 6), core.Settings{Method: &core.Picard{Damping: 2}}},     // bad damping
+		{make([]float64, 6), core.Settings{AbsTol: math.NaN()}},                   // NaN tolerance
+		{make([]float64, 6), core.Settings{Init: make([]float64, 3)}},             // short warm start
+		{make([]float64, 6), core.Settings{Method: &core.ForwardBackward{}}},      // splitting on a non-monotone layer? (direct: may work)
+		{make([]float64, 6), core.Settings{Method: &core.PeacemanRachford{Alpha: -1}}},
+		{make([]float64, 6), core.Settings{MaxIter: -1}},
+	} {
+		want, werr := nm.Infer(ctx, c.x, c.s)
+		got, gerr := wm.Infer(ctx, c.x, c.s)
+		if fmt.Sprint(gerr) != fmt.Sprint(werr) {
+			t.Errorf("%v: error %v, native %v", c.s.Method, gerr, werr)
+		}
+		if werr != nil && errors.Is(werr, core.ErrProblem) != errors.Is(gerr, core.ErrProblem) {
+			t.Errorf("%v: errors.Is(ErrProblem) differs: %v", c.s.Method, gerr)
+		}
+		sameOutput(t, fmt.Sprint(c.s.Method), got, want)
+	}
+	// A method that cannot cross the boundary: a nil *Picard.
+	if _, err := wm.Infer(ctx, make([]float64, 3), core.Settings{Method: (*core.Picard)(nil)}); !errors.Is(err, core.ErrProblem) {
+		t.Errorf("nil *Picard: %v, want ErrProblem", err)
+	}
+}
+
+// Divergence and non-finite values come back as *core.SolveError, with the
+// Output so far, like native.
+func TestSolveErrors(t *testing.T) {
+	rt := sharedRuntime(t)
+	ctx := context.Background()
+	d := randomDense(9, core.Identity, 10, 3, 2)
+	for i := range d.W.Data {
+		d.W.Data[i] *= 30 // ‖W‖₂ ≈ 20: plain iteration blows up
+	}
+	nm, wm := pair(t, rt, encode(t, d))
+	x := randomInputs(10, 4, 3)
+	for _, c := range []struct {
+		s    core.Settings
+		want error
+	}{
+		{core.Settings{Method: &core.Picard{}, MaxIter: 1000}, core.ErrDiverged},
+		{core.Settings{Method: &core.Picard{}, MaxIter: 1000, DivergenceRatio: -1}, core.ErrNonFinite},
+	} {
+		want, werr := nm.Infer(ctx, x, c.s)
+		got, gerr := wm.Infer(ctx, x, c.s)
+		if !errors.Is(werr, c.want) || !errors.Is(gerr, c.want) {
+			t.Fatalf("%v: errors %v and native %v, want %v", c.want, gerr, werr, c.want)
+		}
+		var gs, ws *core.SolveError
+		if !errors.As(gerr, &gs) || !errors.As(werr, &ws) || *gs != *ws {
+			t.Fatalf("SolveError %+v, native %+v", gs, ws)
+		}
+		sameOutput(t, c.want.Error(), got, want)
+	}
+}
+
+// recorded collects what a Recorder sees, and fails at iteration stop.
+type recorded struct {
+	its  []core.Iterate
+	stop int
+}
+
+var errStop = errors.New("stop here")
+
+func (r *recorded) Record(it core.Iterate) error {
+	r.its = append(r.its, it)
+	if len(r.its) == r.stop {
+		return errStop
+	}
+	return nil
+}
+
+func TestRecorder(t *testing.T) {
+	rt := sharedRuntime(t)
+	ctx := context.Background()
+	nm, wm := pair(t, rt, encode(t, randomDense(11, core.Tanh, 20, 5, 3)))
+	x := randomInputs(12, 9, 5)
+	for _, stop := range []int{0, 1, 4} {
+		var gr, wr recorded
+		gr.stop, wr.stop = stop, stop
+		want, werr := nm.Infer(ctx, x, core.Settings{Method: &core.Anderson{}, Recorder: &wr})
+		got, gerr := wm.Infer(ctx, x, core.Settings{Method: &core.Anderson{}, Recorder: &gr})
+		if werr != gerr {
+			t.Fatalf("stop %d: error %v, native %v", stop, gerr, werr)
+		}
+		if fmt.Sprint(gr.its) != fmt.Sprint(wr.its) {
+			// Residuals may differ in the last bits; compare the shape.
+			if len(gr.its) != len(wr.its) {
+				t.Fatalf("stop %d: %d iterates, native %d", stop, len(gr.its), len(wr.its))
+			}
+			for i := range gr.its {
+				g, w := gr.its[i], wr.its[i]
+				if g.Iteration != w.Iteration || g.Active != w.Active || !relClose(g.Residual, w.Residual, 1e-6) {
+					t.Fatalf("stop %d: iterate %+v, native %+v", stop, g, w)
+				}
+			}
+		}
+		sameOutput(t, fmt.Sprintf("stop %d", stop), got, want)
+	}
+}
+
+// A long solve stops promptly when the context is done, with its samples
+// Canceled, as natively.
+func TestCancel(t *testing.T) {
+	rt := sharedRuntime(t)
+	_, wm := pair(t, rt, encode(t, randomDense(13, core.ReLU, 128, 16, 4)))
+	x := randomInputs(14, 8, 16)
+	s := core.Settings{Method: &core.Picard{}, MaxIter: 1 << 30, RelTol: -1}
+	for _, c := range []struct {
+		name string
+		ctx  func() (context.Context, context.CancelFunc)
+		want error
+	}{
+		{"deadline", func() (context.Context, context.CancelFunc) {
+			return context.WithTimeout(context.Background(), 100*time.Millisecond)
+		}, context.DeadlineExceeded},
+		{"cancel", func() (context.Context, context.CancelFunc) {
+			ctx, cancel := context.WithCancel(context.Background())
+			time.AfterFunc(100*time.Millisecond, cancel)
+			return ctx, cancel
+		}, context.Canceled},
+	} {
+		ctx, cancel := c.ctx()
+		start := time.Now()
+		out, err := wm.Infer(ctx, x, s)
+		took := time.Since(start)
+		cancel()
+		if !errors.Is(err, c.want) {
+			t.Fatalf("%s: %v, want %v", c.name, err, c.want)
+		}
+		if took > 2*time.Second {
+			t.Errorf("%s: returned after %v", c.name, took)
+		}
+		if out == nil || out.Result.Status != core.Canceled || out.Result.Iterations == 0 {
+			t.Fatalf("%s: output %+v", c.name, out)
+		}
+		t.Logf("%s after %v, %d iterations", c.name, took.Round(time.Millisecond), out.Result.Iterations)
+	}
+	// The instance is fine afterwards.
+	if _, err := wm.Infer(context.Background(), x, core.Settings{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Calls from many goroutines share a pool of instances.
+func TestConcurrent(t *testing.T) {
+	ctx := context.Background()
+	rt, err := New(ctx, Config{Instances: 3, CacheDir: testCacheDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close(ctx)
+	var models [2]struct {
+		n *core.Model
+		w *Model
+	}
+	for i := range models {
+		models[i].n, models[i].w = pair(t, rt, encode(t, randomDense(uint64(15+i), core.Tanh, 24, 6, 3)))
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < 10; j++ {
+				m := models[(g+j)%2]
+				x := randomInputs(uint64(100*g+j), 1+j%4, 6)
+				got, err := m.w.Infer(ctx, x, core.Settings{})
+				if err != nil {
+					errs <- err
+					return
+				}
+				want, _ := m.n.Infer(ctx, x, core.Settings{})
+				for i := range got.Y {
+					if !relClose(got.Y[i], want.Y[i], 1e-9) {
+						errs <- fmt.Errorf("goroutine %d call %d: Y[%d] = %v, native %v", g, j, i, got.Y[i], want.Y[i])
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := len(rt.slots); n > 3 {
+		t.Errorf("%d instances live, want at most 3", n)
+	}
+}
+
+// An instance that runs out of memory is replaced, and the Runtime goes on.
+func TestOutOfMemoryReplaced(t *testing.T) {
+	ctx := context.Background()
+	rt, err := New(ctx, Config{Instances: 1, MemoryLimit: 48 << 20, CacheDir: testCacheDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close(ctx)
+	nm, wm := pair(t, rt, encode(t, randomDense(17, core.ReLU, 256, 8, 2)))
+	// 20,000 samples of h = 256 need 40 MB for each of several n×h
+	// buffers: more than 48 MiB in all.
+	big := randomInputs(18, 20000, 8)
+	_, err = wm.Infer(ctx, big, core.Settings{MaxIter: 2})
+	if !errors.Is(err, ErrTrap) || !errors.Is(err, ErrOutOfMemory) {
+		t.Fatalf("huge batch: %v, want ErrTrap and ErrOutOfMemory", err)
+	}
+	var te *TrapError
+	if !errors.As(err, &te) {
+		t.Fatalf("%T is not a *TrapError", err)
+	}
+	t.Logf("%.300s", err)
+	x := randomInputs(19, 3, 8)
+	got, err := wm.Infer(ctx, x, core.Settings{})
+	if err != nil {
+		t.Fatalf("after the failure: %v", err)
+	}
+	want, _ := nm.Infer(ctx, x, core.Settings{})
+	sameOutput(t, "after the failure", got, want)
+}
+
+// Thousands of load/infer/close cycles keep guest memory flat: the guest
+// frees what it no longer uses and collects its garbage although, as a
+// reactor, its runtime runs only during calls.
+func TestMemoryFlat(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short mode")
+	}
+	ctx := context.Background()
+	rt, err := New(ctx, Config{Instances: 1, CacheDir: testCacheDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close(ctx)
+	file := encode(t, randomDense(20, core.ReLU, 64, 16, 4))
+	x := randomInputs(21, 32, 16)
+	pages := func() uint32 {
+		in := <-rt.idle
+		defer func() { rt.idle <- in }()
+		return in.mem.Size() / pageSize
+	}
+	const cycles = 3000
+	var warm uint32
+	for i := 1; i <= cycles; i++ {
+		m, err := rt.Load(ctx, file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m.Infer(ctx, x, core.Settings{}); err != nil {
+			t.Fatal(err)
+		}
+		m.Close()
+		if i == 300 {
+			warm = pages()
+		}
+		if i%300 == 0 {
+			t.Log(i, pages())
+		}
+	}
+	end := pages()
+	t.Logf("guest memory: %d pages after 300 cycles, %d after %d", warm, end, cycles)
+	if end > warm+warm/10 {
+		t.Errorf("guest memory grew from %d to %d pages (64 KiB) between cycle 300 and %d", warm, end, cycles)
+	}
+}
+
+func TestClosed(t *testing.T) {
+	ctx := context.Background()
+	rt, err := New(ctx, Config{Instances: 1, CacheDir: testCacheDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, wm := pair(t, rt, encode(t, randomDense(22, core.ReLU, 8, 2, 2)))
+	wm.Close()
+	if _, err := wm.Infer(ctx, make([]float64, 2), core.Settings{}); !errors.Is(err, ErrClosed) {
+		t.Errorf("closed model: %v", err)
+	}
+	if err := rt.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.Load(ctx, encode(t, randomDense(22, core.ReLU, 8, 2, 2))); !errors.Is(err, ErrClosed) {
+		t.Errorf("closed runtime: %v", err)
+	}
+}
+
+func TestConfig(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []Config{{Instances: -1}, {MemoryLimit: 1 << 20}, {MemoryLimit: 8 << 30}} {
+		if rt, err := New(ctx, c); err == nil {
+			rt.Close(ctx)
+			t.Errorf("%+v: no error", c)
+		}
+	}
+	// The compilation cache: a second Runtime compiles from it.
+	dir := t.TempDir()
+	for i := 0; i < 2; i++ {
+		start := time.Now()
+		rt, err := New(ctx, Config{CacheDir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("New with cache (run %d): %v", i, time.Since(start))
+		rt.Close(ctx)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) == 0 {
+		t.Error("the cache directory is empty")
+	}
+}
