@@ -26,25 +26,55 @@ func linearProblem(t *testing.T, dim int, rho float64, seed uint64) (Problem, []
 		t.Fatal("svd failed")
 	}
 	a.Scale(rho/svd.Values(nil)[0], a)
+	return affineProblem(t, a, rng)
+}
+
+// symmetricProblem returns f(z) = A z + c with A symmetric, eigenvalues
+// spread over [0, rho], and its fixed point: a slow contraction for Picard.
+func symmetricProblem(t *testing.T, dim int, rho float64, seed uint64) (Problem, []float64) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, 2))
+	g := mat.NewDense(dim, dim, nil)
+	for i := 0; i < dim; i++ {
+		for j := 0; j < dim; j++ {
+			g.Set(i, j, rng.NormFloat64())
+		}
+	}
+	var qr mat.QR
+	qr.Factorize(g)
+	var q mat.Dense
+	qr.QTo(&q)
+	lam := mat.NewDiagDense(dim, nil)
+	for i := 0; i < dim; i++ {
+		lam.SetDiag(i, rho*float64(i)/float64(dim-1))
+	}
+	var a mat.Dense
+	a.Product(&q, lam, q.T())
+	return affineProblem(t, &a, rng)
+}
+
+// affineProblem returns f(z) = A z + c for a random c, and its fixed point,
+// the solution of (I − A) z = c.
+func affineProblem(t *testing.T, a *mat.Dense, rng *rand.Rand) (Problem, []float64) {
+	t.Helper()
+	dim, _ := a.Dims()
 	c := make([]float64, dim)
 	for i := range c {
 		c[i] = rng.NormFloat64()
 	}
-	// z* solves (I − A) z = c.
 	ia := mat.NewDense(dim, dim, nil)
 	ia.Sub(eye(dim), a)
 	var zs mat.VecDense
 	if err := zs.SolveVec(ia, mat.NewVecDense(dim, c)); err != nil {
 		t.Fatal(err)
 	}
-	p := Problem{Dim: dim, F: func(dst, z []float64) {
+	return Problem{Dim: dim, F: func(dst, z []float64) {
 		d := mat.NewVecDense(dim, dst)
 		d.MulVec(a, mat.NewVecDense(dim, z))
 		for i := range dst {
 			dst[i] += c[i]
 		}
-	}}
-	return p, zs.RawVector().Data
+	}}, zs.RawVector().Data
 }
 
 func maxAbsDiff(a, b []float64) float64 {
@@ -104,46 +134,6 @@ func TestSolveBatchReciprocal(t *testing.T) {
 			}
 		})
 	}
-}
-
-// symmetricProblem returns f(z) = A z + c with A symmetric, eigenvalues
-// spread over [0, rho], and its fixed point: a slow contraction for Picard.
-func symmetricProblem(t *testing.T, dim int, rho float64, seed uint64) (Problem, []float64) {
-	t.Helper()
-	rng := rand.New(rand.NewPCG(seed, 2))
-	g := mat.NewDense(dim, dim, nil)
-	for i := 0; i < dim; i++ {
-		for j := 0; j < dim; j++ {
-			g.Set(i, j, rng.NormFloat64())
-		}
-	}
-	var qr mat.QR
-	qr.Factorize(g)
-	var q mat.Dense
-	qr.QTo(&q)
-	lam := mat.NewDiagDense(dim, nil)
-	for i := 0; i < dim; i++ {
-		lam.SetDiag(i, rho*float64(i)/float64(dim-1))
-	}
-	var a mat.Dense
-	a.Product(&q, lam, q.T())
-	c := make([]float64, dim)
-	for i := range c {
-		c[i] = rng.NormFloat64()
-	}
-	ia := mat.NewDense(dim, dim, nil)
-	ia.Sub(eye(dim), &a)
-	var zs mat.VecDense
-	if err := zs.SolveVec(ia, mat.NewVecDense(dim, c)); err != nil {
-		t.Fatal(err)
-	}
-	return Problem{Dim: dim, F: func(dst, z []float64) {
-		d := mat.NewVecDense(dim, dst)
-		d.MulVec(&a, mat.NewVecDense(dim, z))
-		for i := range dst {
-			dst[i] += c[i]
-		}
-	}}, zs.RawVector().Data
 }
 
 func TestAndersonBeatsPicard(t *testing.T) {
