@@ -1,0 +1,76 @@
+// Node tests of the module through implicit.mjs: run with `node --test`
+// (test.sh does).
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
+import { test } from 'node:test';
+import { ImplicitError, load } from './node.mjs';
+
+const torch = new URL('../../testdata/torch/', import.meta.url);
+const csv = (name) => readFileSync(new URL(name, torch), 'utf8').trim().split('\n').map((l) => l.split(',').map(Number));
+
+const im = await load();
+
+test('every PyTorch fixture matches PyTorch to 1e-6', () => {
+  const names = readdirSync(torch).filter((f) => f.endsWith('.safetensors')).map((f) => f.replace('.safetensors', ''));
+  assert.ok(names.length >= 7, `${names.length} fixtures`);
+  for (const name of names) {
+    const m = im.load(readFileSync(new URL(`${name}.safetensors`, torch)));
+    const x = csv(`${name}.input.csv`);
+    const want = csv(`${name}.output.csv`);
+    assert.equal(x[0].length, m.p, name);
+    const out = m.infer(x.flat(), { relTol: 1e-13, absTol: 1e-15, maxIter: 5000 });
+    assert.equal(out.error, null, name);
+    assert.equal(out.result.status, 'converged', name);
+    assert.equal(out.y.length, want.length * m.q);
+    want.flat().forEach((w, i) => assert.ok(Math.abs(out.y[i] - w) <= 1e-6 * Math.max(1, Math.abs(w)), `${name}: y[${i}] = ${out.y[i]}, PyTorch ${w}`));
+    m.free();
+  }
+});
+
+test('settings, chunks, progress and cancel', () => {
+  const m = im.load(readFileSync(new URL('direct_tanh.safetensors', torch)));
+  const s = m.settings({ method: 'anderson', memory: 3 });
+  assert.equal(s.method, 'anderson');
+  assert.equal(s.memory, 3);
+  const x = csv('direct_tanh.input.csv').flat();
+  // Picard with a negative tolerance runs exactly maxIter iterations.
+  const seen = [];
+  const out = m.infer(x, { method: 'picard', maxIter: 9, relTol: -1 }, { chunk: 2, onProgress: (p) => { seen.push(p.iteration); } });
+  assert.deepEqual(seen, [2, 4, 6, 8]);
+  assert.equal(out.result.iterations, 9);
+  assert.equal(out.result.status, 'iteration limit');
+  assert.equal(out.result.samples[0].trace.length, 9);
+  // Cancel from the progress callback.
+  const cut = m.infer(x, { method: 'picard', maxIter: 1000000, relTol: -1 }, { chunk: 5, onProgress: (p) => p.iteration < 20 });
+  assert.equal(cut.result.status, 'canceled');
+  assert.equal(cut.result.iterations, 20);
+  m.free();
+});
+
+test('errors are codes with messages, never traps', () => {
+  assert.throws(() => im.load(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9])), (e) => e instanceof ImplicitError && e.kind === 'model' && /invalid model/.test(e.message));
+  const m = im.load(readFileSync(new URL('direct_relu.safetensors', torch)));
+  assert.throws(() => m.infer([1, 2, 3], {}), (e) => e.kind === 'problem' && /whole number of samples/.test(e.message));
+  assert.throws(() => m.infer(new Array(m.p).fill(0), { method: 'anderson', memory: 1000 }), (e) => e.kind === 'problem');
+  assert.throws(() => m.infer(new Array(m.p).fill(0), { method: 'newton' }), (e) => e.kind === 'problem');
+  m.free();
+  assert.throws(() => m.free(), (e) => e.kind === 'handle');
+  // The instance still works.
+  const again = im.load(readFileSync(new URL('direct_relu.safetensors', torch)));
+  assert.equal(again.infer(new Array(again.p).fill(0.5)).result.status, 'converged');
+  again.free();
+});
+
+test('thousands of load/infer/free cycles keep memory flat', () => {
+  const file = readFileSync(new URL('monotone_relu.safetensors', torch));
+  const x = csv('monotone_relu.input.csv').flat();
+  let warm = 0;
+  for (let i = 1; i <= 2000; i++) {
+    const m = im.load(file);
+    m.infer(x, {});
+    m.free();
+    if (i === 200) warm = im.x.memory.buffer.byteLength;
+  }
+  const end = im.x.memory.buffer.byteLength;
+  assert.ok(end <= warm * 1.1, `memory grew from ${warm} to ${end} bytes`);
+});
