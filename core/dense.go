@@ -167,8 +167,19 @@ func (d *Dense) Validate() error {
 		}
 	case Monotone:
 		errs = append(errs, check("A (core.A)", d.A, h, h), check("B (core.B)", d.B, h, h), empty("W (core.weight)", d.W))
-		if !(d.Monotone > 0) || math.IsInf(d.Monotone, 0) {
+		// |(AᵀA)ᵢⱼ| ≤ ‖A‖²_F, so these bounds on m, A and B keep W finite.
+		const limit = math.MaxFloat64 / 4
+		if !(d.Monotone > 0 && d.Monotone < limit) {
 			errs = append(errs, modelErrorf("monotone m=%v (want a finite m > 0)", d.Monotone))
+		}
+		if s := dot(d.A.Data, d.A.Data); len(d.A.Data) == h*h && !(s < limit) {
+			errs = append(errs, modelErrorf("A (core.A) is too large: ‖A‖²_F = %v overflows W = (1 − m) I − AᵀA + B − Bᵀ", s))
+		}
+		for i, b := range d.B.Data {
+			if !(math.Abs(b) < limit) {
+				errs = append(errs, modelErrorf("B (core.B) is too large: %v at index %d overflows W = (1 − m) I − AᵀA + B − Bᵀ", b, i))
+				break
+			}
 		}
 	default:
 		return modelErrorf("parametrisation %q (want direct or monotone)", d.Param)

@@ -222,6 +222,10 @@ func TestValidateNamesTheProblem(t *testing.T) {
 		"solver":      {func(d *Dense) { d.Defaults.Solver = "newton" }, `default solver "newton"`},
 		"monotone m":  {func(d *Dense) { d.Param, d.A, d.B, d.W, d.Monotone = Monotone, d.W, d.W, Matrix{}, -1 }, "monotone m=-1"},
 		"zero sizes":  {func(d *Dense) { d.U = Matrix{} }, "sizes h=0"},
+		"A overflows": {func(d *Dense) {
+			d.Param, d.A, d.B, d.W, d.Monotone = Monotone, NewMatrix(8, 8), NewMatrix(8, 8), Matrix{}, 0.5
+			d.A.Data[3] = 1e200
+		}, "A (core.A) is too large"},
 	}
 	for name, c := range cases {
 		d := randomDense(1, ReLU, Direct, 8, 3, 2, 0)
