@@ -1,0 +1,54 @@
+// The solver, off the main thread: implicit.wasm under a browser WASI shim,
+// one iteration a step so that the page shows the prediction as the
+// iterations run. A newer request cancels the one under way.
+import { WASI, OpenFile, File, ConsoleStdout } from './node_modules/@bjorn3/browser_wasi_shim/dist/index.js';
+import { Implicit } from '../../wasm/js/implicit.mjs';
+
+const wasmURL = new URL('../../wasm/implicit.wasm', import.meta.url);
+const modelURL = new URL('../../internal/models/digits.safetensors', import.meta.url);
+
+let model;
+let latest = 0;
+const pace = Number(new URL(self.location.href).searchParams.get('pace') ?? 12); // ms between iterations, for the eye
+
+async function start() {
+  // No files, no environment, no arguments; the guest's stderr goes to the console.
+  const fds = [new OpenFile(new File([])), ConsoleStdout.lineBuffered(console.log), ConsoleStdout.lineBuffered(console.warn)];
+  const wasi = new WASI([], [], fds);
+  const { instance } = await WebAssembly.instantiateStreaming(fetch(wasmURL), { wasi_snapshot_preview1: wasi.wasiImport });
+  wasi.initialize(instance);
+  const im = new Implicit(instance);
+  model = im.load(new Uint8Array(await (await fetch(modelURL)).arrayBuffer()));
+  postMessage({ type: 'ready', h: model.h, p: model.p, q: model.q });
+}
+
+const tick = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function solve({ id, pixels, budget, method }) {
+  latest = id;
+  const run = model.start(pixels, { method, maxIter: budget });
+  try {
+    let more = true;
+    while (more) {
+      more = run.step(1);
+      const out = run.result();
+      const p = run.progress();
+      postMessage({ type: more ? 'progress' : 'done', id, scores: Array.from(out.y), iteration: p.iteration, relResidual: p.relResidual, status: out.result.status });
+      if (more) {
+        await tick(pace); // lets a newer request in
+        if (latest !== id) {
+          run.cancel();
+          return;
+        }
+      }
+    }
+  } finally {
+    run.free();
+  }
+}
+
+onmessage = ({ data }) => {
+  if (data.type === 'solve') solve(data).catch((e) => postMessage({ type: 'error', message: String(e.message ?? e) }));
+};
+
+start().catch((e) => postMessage({ type: 'error', message: String(e.message ?? e) }));
