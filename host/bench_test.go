@@ -3,9 +3,13 @@ package host
 import (
 	"context"
 	"fmt"
+	"os"
 	"testing"
 
+	"github.com/tetratelabs/wazero"
+
 	"github.com/implicitlab/implicit/core"
+	"github.com/implicitlab/implicit/wasm"
 )
 
 // BenchmarkInfer is a forward solve of a direct deq-dense model (p=64,
@@ -47,4 +51,67 @@ func BenchmarkInfer(b *testing.B) {
 			}
 		}
 	}
+}
+
+// BenchmarkStart is the cold start: compiling the module without and with
+// the compilation cache, creating an instance, and from a warm cache to the
+// first result (New, Load of the digits model, Infer of one sample).
+func BenchmarkStart(b *testing.B) {
+	ctx := context.Background()
+	module := wasm.Module()
+	dir := b.TempDir()
+	if rt, err := New(ctx, Config{CacheDir: dir}); err != nil { // fills the cache
+		b.Fatal(err)
+	} else {
+		rt.Close(ctx)
+	}
+	compile := func(b *testing.B, cfg wazero.RuntimeConfig) {
+		for b.Loop() {
+			rt := wazero.NewRuntimeWithConfig(ctx, cfg)
+			if _, err := rt.CompileModule(ctx, module); err != nil {
+				b.Fatal(err)
+			}
+			rt.Close(ctx)
+		}
+	}
+	b.Run("compile", func(b *testing.B) { compile(b, wazero.NewRuntimeConfig()) })
+	b.Run("compile-cached", func(b *testing.B) {
+		cache, err := wazero.NewCompilationCacheWithDir(dir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer cache.Close(ctx)
+		compile(b, wazero.NewRuntimeConfig().WithCompilationCache(cache))
+	})
+	b.Run("instantiate", func(b *testing.B) {
+		rt := sharedRuntime(b)
+		for b.Loop() {
+			in, err := newInstance(ctx, rt.rt, rt.compiled)
+			if err != nil {
+				b.Fatal(err)
+			}
+			in.close(ctx)
+		}
+	})
+	file, err := os.ReadFile("../internal/models/digits.safetensors")
+	if err != nil {
+		b.Fatal(err)
+	}
+	x := make([]float64, 64)
+	b.Run("first-result-cached", func(b *testing.B) {
+		for b.Loop() {
+			rt, err := New(ctx, Config{CacheDir: dir})
+			if err != nil {
+				b.Fatal(err)
+			}
+			m, err := rt.Load(ctx, file)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := m.Infer(ctx, x, core.Settings{}); err != nil {
+				b.Fatal(err)
+			}
+			rt.Close(ctx)
+		}
+	})
 }
