@@ -211,9 +211,6 @@ func (in *instance) dropScratch(ctx context.Context) error {
 
 // load loads a model file into the instance and returns its handle.
 func (in *instance) load(ctx context.Context, file []byte) (int32, error) {
-	if len(file) == 0 {
-		return 0, fmt.Errorf("%w: the model file is empty", core.ErrModel)
-	}
 	p, b, err := in.scratch(ctx, len(file))
 	if err != nil {
 		return 0, err

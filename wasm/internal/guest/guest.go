@@ -41,17 +41,24 @@ type run struct {
 	result []byte // the last Result record, kept alive for the host
 }
 
-// do runs f, turning its error or panic into an error code and recording
-// the message for Error. Every export goes through it.
+// do runs an export that allocates: f, with its error or panic turned into
+// an error code and its message recorded for Error, and then a yield to the
+// Go scheduler.
 //
-// It ends by yielding to the Go scheduler. In a reactor the Go runtime runs
-// only during a call, and goroutines other than the caller's run only when
-// it yields; the garbage collector's background mark workers are such
-// goroutines. Without the yield a collection that starts during a call does
-// not finish, the heap grows without bound, and the instance runs out of
-// memory after some thousands of calls (TestMemoryFlat in package host).
-func (s *State) do(f func() (int32, error)) (ret int32) {
+// In a reactor the Go runtime runs only during a call, and goroutines other
+// than the caller's run only when it yields; the garbage collector's
+// background mark workers are such goroutines. Without the yield a
+// collection that starts during a call does not finish, the heap grows
+// without bound, and the instance runs out of memory after some thousands of
+// calls (TestMemoryFlat in package host). Exports that do not allocate use
+// quick, which does not yield: a yield costs about two microseconds.
+func (s *State) do(f func() (int32, error)) int32 {
 	defer runtime.Gosched()
+	return s.quick(f)
+}
+
+// quick is do without the yield.
+func (s *State) quick(f func() (int32, error)) (ret int32) {
 	defer func() {
 		if p := recover(); p != nil {
 			ret = s.fail(fmt.Errorf("%w: %v", abi.ErrInternal, p))
@@ -108,7 +115,7 @@ func (s *State) Alloc(size int32) uint32 {
 
 // Free releases a buffer from Alloc.
 func (s *State) Free(ptr uint32) int32 {
-	return s.do(func() (int32, error) {
+	return s.quick(func() (int32, error) {
 		_, ok := s.bufs[ptr]
 		if !ok {
 			return 0, argErrorf("%s(%#x): not a buffer from %s, or freed already", abi.ExportFree, ptr, abi.ExportAlloc)
@@ -120,7 +127,7 @@ func (s *State) Free(ptr uint32) int32 {
 
 // Error writes the Region of the last failure's message at out.
 func (s *State) Error(out uint32) int32 {
-	return s.do(func() (int32, error) {
+	return s.quick(func() (int32, error) {
 		b, err := s.region(out, abi.RegionSize, "out")
 		if err != nil {
 			return 0, err
@@ -191,7 +198,7 @@ func (s *State) run(h int32) (*run, error) {
 
 // Info writes a model's sizes at out.
 func (s *State) Info(model int32, out uint32) int32 {
-	return s.do(func() (int32, error) {
+	return s.quick(func() (int32, error) {
 		m, err := s.model(model)
 		if err != nil {
 			return 0, err
@@ -209,7 +216,7 @@ func (s *State) Info(model int32, out uint32) int32 {
 // Settings writes at out the settings record at in, completed by the
 // model's defaults (core.Model.Settings). in and out may be the same.
 func (s *State) Settings(model int32, in, out uint32) int32 {
-	return s.do(func() (int32, error) {
+	return s.quick(func() (int32, error) {
 		m, err := s.model(model)
 		if err != nil {
 			return 0, err
@@ -239,7 +246,7 @@ func (s *State) settings(ptr uint32) (core.Settings, error) {
 
 // FreeModel releases a model. Its runs go on.
 func (s *State) FreeModel(model int32) int32 {
-	return s.do(func() (int32, error) {
+	return s.quick(func() (int32, error) {
 		if _, err := s.model(model); err != nil {
 			return 0, err
 		}
@@ -328,7 +335,7 @@ func (s *State) Step(hd int32, maxIters int32) int32 {
 
 // Progress writes the run's last iteration at out.
 func (s *State) Progress(hd int32, out uint32) int32 {
-	return s.do(func() (int32, error) {
+	return s.quick(func() (int32, error) {
 		r, err := s.run(hd)
 		if err != nil {
 			return 0, err
@@ -351,7 +358,7 @@ var canceled = func() context.Context {
 
 // Cancel ends a run: its running samples become core.Canceled.
 func (s *State) Cancel(hd int32) int32 {
-	return s.do(func() (int32, error) {
+	return s.quick(func() (int32, error) {
 		r, err := s.run(hd)
 		if err != nil {
 			return 0, err
@@ -384,7 +391,7 @@ func (s *State) Result(hd int32, out uint32) int32 {
 
 // FreeRun releases a run and its Result record.
 func (s *State) FreeRun(hd int32) int32 {
-	return s.do(func() (int32, error) {
+	return s.quick(func() (int32, error) {
 		if _, err := s.run(hd); err != nil {
 			return 0, err
 		}
