@@ -106,19 +106,27 @@ func (m *Model) Settings(s Settings) (Settings, error) {
 // Settings). Errors are those of SolveBatch; the Output holds what was
 // computed so far when the solve fails.
 func (m *Model) Infer(ctx context.Context, x []float64, s Settings) (*Output, error) {
+	sv, err := m.NewSolver(x, s)
+	if err != nil {
+		return nil, err
+	}
+	res, err := sv.Run(ctx)
+	n := len(x) / m.p
+	return &Output{Y: m.Readout(res.Z, n), Z: res.Z, Result: res}, err
+}
+
+// NewSolver prepares a solve of the samples x (n×p, row-major) that can run
+// in bounded steps, with s completed by the model's defaults; Readout turns
+// its Result's Z into outputs.
+func (m *Model) NewSolver(x []float64, s Settings) (*Solver, error) {
 	if len(x)%m.p != 0 {
 		return nil, fmt.Errorf("%w: %d input values are not a whole number of samples of %d features", ErrProblem, len(x), m.p)
 	}
-	n := len(x) / m.p
 	s, err := m.Settings(s)
 	if err != nil {
 		return nil, err
 	}
-	res, err := SolveBatch(ctx, m.Problem(x), n, s)
-	if res == nil {
-		return nil, err
-	}
-	return &Output{Y: m.Readout(res.Z, n), Z: res.Z, Result: res}, err
+	return NewSolver(m.Problem(x), len(x)/m.p, s)
 }
 
 // Readout returns y = C z + c for n fixed points z (n×h, row-major).
@@ -143,8 +151,8 @@ func (m *Model) Inject(x []float64) []float64 {
 }
 
 // Problem returns the fixed-point problem of the samples x (row-major, p
-// features each): z = σ(W z + U x + b). It carries the layer's Splitting,
-// so every method applies.
+// features each; a trailing partial sample is ignored): z = σ(W z + U x + b).
+// It carries the layer's Splitting, so every method applies.
 func (m *Model) Problem(x []float64) BatchProblem {
 	inj := m.Inject(x)
 	h := m.h
@@ -157,7 +165,8 @@ func (m *Model) Problem(x []float64) BatchProblem {
 	}
 	act := m.d.Activation
 	return BatchProblem{
-		Dim: h,
+		Dim:     h,
+		Samples: len(x) / m.p,
 		F: func(dst, z []float64, rows []int) {
 			linear(dst, z, rows)
 			act.apply(dst)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 )
 
 // Problem is a fixed-point problem z = F(z) for one vector of length Dim.
@@ -30,6 +29,10 @@ type BatchProblem struct {
 	// Split is the structure the operator-splitting methods need. It is
 	// optional for every other method.
 	Split *Splitting
+	// Samples, if not zero, is the number of samples the problem holds (a
+	// model's problem knows its inputs); a solve of another number is an
+	// error rather than an out-of-range row.
+	Samples int
 }
 
 // Splitting describes a layer z = σ(W z + u_i) whose nonlinearity σ is a
@@ -257,10 +260,5 @@ func SolveBatch(ctx context.Context, p BatchProblem, n int, s Settings) (*Result
 	if err != nil {
 		return nil, err
 	}
-	for !sv.Done() {
-		if err := sv.Step(ctx, math.MaxInt); err != nil {
-			return sv.Result(), err
-		}
-	}
-	return sv.Result(), sv.Err()
+	return sv.Run(ctx)
 }

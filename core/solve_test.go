@@ -364,3 +364,17 @@ func TestBadProblems(t *testing.T) {
 		t.Errorf("unknown method: %v", err)
 	}
 }
+
+func TestProblemSampleCount(t *testing.T) {
+	m, err := NewModel(randomDense(1, ReLU, Direct, 4, 2, 1, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := m.Problem([]float64{1, 2, 3, 4}) // two samples
+	if _, err := NewSolver(p, 3, Settings{}); !errors.Is(err, ErrProblem) {
+		t.Errorf("3 samples of a 2-sample problem: %v", err)
+	}
+	if _, err := m.NewSolver([]float64{1, 2, 3}, Settings{}); !errors.Is(err, ErrProblem) {
+		t.Errorf("ragged input: %v", err)
+	}
+}

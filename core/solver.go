@@ -71,6 +71,8 @@ func NewSolver(p BatchProblem, n int, s Settings) (*Solver, error) {
 		return nil, fmt.Errorf("%w: F is nil", ErrProblem)
 	case n < 0:
 		return nil, fmt.Errorf("%w: batch size %d", ErrProblem, n)
+	case p.Samples != 0 && n != p.Samples:
+		return nil, fmt.Errorf("%w: a solve of %d samples for a problem of %d", ErrProblem, n, p.Samples)
 	case s.MaxIter < 0:
 		return nil, fmt.Errorf("%w: MaxIter %d (want > 0)", ErrProblem, s.MaxIter)
 	case math.IsNaN(s.AbsTol) || math.IsNaN(s.RelTol):
@@ -146,6 +148,17 @@ func (sv *Solver) Step(ctx context.Context, maxIters int) error {
 		}
 	}
 	return nil
+}
+
+// Run steps until every sample has finished and returns the Result, with
+// the error of Step or, failing that, of Err.
+func (sv *Solver) Run(ctx context.Context) (*Result, error) {
+	for !sv.Done() {
+		if err := sv.Step(ctx, math.MaxInt); err != nil {
+			return sv.Result(), err
+		}
+	}
+	return sv.Result(), sv.Err()
 }
 
 // stopAll ends every active sample with status st, its output the map's
