@@ -291,19 +291,12 @@ func (s *State) Start(model int32, x uint32, xlen int32, settings uint32, init u
 			}
 		}
 		_, p, _ := m.Sizes()
-		if len(xs)%p != 0 {
-			return 0, fmt.Errorf("%w: %d input values are not a whole number of samples of %d features", core.ErrProblem, len(xs), p)
-		}
-		n := len(xs) / p
-		if set, err = m.Settings(set); err != nil {
-			return 0, err
-		}
-		r := &run{m: m, n: n}
+		r := &run{m: m, n: len(xs) / p}
 		set.Recorder = core.RecorderFunc(func(it core.Iterate) error {
 			r.last = it
 			return nil
 		})
-		if r.sv, err = core.NewSolver(m.Problem(xs), n, set); err != nil {
+		if r.sv, err = m.NewSolver(xs, set); err != nil {
 			return 0, err
 		}
 		hd := s.handle()
