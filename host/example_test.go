@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/implicitlab/implicit/core"
@@ -15,7 +16,8 @@ import (
 // is decoded and solved inside WebAssembly.
 func Example() {
 	ctx := context.Background()
-	rt, err := host.New(ctx, host.Config{})
+	// Compile the module, or load the compiled code from a cache directory.
+	rt, err := host.New(ctx, host.Config{CacheDir: filepath.Join(os.TempDir(), "implicit-wazero")})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -62,7 +64,7 @@ func Example() {
 // come back Canceled, with the context's error.
 func ExampleModel_Infer_deadline() {
 	ctx := context.Background()
-	rt, err := host.New(ctx, host.Config{Instances: 1})
+	rt, err := host.New(ctx, host.Config{Instances: 1, CacheDir: filepath.Join(os.TempDir(), "implicit-wazero")})
 	if err != nil {
 		log.Fatal(err)
 	}
