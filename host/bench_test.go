@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"testing"
 
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/experimental"
 
 	"github.com/implicitlab/implicit/core"
 	"github.com/implicitlab/implicit/wasm"
@@ -66,9 +68,10 @@ func BenchmarkStart(b *testing.B) {
 		rt.Close(ctx)
 	}
 	compile := func(b *testing.B, cfg wazero.RuntimeConfig) {
+		cctx := experimental.WithCompilationWorkers(ctx, runtime.GOMAXPROCS(0)) // as New does
 		for b.Loop() {
 			rt := wazero.NewRuntimeWithConfig(ctx, cfg)
-			if _, err := rt.CompileModule(ctx, module); err != nil {
+			if _, err := rt.CompileModule(cctx, module); err != nil {
 				b.Fatal(err)
 			}
 			rt.Close(ctx)

@@ -32,6 +32,7 @@ import (
 	"sync"
 
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/implicitlab/implicit/wasm"
@@ -126,7 +127,8 @@ func New(ctx context.Context, c Config) (*Runtime, error) {
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, r.rt); err != nil {
 		return fail(fmt.Errorf("host: WASI: %w", err))
 	}
-	compiled, err := r.rt.CompileModule(ctx, wasm.Module())
+	// Compile on every core: most of a cold start without the cache.
+	compiled, err := r.rt.CompileModule(experimental.WithCompilationWorkers(ctx, runtime.GOMAXPROCS(0)), wasm.Module())
 	if err != nil {
 		return fail(fmt.Errorf("host: compiling the module: %w", err))
 	}
