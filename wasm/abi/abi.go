@@ -6,7 +6,9 @@
 //
 // Every value in guest memory is little-endian. Integers in records are 64
 // bits wide and floats are IEEE 754 binary64, each at an offset that is a
-// multiple of 8.
+// multiple of 8. The Put functions write into a buffer the caller sized (a
+// record's Size constant, 8 bytes a float) and panic, like a slice
+// expression, if it is shorter; the Decode functions return an error.
 package abi
 
 import (
