@@ -208,6 +208,15 @@ func meanIters(r *Result) float64 {
 	return float64(r.FuncEvals) / float64(len(r.Samples))
 }
 
+// Accuracy returns the fraction of the rows of y (q scores each) whose
+// largest score is at the label.
+func Accuracy(y, labels []float64, q int) float64 {
+	if len(labels) == 0 {
+		return 0
+	}
+	return float64(countCorrect(y, labels, q)) / float64(len(labels))
+}
+
 // countCorrect counts the rows of y (q scores each) whose largest score is
 // at the label.
 func countCorrect(y, labels []float64, q int) int {
@@ -231,5 +240,5 @@ func (m *Model) Accuracy(ctx context.Context, x, labels []float64, s Settings) (
 	if err != nil {
 		return 0, out, err
 	}
-	return float64(countCorrect(out.Y, labels, m.q)) / float64(len(labels)), out, nil
+	return Accuracy(out.Y, labels, m.q), out, nil
 }

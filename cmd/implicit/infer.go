@@ -1,20 +1,17 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/implicitlab/implicit/core"
-	"github.com/implicitlab/implicit/host"
 	"github.com/implicitlab/implicit/internal/atomicfile"
 	"github.com/implicitlab/implicit/internal/csvdata"
 )
@@ -76,7 +73,7 @@ solves each sample's fixed point and writes one output row a sample, to
 			if err != nil {
 				return err
 			}
-			model, closeModel, err := openModel(cmd.Context(), modelPath, runtimeName)
+			_, model, closeModel, err := openModel(cmd.Context(), modelPath, runtimeName)
 			if err != nil {
 				return err
 			}
@@ -113,51 +110,9 @@ solves each sample's fixed point and writes one output row a sample, to
 	cmd.Flags().StringVar(&inputPath, "input", "", "input CSV, one sample a line; - for standard input")
 	cmd.Flags().StringVar(&outputPath, "output", "", "output CSV (default: standard output); written atomically")
 	cmd.Flags().StringVar(&statsFormat, "stats", "text", "statistics on standard error: text or json")
-	cmd.Flags().StringVar(&runtimeName, "runtime", "native", "native (this process), or wasm (sandboxed: core compiled to WebAssembly, run by wazero)")
+	registerRuntime(cmd, &runtimeName, "native")
 	sf.register(cmd)
 	return cmd
-}
-
-// inferModel is what infer needs of a model: *core.Model and *host.Model
-// both have it.
-type inferModel interface {
-	Sizes() (h, p, q int)
-	Settings(core.Settings) (core.Settings, error)
-	Infer(context.Context, []float64, core.Settings) (*core.Output, error)
-}
-
-// openModel reads a model file and prepares it in the runtime asked for;
-// release frees the sandbox.
-func openModel(ctx context.Context, path, runtime string) (m inferModel, release func(), err error) {
-	switch runtime {
-	case "native":
-		d, err := core.ReadDenseFile(path)
-		if err != nil {
-			return nil, nil, err
-		}
-		m, err := core.NewModel(d)
-		return m, func() {}, err
-	case "wasm":
-		file, err := os.ReadFile(path)
-		if err != nil {
-			return nil, nil, err
-		}
-		var cfg host.Config
-		if dir, err := os.UserCacheDir(); err == nil {
-			cfg.CacheDir = filepath.Join(dir, "implicit", "wazero") // compiled code, for a fast start
-		}
-		rt, err := host.New(ctx, cfg)
-		if err != nil {
-			return nil, nil, err
-		}
-		m, err := rt.Load(ctx, file)
-		if err != nil {
-			rt.Close(ctx)
-			return nil, nil, fmt.Errorf("%s: %w", path, err)
-		}
-		return m, func() { rt.Close(ctx) }, nil
-	}
-	return nil, nil, fmt.Errorf("--runtime %q: want native or wasm", runtime)
 }
 
 // readInputs reads the input CSV, p values a line.

@@ -112,3 +112,32 @@ func TestInferErrorsNameTheProblem(t *testing.T) {
 		t.Errorf("a failed run changed the output file: %q", b)
 	}
 }
+
+// --runtime wasm runs the same solve sandboxed and must agree with native
+// to 1e-9 relative.
+func TestInferWasmMatchesNative(t *testing.T) {
+	for _, name := range []string{"direct_relu", "monotone_tanh"} {
+		args := []string{"infer", "--model", fixtures + name + ".safetensors", "--input", fixtures + name + ".input.csv", "--tol", "1e-10"}
+		native, _, err := run(t, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sandboxed, _, err := run(t, append(args, "--runtime", "wasm")...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, _, _ := csvdata.Read(strings.NewReader(native), "native", 0)
+		b, _, _ := csvdata.Read(strings.NewReader(sandboxed), "wasm", 0)
+		if len(a) == 0 || len(a) != len(b) {
+			t.Fatalf("%s: %d and %d values", name, len(a), len(b))
+		}
+		for i := range a {
+			if math.Abs(a[i]-b[i]) > 1e-9*math.Max(1, math.Abs(a[i])) {
+				t.Errorf("%s: value %d: native %v, wasm %v", name, i, a[i], b[i])
+			}
+		}
+	}
+	if _, _, err := run(t, "infer", "--model", fixtures+"direct_relu.safetensors", "--input", fixtures+"direct_relu.input.csv", "--runtime", "jvm"); err == nil || !strings.Contains(err.Error(), `--runtime "jvm"`) {
+		t.Errorf("unknown runtime: %v", err)
+	}
+}

@@ -29,21 +29,26 @@ func main() {
 }
 
 func newRootCmd() *cobra.Command {
-	var quick scaleFlags
+	var (
+		quick        scaleFlags
+		quickRuntime string
+	)
 	root := &cobra.Command{
 		Use:   "implicit",
 		Short: "Run, train and analyse implicit (deep-equilibrium) models",
 		Long: `implicit runs, trains and analyses implicit (deep-equilibrium) models, and
 loops a local LLM to a fixed point. With no command it runs the quick start:
-the embedded digits model and its test-time compute table.`,
+the embedded digits model, sandboxed in WebAssembly, and its test-time compute
+table.`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return quickStart(cmd, &quick)
+			return quickStart(cmd, &quick, quickRuntime)
 		},
 	}
 	quick.register(root)
+	registerRuntime(root, &quickRuntime, "wasm")
 	// Each subcommand lives in its own file as newXxxCmd.
 	root.AddCommand(newInferCmd(), newTrainCmd(), newEvalCmd(), newScaleCmd(), newBenchCmd(), newReasonCmd())
 	return root

@@ -15,7 +15,7 @@ import (
 // quickStart is what `implicit` does with no command: it loads the embedded
 // digits model, solves the hold-out set and prints the test-time compute
 // table. It needs no flags, files or network.
-func quickStart(cmd *cobra.Command, f *scaleFlags) error {
+func quickStart(cmd *cobra.Command, f *scaleFlags, runtime string) error {
 	ctx, w := cmd.Context(), cmd.OutOrStdout()
 	d, err := models.Digits()
 	if err != nil {
@@ -25,25 +25,29 @@ func quickStart(cmd *cobra.Command, f *scaleFlags) error {
 	if err != nil {
 		return err
 	}
-	model, err := core.NewModel(d)
+	start := time.Now()
+	model, release, err := loadModel(ctx, d, models.DigitsFile(), runtime)
 	if err != nil {
 		return err
 	}
+	defer release()
+	loaded := time.Since(start)
 	r := models.DigitsRecipe
-	fmt.Fprintf(w, "implicit quick start: the embedded digits classifier, %s, %d parameters,\ntrained by `implicit train --data digits` (%d epochs, seed %d), on %d hold-out images (8×8).\n\n",
-		describe(d), parameterCount(d, false), r.Epochs, r.Seed, set.HoldOut.N)
+	fmt.Fprintf(w, "implicit quick start: the embedded digits classifier, %s, %d parameters,\ntrained by `implicit train --data digits` (%d epochs, seed %d), on %d hold-out images (8×8).\nRuntime: %s (ready in %.0f ms).\n\n",
+		describe(d), parameterCount(d, false), r.Epochs, r.Seed, set.HoldOut.N, runtimeLabel(runtime), ms(loaded))
 
 	s, err := model.Settings(core.Settings{})
 	if err != nil {
 		return err
 	}
-	start := time.Now()
-	acc, out, err := model.Accuracy(ctx, set.HoldOut.X, set.HoldOut.Labels, s)
+	start = time.Now()
+	out, err := model.Infer(ctx, set.HoldOut.X, s)
 	if err != nil {
 		return err
 	}
+	_, _, q := model.Sizes()
 	fmt.Fprintf(w, "Solved to the fixed point (%s, default tolerance): accuracy %.4f, iterations mean %.1f, max %d, %.0f ms.\n\n",
-		s.Method, acc, float64(out.Result.FuncEvals)/float64(set.HoldOut.N), out.Result.Iterations, float64(time.Since(start).Microseconds())/1e3)
+		s.Method, core.Accuracy(out.Y, set.HoldOut.Labels, q), float64(out.Result.FuncEvals)/float64(set.HoldOut.N), out.Result.Iterations, ms(time.Since(start)))
 
 	ss, err := f.settings(nil)
 	if err != nil {
@@ -60,6 +64,8 @@ func quickStart(cmd *cobra.Command, f *scaleFlags) error {
 	explainScale(w)
 	return nil
 }
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1e3 }
 
 func explainScale(w io.Writer) {
 	fmt.Fprint(w, `

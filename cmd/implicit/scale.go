@@ -59,8 +59,8 @@ func (f *scaleFlags) settings(method core.Method) (core.ScaleSettings, error) {
 
 func newScaleCmd() *cobra.Command {
 	var (
-		modelPath, data, solver string
-		f                       scaleFlags
+		modelPath, data, solver, runtime string
+		f                                scaleFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "scale --model M.safetensors --data digits [--plot scale.png]",
@@ -92,12 +92,12 @@ Implicit models are predicted to improve and settle in quality while L_t grows
 			if err != nil {
 				return err
 			}
-			d, err := core.ReadDenseFile(modelPath)
+			d, m, release, err := openModel(cmd.Context(), modelPath, runtime)
 			if err != nil {
 				return err
 			}
-			m, err := core.NewModel(d)
-			if err != nil {
+			defer release()
+			if err := checkFits(m, set, modelPath); err != nil {
 				return err
 			}
 			pts, err := core.ScaleAnalysis(cmd.Context(), m, set.HoldOut.X, set.HoldOut.Labels, core.CrossEntropy{}, s)
@@ -121,6 +121,7 @@ Implicit models are predicted to improve and settle in quality while L_t grows
 	cmd.Flags().StringVar(&data, "data", "digits", "data set: digits (built in) or a CSV whose last column is the class label")
 	cmd.Flags().StringVar(&solver, "solver", "", "iteration to budget (default: the model's own solver)")
 	cmd.Flags().StringVar(&f.plotPath, "plot", "", "write a PNG of quality and L_t against t")
+	registerRuntime(cmd, &runtime, "native")
 	f.register(cmd)
 	return cmd
 }

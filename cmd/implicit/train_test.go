@@ -101,14 +101,34 @@ func TestTrainBadFlags(t *testing.T) {
 }
 
 func TestQuickStart(t *testing.T) {
-	out, _, err := run(t)
+	native, _, err := run(t, "--runtime", "native")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"accuracy 0.97", "iterations t", "Lipschitz L_t", "\n            64 "} {
-		if !strings.Contains(out, want) {
-			t.Errorf("quick start output lacks %q:\n%s", want, out)
+		if !strings.Contains(native, want) {
+			t.Errorf("quick start output lacks %q:\n%s", want, native)
 		}
+	}
+	// The default runs sandboxed, and must print the same table.
+	sandboxed, _, err := run(t, "--max-budget", "4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(sandboxed, "WebAssembly") {
+		t.Errorf("the quick start did not run in WebAssembly:\n%s", sandboxed)
+	}
+	rows := 0
+	for _, line := range strings.Split(sandboxed, "\n") {
+		if f := strings.Fields(line); len(f) == 6 && strings.HasPrefix(f[1], "0.") {
+			rows++
+			if !strings.Contains(native, line) {
+				t.Errorf("sandboxed row %q is not in the native table", line)
+			}
+		}
+	}
+	if rows != 3 {
+		t.Errorf("%d table rows with --max-budget 4:\n%s", rows, sandboxed)
 	}
 	if _, _, err := run(t, "stray-argument"); err == nil {
 		t.Error("the quick start accepted an argument")
