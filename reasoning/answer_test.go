@@ -6,6 +6,7 @@ import (
 	"math"
 	"regexp"
 	"testing"
+	"time"
 )
 
 func TestJSONAnswer(t *testing.T) {
@@ -234,6 +235,23 @@ func TestRefineDistanceError(t *testing.T) {
 	res, err := Refine(context.Background(), answers("1", "2"), "q", s)
 	var re *RoundError
 	if !errors.Is(err, boom) || !errors.As(err, &re) || re.Round != 2 || res.Status != Failed || len(res.Rounds) != 2 {
+		t.Fatalf("got %v, %s with %d rounds", err, res.Status, len(res.Rounds))
+	}
+}
+
+func TestRefineDistanceTimeout(t *testing.T) {
+	// An embedding server that never answers: the request timeout ends the
+	// wait.
+	hang := embedderFunc(func(ctx context.Context, _ []string) ([][]float64, error) {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	})
+	s := &Settings{Distance: EmbeddingDistance{Embedder: hang}, RequestTimeout: 20 * time.Millisecond}
+	// Without the timeout, the test's own deadline would end it as canceled.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := Refine(ctx, answers("1", "2"), "q", s)
+	if !errors.Is(err, ErrRequestTimeout) || res.Status != Failed || len(res.Rounds) != 2 {
 		t.Fatalf("got %v, %s with %d rounds", err, res.Status, len(res.Rounds))
 	}
 }

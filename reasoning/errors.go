@@ -52,11 +52,20 @@ type AnswerError struct {
 	Reply        string // the reply's content
 	FinishReason string // why generation ended
 	Err          error  // the extractor's error, wrapping ErrNoAnswer
+
+	// BudgetLimit is set when the request's token limit was what was left of
+	// Settings.TokenBudget rather than Settings.MaxTokens, so that a reply
+	// cut there calls for a larger budget, not a larger MaxTokens.
+	BudgetLimit bool
 }
 
 func (e *AnswerError) Error() string {
 	msg := e.Err.Error()
-	if e.FinishReason == FinishLength {
+	switch {
+	case e.FinishReason != FinishLength:
+	case e.BudgetLimit:
+		msg += " (the reply was cut at what was left of the token budget)"
+	default:
 		msg += " (the reply was cut at the token limit; raise MaxTokens)"
 	}
 	return fmt.Sprintf("%s; reply: %q", msg, truncate(e.Reply, 200))

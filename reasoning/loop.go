@@ -94,7 +94,7 @@ func Refine(ctx context.Context, m Model, question string, s *Settings) (*Result
 		}
 		if n > 1 {
 			prev := r.res.Rounds[len(r.res.Rounds)-1]
-			if round.Distance, err = r.c.Distance.Distance(r.ctx, prev.Key, round.Key); err != nil {
+			if round.Distance, err = r.distance(prev.Key, round.Key); err != nil {
 				r.add(round) // the reply belongs in the trace all the same
 				if st := r.interrupted(); st != NotTerminated {
 					return r.finish(st, r.ctxErr(st))
@@ -265,8 +265,9 @@ func (r *run) ask(n int, prompt string, seed *int) (Round, error) {
 	if !r.c.Plain {
 		req.Schema = []byte(AnswerSchema)
 	}
+	budgetCapped := false
 	if left := r.c.TokenBudget - r.res.CompletionTokens; r.c.TokenBudget > 0 && (req.MaxTokens == 0 || left < req.MaxTokens) {
-		req.MaxTokens = left
+		req.MaxTokens, budgetCapped = left, true
 	}
 	if r.c.OnToken != nil {
 		req.OnToken = func(t Token) { r.c.OnToken(n, t) }
@@ -285,7 +286,7 @@ func (r *run) ask(n int, prompt string, seed *int) (Round, error) {
 
 	answer, reasoning, fallback, err := r.extract(resp.Content)
 	if err != nil {
-		r.answerErr = &AnswerError{Reply: resp.Content, FinishReason: resp.FinishReason, Err: err}
+		r.answerErr = &AnswerError{Reply: resp.Content, FinishReason: resp.FinishReason, Err: err, BudgetLimit: budgetCapped}
 		round.Error = r.answerErr.Error()
 		return round, nil
 	}
@@ -299,10 +300,7 @@ func (r *run) chat(req *Request, attempts *int) (*Response, error) {
 	wait := r.c.Backoff
 	for {
 		*attempts++
-		ctx, cancel := r.ctx, context.CancelFunc(func() {})
-		if r.c.RequestTimeout > 0 {
-			ctx, cancel = context.WithTimeoutCause(r.ctx, r.c.RequestTimeout, ErrRequestTimeout)
-		}
+		ctx, cancel := r.requestContext()
 		resp, err := r.m.Chat(ctx, req)
 		timedOut := ctx.Err() != nil && context.Cause(ctx) == ErrRequestTimeout
 		cancel()
@@ -331,6 +329,27 @@ func (r *run) chat(req *Request, attempts *int) (*Response, error) {
 		}
 		wait = min(2*wait, maxBackoff)
 	}
+}
+
+// requestContext returns the context of one request to a server: the
+// loop's, limited to Settings.RequestTimeout.
+func (r *run) requestContext() (context.Context, context.CancelFunc) {
+	if r.c.RequestTimeout > 0 {
+		return context.WithTimeoutCause(r.ctx, r.c.RequestTimeout, ErrRequestTimeout)
+	}
+	return context.WithCancel(r.ctx)
+}
+
+// distance measures two answers by Settings.Distance, within the request
+// timeout: an embedding server that does not answer must not hang the loop.
+func (r *run) distance(a, b string) (float64, error) {
+	ctx, cancel := r.requestContext()
+	defer cancel()
+	d, err := r.c.Distance.Distance(ctx, a, b)
+	if err != nil && context.Cause(ctx) == ErrRequestTimeout {
+		err = fmt.Errorf("%w (%v): %w", ErrRequestTimeout, r.c.RequestTimeout, err)
+	}
+	return d, err
 }
 
 // extract reads the answer from a reply: as AnswerSchema's JSON unless

@@ -33,7 +33,8 @@ type Request struct {
 	// MaxTokens, if positive, limits the tokens generated for the reply.
 	MaxTokens int
 
-	// OnToken, if not nil, receives the reply as it is generated.
+	// OnToken, if not nil, receives the reply as it is generated; the
+	// backends ask for a streamed reply only then.
 	OnToken func(Token)
 }
 

@@ -47,7 +47,9 @@ type Settings struct {
 
 	// TokenBudget, if positive, limits the generated tokens, by the
 	// server's counts, summed over all rounds. A round never asks for more
-	// than the budget left.
+	// than the budget left. (Ollama's counts leave out the thinking when a
+	// request has both Think and a schema: it serves those in two steps and
+	// counts only the second.)
 	TokenBudget int
 
 	// TimeLimit, if positive, limits the loop's wall-clock time; the round
@@ -74,7 +76,10 @@ type Settings struct {
 	OnRound func(Round)
 
 	// OnToken, if not nil, receives each round's reply as it streams in.
-	// A retried request streams again.
+	// A retried request streams again. Replies are streamed only when it is
+	// set: Ollama (v0.17.4) can leave a model stuck when a client drops a
+	// streamed reply, as a cancellation, time limit or request timeout does
+	// (see the ollama package).
 	OnToken func(round int, t Token)
 }
 

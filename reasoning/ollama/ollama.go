@@ -1,6 +1,7 @@
 // Package ollama is a reasoning.Model for Ollama's native API, through
 // github.com/ollama/ollama/api: chat with structured output (a JSON schema
 // as the format), thinking, sampling options and streaming; embeddings.
+// See Model.Chat for why replies are streamed only on request.
 package ollama
 
 import (
@@ -70,7 +71,17 @@ func New(cfg Config) (*Model, error) {
 	return &Model{client: api.NewClient(u, cfg.HTTPClient), url: cfg.URL, cfg: cfg}, nil
 }
 
-// Chat sends req as a streamed chat request.
+// Chat sends req as a chat request, streamed if req.OnToken is set.
+//
+// Replies are streamed only when tokens are asked for, because of a race in
+// Ollama (seen in v0.17.4, server/routes.go): when a client drops a
+// streamed reply, the server's writer may stop reading while its generator
+// is about to hand it the next token; the generator then blocks for good,
+// holding the model's only slot, and later requests to that model wait (in
+// our tests, until they timed out). The loop drops replies on every
+// cancellation, time limit and request timeout. A reply that is not
+// streamed is read to its end by the server itself, so it ends cleanly
+// when the client goes.
 func (m *Model) Chat(ctx context.Context, req *reasoning.Request) (*reasoning.Response, error) {
 	opts := maps.Clone(m.cfg.Options)
 	if opts == nil {
@@ -85,7 +96,7 @@ func (m *Model) Chat(ctx context.Context, req *reasoning.Request) (*reasoning.Re
 	if req.MaxTokens > 0 {
 		opts["num_predict"] = req.MaxTokens
 	}
-	stream := true
+	stream := req.OnToken != nil
 	creq := &api.ChatRequest{
 		Model:   m.cfg.Model,
 		Stream:  &stream,
@@ -154,9 +165,12 @@ func (m *Model) classify(err error, model string) error {
 	var se api.StatusError
 	var ae api.AuthorizationError
 	switch {
-	case errors.As(err, &se) && se.StatusCode == http.StatusNotFound:
+	case errors.As(err, &se) && se.StatusCode == http.StatusNotFound && wire.ModelMissing(se.ErrorMessage):
 		return fmt.Errorf("ollama: %w: %q is not on the server at %s (pull it with \"ollama pull %s\"): %s",
 			reasoning.ErrModelNotFound, model, m.url, model, se.ErrorMessage)
+	case errors.As(err, &se) && se.StatusCode == http.StatusNotFound:
+		return fmt.Errorf("ollama %s: %w (is this the address of an Ollama server? Its native API is at the root, not under /v1)",
+			m.url, &reasoning.ServerError{StatusCode: se.StatusCode, Message: se.ErrorMessage})
 	case errors.As(err, &se):
 		return fmt.Errorf("ollama %s: %w", m.url, &reasoning.ServerError{StatusCode: se.StatusCode, Message: se.ErrorMessage})
 	case errors.As(err, &ae):

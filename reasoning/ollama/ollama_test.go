@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -86,6 +85,22 @@ func TestChat(t *testing.T) {
 	}
 }
 
+func TestChatNotStreamed(t *testing.T) {
+	// Without OnToken the reply is not streamed (see Model.Chat for why).
+	var got map[string]any
+	m := server(t, func(w http.ResponseWriter, r *http.Request) {
+		json.NewDecoder(r.Body).Decode(&got)
+		lines(w, `{"message":{"role":"assistant","content":"42","thinking":"hmm"},"done":true,"done_reason":"stop","eval_count":2}`)
+	})
+	resp, err := m.Chat(context.Background(), &reasoning.Request{})
+	if err != nil || resp.Content != "42" || resp.Thinking != "hmm" || resp.CompletionTokens != 2 {
+		t.Fatalf("got %+v, %v", resp, err)
+	}
+	if got["stream"] != false {
+		t.Errorf("stream %v", got["stream"])
+	}
+}
+
 func TestChatErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -127,6 +142,19 @@ func TestChatErrors(t *testing.T) {
 	}
 }
 
+func TestChatWrongPath(t *testing.T) {
+	// A 404 about the path, not the model, as the /v1 URL gets: not a model
+	// to pull, but a URL to check.
+	m := server(t, func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "404 page not found", http.StatusNotFound)
+	})
+	_, err := m.Chat(context.Background(), &reasoning.Request{})
+	wiretest.CheckError(t, err, nil, http.StatusNotFound, "not under /v1")
+	if errors.Is(err, reasoning.ErrModelNotFound) {
+		t.Errorf("%v: a wrong path taken for a missing model", err)
+	}
+}
+
 func TestChatUnreachable(t *testing.T) {
 	addr := wiretest.ClosedAddr(t)
 	m, err := New(Config{URL: "http://" + addr, Model: "tiny"})
@@ -158,52 +186,23 @@ func TestChatCancel(t *testing.T) {
 	}
 }
 
-func TestRefineThroughOllama(t *testing.T) {
-	// A 503 first (retried), then an answer that changes once and then
-	// stays: a fixed point in round 3.
-	var calls atomic.Int32
-	m := server(t, func(w http.ResponseWriter, r *http.Request) {
-		n := calls.Add(1)
-		if n == 1 {
-			http.Error(w, `{"error":"busy"}`, http.StatusServiceUnavailable)
-			return
-		}
-		answer := map[int32]string{2: "5", 3: "6", 4: "6"}[n]
+// protocol is Ollama's chat protocol, for the loop tests of wiretest.
+var protocol = wiretest.Protocol{
+	Model: func(t *testing.T, h http.HandlerFunc) reasoning.Model { return server(t, h) },
+	Reply: func(w http.ResponseWriter, content string) {
 		b, _ := json.Marshal(map[string]any{
-			"message": map[string]string{"role": "assistant", "content": `{"reasoning":"r","answer":"` + answer + `"}`},
+			"message": map[string]string{"role": "assistant", "content": content},
 			"done":    true, "done_reason": "stop", "eval_count": 9,
 		})
 		lines(w, string(b))
-	})
-	res, err := reasoning.Refine(context.Background(), m, "q", &reasoning.Settings{Backoff: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Status != reasoning.FixedPoint || res.Answer != "6" || len(res.Rounds) != 3 || res.Rounds[0].Attempts != 2 || res.CompletionTokens != 27 {
-		t.Fatalf("got %s %q after %d rounds (attempts %d, tokens %d)", res.Status, res.Answer, len(res.Rounds), res.Rounds[0].Attempts, res.CompletionTokens)
-	}
-
-	// An answer that cannot be read fails the loop with the reply shown.
-	m = server(t, func(w http.ResponseWriter, r *http.Request) {
-		lines(w, `{"message":{"role":"assistant","content":"no idea"},"done":true,"done_reason":"stop"}`)
-	})
-	_, err = reasoning.Refine(context.Background(), m, "q", nil)
-	if !errors.Is(err, reasoning.ErrNoAnswer) || !strings.Contains(err.Error(), "no idea") {
-		t.Fatalf("got %v", err)
-	}
+	},
+	Busy: func(w http.ResponseWriter) { http.Error(w, `{"error":"busy"}`, http.StatusServiceUnavailable) },
 }
 
+func TestRefineThroughOllama(t *testing.T) { wiretest.CheckRefine(t, protocol) }
+
 func TestRequestTimeout(t *testing.T) {
-	var calls atomic.Int32
-	m := server(t, func(w http.ResponseWriter, r *http.Request) {
-		calls.Add(1)
-		<-r.Context().Done() // hangs
-	})
-	s := &reasoning.Settings{RequestTimeout: 50 * time.Millisecond, Retries: 1, Backoff: time.Millisecond}
-	_, err := reasoning.Refine(context.Background(), m, "q", s)
-	if !errors.Is(err, reasoning.ErrRequestTimeout) || calls.Load() != 2 {
-		t.Fatalf("got %v after %d calls", err, calls.Load())
-	}
+	wiretest.CheckRequestTimeout(t, protocol, func(http.ResponseWriter) {}) // no headers even
 }
 
 func TestEmbed(t *testing.T) {

@@ -2,12 +2,14 @@
 // OpenAI-compatible chat completions API (llama.cpp's llama-server, vLLM,
 // LM Studio, Ollama's /v1), through github.com/sashabaranov/go-openai.
 //
-// It smooths over three differences between such servers: go-openai omits a
+// It smooths over the differences between such servers: go-openai omits a
 // temperature of 0 from the request (omitempty), so this package writes it
 // back, as greedy decoding needs it; thinking comes back in "reasoning"
 // (Ollama) or "reasoning_content" (llama-server, vLLM), and both are read;
-// and the token limit is sent as max_tokens, which all of them honour, while
-// Ollama ignores max_completion_tokens (Config.MaxCompletionTokens switches).
+// thinking is turned off with chat_template_kwargs (llama-server, vLLM) and
+// reasoning.effort "none" (Ollama); and the token limit is sent as
+// max_tokens, which all of them honour, while Ollama ignores
+// max_completion_tokens (Config.MaxCompletionTokens switches).
 package openai
 
 import (
@@ -78,38 +80,54 @@ func New(cfg Config) (*Model, error) {
 }
 
 // client returns a go-openai client whose requests get the JSON fields in
-// set added to their bodies.
-func (m *Model) client(set map[string]any) *goopenai.Client {
+// set added to their bodies, and whose reply bodies are copied to body if it
+// is not nil.
+func (m *Model) client(set map[string]any, body *bytes.Buffer) *goopenai.Client {
 	c := goopenai.DefaultConfig(m.cfg.APIKey)
 	c.BaseURL = m.cfg.BaseURL
-	c.HTTPClient = &bodyFields{next: m.cfg.HTTPClient, set: set}
+	c.HTTPClient = &bodyFields{next: m.cfg.HTTPClient, set: set, reply: body}
 	return goopenai.NewClientWithConfig(c)
 }
 
-// chunk is a streamed chat completion chunk, with both names for thinking.
-type chunk struct {
-	Choices []struct {
-		Delta struct {
-			Content          string `json:"content"`
-			Reasoning        string `json:"reasoning"`
-			ReasoningContent string `json:"reasoning_content"`
-		} `json:"delta"`
-		FinishReason *string `json:"finish_reason"`
-	} `json:"choices"`
-	Usage *struct {
-		PromptTokens     int `json:"prompt_tokens"`
-		CompletionTokens int `json:"completion_tokens"`
-	} `json:"usage"`
+// message is a reply's message, or a streamed delta of one, with both names
+// for thinking; go-openai's types know only reasoning_content.
+type message struct {
+	Content          string `json:"content"`
+	Reasoning        string `json:"reasoning"`
+	ReasoningContent string `json:"reasoning_content"`
 }
 
-// Chat sends req as a streamed chat completion.
+func (m message) thinking() string { return m.Reasoning + m.ReasoningContent }
+
+// usage is a reply's token counts.
+type usage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
+}
+
+// completion is a whole chat completion.
+type completion struct {
+	Choices []struct {
+		Message      message `json:"message"`
+		FinishReason string  `json:"finish_reason"`
+	} `json:"choices"`
+	Usage *usage `json:"usage"`
+}
+
+// chunk is a streamed chat completion chunk.
+type chunk struct {
+	Choices []struct {
+		Delta        message `json:"delta"`
+		FinishReason *string `json:"finish_reason"`
+	} `json:"choices"`
+	Usage *usage `json:"usage"`
+}
+
+// Chat sends req as a chat completion, streamed if req.OnToken is set (see
+// the ollama package's Model.Chat for why replies are not streamed
+// otherwise: Ollama's /v1 shares the race).
 func (m *Model) Chat(ctx context.Context, req *reasoning.Request) (*reasoning.Response, error) {
-	creq := goopenai.ChatCompletionRequest{
-		Model:         m.cfg.Model,
-		Stream:        true,
-		StreamOptions: &goopenai.StreamOptions{IncludeUsage: true},
-		Seed:          req.Seed,
-	}
+	creq := goopenai.ChatCompletionRequest{Model: m.cfg.Model, Seed: req.Seed}
 	for _, msg := range req.Messages {
 		creq.Messages = append(creq.Messages, goopenai.ChatCompletionMessage{Role: msg.Role, Content: msg.Content})
 	}
@@ -130,21 +148,70 @@ func (m *Model) Chat(ctx context.Context, req *reasoning.Request) (*reasoning.Re
 			},
 		}
 	}
-	if req.Think != nil {
-		// llama-server and vLLM pass enable_thinking to the chat template;
-		// Ollama turns thinking off with reasoning_effort "none" (and thinks
-		// by default when the model can).
-		creq.ChatTemplateKwargs = map[string]any{"enable_thinking": *req.Think}
-		if !*req.Think {
-			creq.ReasoningEffort = "none"
-		}
-	}
 	set := map[string]any{}
 	if req.Temperature != nil {
 		set["temperature"] = *req.Temperature
 	}
+	if req.Think != nil {
+		// llama-server and vLLM pass enable_thinking to the chat template.
+		// Ollama ignores that, thinks by default when the model can, and
+		// turns thinking off with an effort of "none", which it reads from
+		// reasoning.effort as well as from reasoning_effort. It goes in the
+		// first: vLLM rejects a reasoning_effort other than low, medium or
+		// high, and ignores fields it does not know.
+		creq.ChatTemplateKwargs = map[string]any{"enable_thinking": *req.Think}
+		if !*req.Think {
+			set["reasoning"] = map[string]string{"effort": "none"}
+		}
+	}
+	if req.OnToken == nil {
+		return m.complete(ctx, creq, set)
+	}
+	return m.stream(ctx, creq, set, req.OnToken)
+}
 
-	stream, err := m.client(set).CreateChatCompletionStream(ctx, creq)
+// complete sends creq for a whole reply. go-openai decodes the reply into
+// types without "reasoning", so the copy of the body is read here.
+func (m *Model) complete(ctx context.Context, creq goopenai.ChatCompletionRequest, set map[string]any) (*reasoning.Response, error) {
+	var body bytes.Buffer
+	if _, err := m.client(set, &body).CreateChatCompletion(ctx, creq); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		// A body that is not JSON, with a status of success.
+		var ae *goopenai.APIError
+		var re *goopenai.RequestError
+		var syntax *json.SyntaxError
+		var typ *json.UnmarshalTypeError
+		if !errors.As(err, &ae) && !errors.As(err, &re) && (errors.As(err, &syntax) || errors.As(err, &typ)) {
+			return nil, fmt.Errorf("openai %s: malformed reply %.200q: %v", m.cfg.BaseURL, body.Bytes(), err)
+		}
+		return nil, m.classify(err, m.cfg.Model)
+	}
+	var c completion
+	if err := json.Unmarshal(body.Bytes(), &c); err != nil {
+		return nil, fmt.Errorf("openai %s: malformed reply %.200q: %v", m.cfg.BaseURL, body.Bytes(), err)
+	}
+	if len(c.Choices) == 0 {
+		return nil, fmt.Errorf("openai %s: reply without choices: %.200q", m.cfg.BaseURL, body.Bytes())
+	}
+	ch := c.Choices[0]
+	resp := &reasoning.Response{Content: ch.Message.Content, Thinking: ch.Message.thinking(), FinishReason: ch.FinishReason}
+	if c.Usage != nil {
+		resp.PromptTokens, resp.CompletionTokens = c.Usage.PromptTokens, c.Usage.CompletionTokens
+	} else {
+		// An estimate, at about four characters a token, keeps token
+		// budgets working where usage is not reported.
+		resp.CompletionTokens = (len(resp.Content) + len(resp.Thinking) + 3) / 4
+	}
+	return resp, nil
+}
+
+// stream sends creq for a streamed reply, passing its pieces to onToken.
+func (m *Model) stream(ctx context.Context, creq goopenai.ChatCompletionRequest, set map[string]any, onToken func(reasoning.Token)) (*reasoning.Response, error) {
+	creq.Stream = true
+	creq.StreamOptions = &goopenai.StreamOptions{IncludeUsage: true}
+	stream, err := m.client(set, nil).CreateChatCompletionStream(ctx, creq)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -156,7 +223,7 @@ func (m *Model) Chat(ctx context.Context, req *reasoning.Request) (*reasoning.Re
 	var content, thinking strings.Builder
 	var resp reasoning.Response
 	var chunks int
-	usage := false
+	counted := false
 	for {
 		raw, err := stream.RecvRaw()
 		if errors.Is(err, io.EOF) {
@@ -173,21 +240,19 @@ func (m *Model) Chat(ctx context.Context, req *reasoning.Request) (*reasoning.Re
 			return nil, fmt.Errorf("openai %s: malformed stream chunk %.200q: %v", m.cfg.BaseURL, raw, err)
 		}
 		if c.Usage != nil {
-			usage = true
+			counted = true
 			resp.PromptTokens, resp.CompletionTokens = c.Usage.PromptTokens, c.Usage.CompletionTokens
 		}
 		if len(c.Choices) == 0 {
 			continue
 		}
 		ch := c.Choices[0]
-		think := ch.Delta.Reasoning + ch.Delta.ReasoningContent
+		think := ch.Delta.thinking()
 		content.WriteString(ch.Delta.Content)
 		thinking.WriteString(think)
 		if ch.Delta.Content != "" || think != "" {
 			chunks++
-			if req.OnToken != nil {
-				req.OnToken(reasoning.Token{Content: ch.Delta.Content, Thinking: think})
-			}
+			onToken(reasoning.Token{Content: ch.Delta.Content, Thinking: think})
 		}
 		if ch.FinishReason != nil && *ch.FinishReason != "" {
 			resp.FinishReason = *ch.FinishReason
@@ -200,7 +265,7 @@ func (m *Model) Chat(ctx context.Context, req *reasoning.Request) (*reasoning.Re
 	if resp.FinishReason == "" {
 		return nil, wire.Incomplete("openai", m.cfg.BaseURL)
 	}
-	if !usage {
+	if !counted {
 		// Servers stream about one token a chunk; an estimate keeps token
 		// budgets working where usage is not reported.
 		resp.CompletionTokens = chunks
@@ -211,7 +276,7 @@ func (m *Model) Chat(ctx context.Context, req *reasoning.Request) (*reasoning.Re
 
 // Embed returns the embeddings of texts by EmbedModel.
 func (m *Model) Embed(ctx context.Context, texts []string) ([][]float64, error) {
-	resp, err := m.client(nil).CreateEmbeddings(ctx, goopenai.EmbeddingRequestStrings{
+	resp, err := m.client(nil, nil).CreateEmbeddings(ctx, goopenai.EmbeddingRequestStrings{
 		Input: texts,
 		Model: goopenai.EmbeddingModel(m.cfg.EmbedModel),
 	})
@@ -249,8 +314,13 @@ func (m *Model) classify(err error, model string) error {
 	default:
 		return wire.Transport("openai", m.cfg.BaseURL, err)
 	}
+	if status == http.StatusNotFound && wire.ModelMissing(msg) {
+		return fmt.Errorf("openai: %w: %q is not on the server at %s (on Ollama, pull it with \"ollama pull %s\"; other servers serve the models they were started with): %s",
+			reasoning.ErrModelNotFound, model, m.cfg.BaseURL, model, msg)
+	}
 	if status == http.StatusNotFound {
-		return fmt.Errorf("openai: %w: %q is not on the server at %s: %s", reasoning.ErrModelNotFound, model, m.cfg.BaseURL, msg)
+		return fmt.Errorf("openai %s: %w (is this the API's base URL? On most servers it ends in /v1)",
+			m.cfg.BaseURL, &reasoning.ServerError{StatusCode: status, Message: msg})
 	}
 	if status == 0 {
 		// An error object inside a stream carries no HTTP status.
@@ -259,37 +329,52 @@ func (m *Model) classify(err error, model string) error {
 	return fmt.Errorf("openai %s: %w", m.cfg.BaseURL, &reasoning.ServerError{StatusCode: status, Message: msg})
 }
 
-// bodyFields is an HTTP client that sets fields in JSON request bodies:
+// bodyFields is an HTTP client that sets fields in JSON request bodies, as
 // go-openai leaves out zero values, such as a temperature of 0, that a
-// request must carry.
+// request must carry; and that copies reply bodies to reply, if not nil, for
+// the fields that go-openai's types lack.
 type bodyFields struct {
-	next goopenai.HTTPDoer
-	set  map[string]any
+	next  goopenai.HTTPDoer
+	set   map[string]any
+	reply *bytes.Buffer
 }
 
 func (b *bodyFields) Do(req *http.Request) (*http.Response, error) {
-	if len(b.set) == 0 || req.Body == nil {
-		return b.next.Do(req)
-	}
-	body, err := io.ReadAll(req.Body)
-	req.Body.Close()
-	if err != nil {
-		return nil, err
-	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(body, &fields); err != nil {
-		return nil, fmt.Errorf("openai: request body is not a JSON object: %w", err)
-	}
-	for k, v := range b.set {
-		if fields[k], err = json.Marshal(v); err != nil {
+	if len(b.set) > 0 && req.Body != nil {
+		if err := b.setFields(req); err != nil {
 			return nil, err
 		}
 	}
+	resp, err := b.next.Do(req)
+	if err == nil && b.reply != nil {
+		resp.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.TeeReader(resp.Body, b.reply), resp.Body}
+	}
+	return resp, err
+}
+
+func (b *bodyFields) setFields(req *http.Request) error {
+	body, err := io.ReadAll(req.Body)
+	req.Body.Close()
+	if err != nil {
+		return err
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil {
+		return fmt.Errorf("openai: request body is not a JSON object: %w", err)
+	}
+	for k, v := range b.set {
+		if fields[k], err = json.Marshal(v); err != nil {
+			return err
+		}
+	}
 	if body, err = json.Marshal(fields); err != nil {
-		return nil, err
+		return err
 	}
 	req.Body = io.NopCloser(bytes.NewReader(body))
 	req.ContentLength = int64(len(body))
 	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-	return b.next.Do(req)
+	return nil
 }

@@ -82,8 +82,13 @@ func TestChat(t *testing.T) {
 	if temp, ok := got["temperature"]; !ok || temp != 0.0 {
 		t.Errorf("temperature %v (present %v)", temp, ok)
 	}
+	// Thinking off: "none" as reasoning.effort, which Ollama reads, not as
+	// reasoning_effort, which vLLM rejects.
+	if r, _ := got["reasoning"].(map[string]any); r["effort"] != "none" || got["reasoning_effort"] != nil {
+		t.Errorf("reasoning %v, reasoning_effort %v", got["reasoning"], got["reasoning_effort"])
+	}
 	if got["max_tokens"] != 64.0 || got["max_completion_tokens"] != nil || got["seed"] != 5.0 || got["stream"] != true ||
-		got["reasoning_effort"] != "none" || got["model"] != "tiny" {
+		got["model"] != "tiny" {
 		t.Errorf("request %v", got)
 	}
 	if kw, _ := got["chat_template_kwargs"].(map[string]any); kw["enable_thinking"] != false {
@@ -98,26 +103,59 @@ func TestChat(t *testing.T) {
 	}
 }
 
-func TestChatDefaults(t *testing.T) {
-	// No temperature, think or limit asked for: none sent. No usage
-	// reported: completion tokens are estimated from the chunks.
+// whole writes a reply that is not streamed.
+func whole(w http.ResponseWriter, body string) {
+	w.Header().Set("Content-Type", "application/json")
+	fmt.Fprint(w, body)
+}
+
+func TestChatWhole(t *testing.T) {
+	// Without OnToken the reply is not streamed; thinking is read under
+	// both names there too.
 	var got map[string]any
 	m := server(t, func(w http.ResponseWriter, r *http.Request) {
 		json.NewDecoder(r.Body).Decode(&got)
+		whole(w, `{"choices":[{"index":0,"message":{"role":"assistant","content":"42","reasoning":"ollama thinks ","reasoning_content":"llama-server thinks"},"finish_reason":"stop"}],"usage":{"prompt_tokens":11,"completion_tokens":6}}`)
+	})
+	temp := 0.0
+	resp, err := m.Chat(context.Background(), &reasoning.Request{Temperature: &temp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Content != "42" || resp.Thinking != "ollama thinks llama-server thinks" || resp.PromptTokens != 11 ||
+		resp.CompletionTokens != 6 || resp.FinishReason != reasoning.FinishStop {
+		t.Fatalf("got %+v", resp)
+	}
+	if got["stream"] == true || got["stream_options"] != nil || got["temperature"] != 0.0 {
+		t.Errorf("request %v", got)
+	}
+}
+
+func TestChatDefaults(t *testing.T) {
+	// No temperature, think or limit asked for: none sent. No usage
+	// reported: completion tokens are estimated, from the chunks of a
+	// stream and the length of a whole reply.
+	var got map[string]any
+	m := server(t, func(w http.ResponseWriter, r *http.Request) {
+		json.NewDecoder(r.Body).Decode(&got)
+		if got["stream"] != true {
+			whole(w, `{"choices":[{"message":{"content":"forty-two"},"finish_reason":"stop"}]}`)
+			return
+		}
 		sse(w,
 			`{"choices":[{"index":0,"delta":{"content":"4"},"finish_reason":null}]}`,
 			`{"choices":[{"index":0,"delta":{"content":"2"},"finish_reason":"stop"}]}`,
 			`[DONE]`)
 	})
 	m.cfg.MaxCompletionTokens = true
-	resp, err := m.Chat(context.Background(), &reasoning.Request{MaxTokens: 9})
+	resp, err := m.Chat(context.Background(), &reasoning.Request{MaxTokens: 9, OnToken: func(reasoning.Token) {}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if resp.Content != "42" || resp.CompletionTokens != 2 {
 		t.Fatalf("got %+v", resp)
 	}
-	for _, k := range []string{"temperature", "reasoning_effort", "chat_template_kwargs", "response_format", "max_tokens"} {
+	for _, k := range []string{"temperature", "reasoning", "reasoning_effort", "chat_template_kwargs", "response_format", "max_tokens"} {
 		if v, ok := got[k]; ok {
 			t.Errorf("%s sent: %v", k, v)
 		}
@@ -125,45 +163,77 @@ func TestChatDefaults(t *testing.T) {
 	if got["max_completion_tokens"] != 9.0 {
 		t.Errorf("max_completion_tokens %v", got["max_completion_tokens"])
 	}
+	if resp, err = m.Chat(context.Background(), &reasoning.Request{}); err != nil || resp.CompletionTokens != 3 {
+		t.Fatalf("whole reply: got %+v, %v; want 3 tokens for 9 characters", resp, err)
+	}
 }
 
 func TestChatErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
+		stream  bool // ask for a streamed reply
 		h       http.HandlerFunc
 		is      error
 		status  int
 		message string
 	}{
-		{"missing model", func(w http.ResponseWriter, r *http.Request) {
+		{"missing model", false, func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusNotFound)
 			fmt.Fprint(w, `{"error":{"message":"model 'tiny' not found","type":"api_error"}}`)
-		}, reasoning.ErrModelNotFound, 0, "model 'tiny' not found"},
-		{"500", func(w http.ResponseWriter, r *http.Request) {
+		}, reasoning.ErrModelNotFound, 0, `ollama pull tiny`},
+		{"500", false, func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusInternalServerError)
 			fmt.Fprint(w, `{"error":{"message":"kv cache full","type":"server_error"}}`)
 		}, nil, 500, "kv cache full"},
-		{"503 not JSON", func(w http.ResponseWriter, r *http.Request) {
+		{"503 not JSON", false, func(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "Loading model", http.StatusServiceUnavailable)
 		}, nil, 503, "Loading model"},
-		{"malformed chunk", func(w http.ResponseWriter, r *http.Request) {
+		{"500 streamed", true, func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusInternalServerError)
+			fmt.Fprint(w, `{"error":{"message":"kv cache full","type":"server_error"}}`)
+		}, nil, 500, "kv cache full"},
+		{"malformed JSON", false, func(w http.ResponseWriter, r *http.Request) {
+			whole(w, `{"choices": [oops`)
+		}, nil, 0, "oops"},
+		{"no choices", false, func(w http.ResponseWriter, r *http.Request) {
+			whole(w, `{"choices": []}`)
+		}, nil, 0, "without choices"},
+		{"reply cut", false, func(w http.ResponseWriter, r *http.Request) {
+			wiretest.DropConnection(w, `{"choices":[{"message":{"content":"4`)
+		}, reasoning.ErrInterrupted, 0, ""},
+		{"malformed chunk", true, func(w http.ResponseWriter, r *http.Request) {
 			sse(w, `{"choices":[{"delta":{"content":"a"}}]}`, `{"choices": [oops`)
 		}, nil, 0, "malformed stream chunk"},
-		{"error in stream", func(w http.ResponseWriter, r *http.Request) {
+		{"error in stream", true, func(w http.ResponseWriter, r *http.Request) {
 			sse(w, `{"choices":[{"delta":{"content":"a"}}]}`, `{"error":{"message":"context overflow"}}`)
 		}, nil, 0, "context overflow"},
-		{"stream cut", func(w http.ResponseWriter, r *http.Request) {
+		{"stream cut", true, func(w http.ResponseWriter, r *http.Request) {
 			sse(w, `{"choices":[{"delta":{"content":"a"},"finish_reason":null}]}`)
 		}, reasoning.ErrInterrupted, 0, "ended before its final message"},
-		{"connection dropped mid-event", func(w http.ResponseWriter, r *http.Request) {
+		{"connection dropped mid-event", true, func(w http.ResponseWriter, r *http.Request) {
 			wiretest.DropConnection(w, "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\ndata: {\"cho")
 		}, reasoning.ErrInterrupted, 0, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := server(t, tc.h)
-			_, err := m.Chat(context.Background(), &reasoning.Request{Messages: []reasoning.Message{{Role: "user", Content: "q"}}})
+			req := &reasoning.Request{Messages: []reasoning.Message{{Role: "user", Content: "q"}}}
+			if tc.stream {
+				req.OnToken = func(reasoning.Token) {}
+			}
+			_, err := m.Chat(context.Background(), req)
 			wiretest.CheckError(t, err, tc.is, tc.status, tc.message)
 		})
+	}
+}
+
+func TestChatWrongPath(t *testing.T) {
+	// A base URL without /v1: the path is wrong, not the model.
+	m := server(t, func(w http.ResponseWriter, r *http.Request) {})
+	m.cfg.BaseURL = strings.TrimSuffix(m.cfg.BaseURL, "/v1")
+	_, err := m.Chat(context.Background(), &reasoning.Request{})
+	wiretest.CheckError(t, err, nil, http.StatusNotFound, "ends in /v1")
+	if errors.Is(err, reasoning.ErrModelNotFound) {
+		t.Errorf("%v: a wrong path taken for a missing model", err)
 	}
 }
 
@@ -214,4 +284,26 @@ func TestNew(t *testing.T) {
 			t.Errorf("%+v: no error", c)
 		}
 	}
+}
+
+// protocol is the OpenAI chat completions protocol, for the loop tests of
+// wiretest.
+var protocol = wiretest.Protocol{
+	Model: func(t *testing.T, h http.HandlerFunc) reasoning.Model { return server(t, h) },
+	Reply: func(w http.ResponseWriter, content string) {
+		c, _ := json.Marshal(content)
+		whole(w, `{"choices":[{"index":0,"message":{"content":`+string(c)+`},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":9}}`)
+	},
+	Busy: func(w http.ResponseWriter) {
+		http.Error(w, `{"error":{"message":"Loading model","type":"unavailable_error"}}`, http.StatusServiceUnavailable)
+	},
+}
+
+func TestRefineThroughOpenAI(t *testing.T) { wiretest.CheckRefine(t, protocol) }
+
+func TestRequestTimeout(t *testing.T) {
+	wiretest.CheckRequestTimeout(t, protocol, func(w http.ResponseWriter) {
+		w.WriteHeader(http.StatusOK) // headers, then nothing
+		w.(http.Flusher).Flush()
+	})
 }

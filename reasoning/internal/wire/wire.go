@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"syscall"
 
 	"github.com/implicitlab/implicit/reasoning"
@@ -31,6 +32,14 @@ func Transport(backend, url string, err error) error {
 // message.
 func Incomplete(backend, url string) error {
 	return fmt.Errorf("%s: %w: the reply from %s ended before its final message", backend, reasoning.ErrInterrupted, url)
+}
+
+// ModelMissing reports whether the message of a 404 reply is about the
+// model, as servers word it ("model 'x' not found", "The model `x` does not
+// exist"), rather than about the path, as a wrong URL gets it ("404 page not
+// found"): only the first means that the model should be pulled.
+func ModelMissing(message string) bool {
+	return strings.Contains(strings.ToLower(message), "model")
 }
 
 // Float64s converts an embedding to float64.

@@ -5,6 +5,7 @@ package wiretest
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,7 +13,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/implicitlab/implicit/reasoning"
 )
@@ -72,5 +75,64 @@ func CheckError(t testing.TB, err, is error, status int, message string) {
 	}
 	if !strings.Contains(err.Error(), message) {
 		t.Errorf("error %q does not mention %q", err, message)
+	}
+}
+
+// Protocol is what the loop tests need of a backend's wire format.
+type Protocol struct {
+	// Model returns the backend's Model for a test server whose chat
+	// endpoint is h.
+	Model func(t *testing.T, h http.HandlerFunc) reasoning.Model
+	// Reply writes a complete reply with content, 9 completion tokens and
+	// finish reason "stop".
+	Reply func(w http.ResponseWriter, content string)
+	// Busy writes a 503 error.
+	Busy func(w http.ResponseWriter)
+}
+
+// CheckRefine runs the loop through p: a 503 first, which is retried, then
+// an answer that changes once and then stays (a fixed point in round 3);
+// then a reply without an answer, which fails the loop with the reply shown.
+func CheckRefine(t *testing.T, p Protocol) {
+	t.Helper()
+	var calls atomic.Int32
+	m := p.Model(t, func(w http.ResponseWriter, r *http.Request) {
+		n := calls.Add(1)
+		if n == 1 {
+			p.Busy(w)
+			return
+		}
+		p.Reply(w, `{"reasoning":"r","answer":"`+map[int32]string{2: "5", 3: "6", 4: "6"}[n]+`"}`)
+	})
+	res, err := reasoning.Refine(context.Background(), m, "q", &reasoning.Settings{Backoff: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != reasoning.FixedPoint || res.Answer != "6" || len(res.Rounds) != 3 || res.Rounds[0].Attempts != 2 || res.CompletionTokens != 27 {
+		t.Fatalf("got %s %q after %d rounds (attempts %d, tokens %d)", res.Status, res.Answer, len(res.Rounds), res.Rounds[0].Attempts, res.CompletionTokens)
+	}
+
+	m = p.Model(t, func(w http.ResponseWriter, r *http.Request) { p.Reply(w, "no idea") })
+	_, err = reasoning.Refine(context.Background(), m, "q", nil)
+	if !errors.Is(err, reasoning.ErrNoAnswer) || !strings.Contains(err.Error(), "no idea") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// CheckRequestTimeout runs the loop through p against a server that starts
+// a reply with start and then hangs: each attempt ends at the request
+// timeout, and the loop fails with ErrRequestTimeout after one retry.
+func CheckRequestTimeout(t *testing.T, p Protocol, start func(w http.ResponseWriter)) {
+	t.Helper()
+	var calls atomic.Int32
+	m := p.Model(t, func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		start(w)
+		<-r.Context().Done()
+	})
+	s := &reasoning.Settings{RequestTimeout: 50 * time.Millisecond, Retries: 1, Backoff: time.Millisecond}
+	_, err := reasoning.Refine(context.Background(), m, "q", s)
+	if !errors.Is(err, reasoning.ErrRequestTimeout) || calls.Load() != 2 {
+		t.Fatalf("got %v after %d calls", err, calls.Load())
 	}
 }
