@@ -58,8 +58,8 @@ func (f *reasonFlags) register(cmd *cobra.Command, rounds int) {
 	fl.StringVar(&f.think, "think", "", "separate thinking: true or false (default: the server's)")
 	fl.BoolVar(&f.plain, "plain", false, "no structured output: read answers from free text (for servers without JSON schema support)")
 	fl.StringVar(&f.pattern, "pattern", "", "regular expression that reads the answer from free text (first group, else the match; default: the last number)")
-	fl.IntVar(&f.retries, "retries", 0, "retries of a transient server error (default 3; -1: none)")
-	fl.DurationVar(&f.requestTimeout, "request-timeout", 0, "limit on each request (default 10m)")
+	fl.IntVar(&f.retries, "retries", 3, "retries of a request that failed transiently (a 5xx status, a broken stream, a timeout), with doubling waits from 0.5s")
+	fl.DurationVar(&f.requestTimeout, "request-timeout", 10*time.Minute, "limit on each request, after which it is retried (0: none)")
 }
 
 // build returns the model and the settings that the flags describe.
@@ -113,6 +113,13 @@ func (f *reasonFlags) settings(emb reasoning.Embedder) (*reasoning.Settings, err
 		Retries:        f.retries,
 		RequestTimeout: f.requestTimeout,
 	}
+	// In Settings, zero means the default and negative means none.
+	if f.retries <= 0 {
+		s.Retries = -1
+	}
+	if f.requestTimeout <= 0 {
+		s.RequestTimeout = -1
+	}
 	if f.rounds < 1 {
 		return nil, fmt.Errorf("--rounds %d: want 1 or more", f.rounds)
 	}
@@ -161,9 +168,6 @@ func (f *reasonFlags) settings(emb reasoning.Embedder) (*reasoning.Settings, err
 		}
 		s.Fallback = reasoning.Pattern{Regexp: re}
 	}
-	if f.retries < 0 {
-		s.Retries = -1
-	}
 	return s, nil
 }
 
@@ -198,8 +202,9 @@ round as it completes, then the final answer and why the loop stopped.`,
 			}
 			s.OnRound = func(r reasoning.Round) { printReasonRound(progress, r) }
 			if stream {
-				s.OnToken = func(_ int, t reasoning.Token) { fmt.Fprint(progress, t.Thinking, t.Content) }
-				s.OnRound = func(r reasoning.Round) { fmt.Fprintln(progress); printReasonRound(progress, r) }
+				st := &reasonStream{w: progress}
+				s.OnToken = func(_ int, t reasoning.Token) { st.token(t) }
+				s.OnRound = func(r reasoning.Round) { st.end(); printReasonRound(progress, r) }
 			}
 			run := reasoning.Refine
 			if samples > 0 {
@@ -211,15 +216,60 @@ round as it completes, then the final answer and why the loop stopped.`,
 				printReasonResult(progress, res)
 				err = errors.Join(err, writeReasonTrace(out, trace, res))
 			}
-			return err
+			return reasonInterrupted(cmd.Context(), err)
 		},
 	}
 	f.register(cmd, 5)
 	cmd.Flags().StringVar(&trace, "trace", "", `write the full trace as JSON to this file ("-": standard output)`)
-	cmd.Flags().BoolVar(&stream, "stream", false, "print the replies as they are generated")
+	cmd.Flags().BoolVar(&stream, "stream", false, "print the replies as they are generated (on Ollama, interrupting a streamed reply can leave the model stuck, later requests to it hanging; see docs/reasoning.md)")
 	cmd.Flags().IntVar(&samples, "self-consistency", 0, "instead of refining, draw this many independent answers and take a majority vote")
 	cmd.AddCommand(newReasonEvalCmd())
 	return cmd
+}
+
+// reasonStream prints a reply as it streams in, its separate thinking
+// between <think> and </think>, as models write it, so that it stands apart
+// from the content.
+type reasonStream struct {
+	w        io.Writer
+	thinking bool // within a thinking block
+}
+
+func (p *reasonStream) token(t reasoning.Token) {
+	if t.Thinking != "" {
+		if !p.thinking {
+			fmt.Fprint(p.w, "<think>")
+			p.thinking = true
+		}
+		fmt.Fprint(p.w, t.Thinking)
+	}
+	if t.Content != "" {
+		p.closeThinking()
+		fmt.Fprint(p.w, t.Content)
+	}
+}
+
+func (p *reasonStream) closeThinking() {
+	if p.thinking {
+		fmt.Fprint(p.w, "</think>\n")
+		p.thinking = false
+	}
+}
+
+// end ends the reply of a round.
+func (p *reasonStream) end() {
+	p.closeThinking()
+	fmt.Fprintln(p.w)
+}
+
+// reasonInterrupted turns the error of a run that Ctrl-C stopped into
+// errInterrupted (exit status 130, no message), as for the other commands:
+// what had run is printed, and its trace written, by then.
+func reasonInterrupted(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return errInterrupted
+	}
+	return err
 }
 
 func printReasonRound(w io.Writer, r reasoning.Round) {
@@ -311,7 +361,7 @@ reference, compared as numbers.`,
 				ev.print(cmd.OutOrStdout())
 				err = errors.Join(err, writeReasonTrace(cmd.OutOrStdout(), trace, ev))
 			}
-			return err
+			return reasonInterrupted(cmd.Context(), err)
 		},
 	}
 	f.register(cmd, 3)

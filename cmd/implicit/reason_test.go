@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/implicitlab/implicit/reasoning"
 	"github.com/implicitlab/implicit/reasoning/gsm8k"
@@ -171,5 +174,55 @@ func TestReplayCycle(t *testing.T) {
 	ok, at, status, _, _ = replayStop(t.Context(), res, stop, nil, 4, "7")
 	if at != 2 || status != "failed" || !ok[1] || !ok[3] {
 		t.Fatalf("got %v %d %s", ok, at, status)
+	}
+}
+
+func TestReasonStream(t *testing.T) {
+	var b strings.Builder
+	p := &reasonStream{w: &b}
+	for _, tk := range []reasoning.Token{{Thinking: "Six "}, {Thinking: "sevens."}, {Content: "Final: "}, {Content: "42"}} {
+		p.token(tk)
+	}
+	p.end()
+	p.token(reasoning.Token{Thinking: "cut"}) // a reply that ends within its thinking
+	p.end()
+	if want := "<think>Six sevens.</think>\nFinal: 42\n<think>cut</think>\n\n"; b.String() != want {
+		t.Fatalf("got %q, want %q", b.String(), want)
+	}
+}
+
+func TestReasonInterrupted(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	other := errors.New("server down")
+	if err := reasonInterrupted(ctx, other); err != other {
+		t.Errorf("not interrupted: got %v", err)
+	}
+	cancel()
+	if err := reasonInterrupted(ctx, fmt.Errorf("round 2: %w", context.Canceled)); !errors.Is(err, errInterrupted) {
+		t.Errorf("interrupted: got %v, want errInterrupted (exit status 130)", err)
+	}
+	if err := reasonInterrupted(ctx, nil); err != nil {
+		t.Errorf("interrupted after the end: got %v", err)
+	}
+}
+
+func TestReasonRetryFlags(t *testing.T) {
+	// The flags' 0 means none; Settings' 0 means the default.
+	for _, tc := range []struct {
+		retries int
+		timeout time.Duration
+		wantR   int
+		wantT   time.Duration
+	}{
+		{3, 10 * time.Minute, 3, 10 * time.Minute},
+		{0, 0, -1, -1},
+		{1, time.Second, 1, time.Second},
+	} {
+		f := reasonFlags{rounds: 3, k: 1, distance: "edit", damping: "most-frequent", temperature: -1, seed: -1,
+			retries: tc.retries, requestTimeout: tc.timeout}
+		s, err := f.settings(nil)
+		if err != nil || s.Retries != tc.wantR || s.RequestTimeout != tc.wantT {
+			t.Errorf("--retries %d --request-timeout %v: got %v, retries %d, timeout %v", tc.retries, tc.timeout, err, s.Retries, s.RequestTimeout)
+		}
 	}
 }
