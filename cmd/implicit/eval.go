@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -24,22 +25,15 @@ func newEvalCmd() *cobra.Command {
 			if modelPath == "" {
 				return errors.New("--model is required")
 			}
-			set, err := datasets.Load(data)
-			if err != nil {
-				return err
-			}
 			s, err := sf.settings()
 			if err != nil {
 				return err
 			}
-			d, m, release, err := openModel(cmd.Context(), modelPath, runtime)
+			set, d, m, release, err := openClassifier(cmd.Context(), modelPath, runtime, data)
 			if err != nil {
 				return err
 			}
 			defer release()
-			if err := checkFits(m, set, modelPath); err != nil {
-				return err
-			}
 			if s, err = m.Settings(s); err != nil {
 				return err
 			}
@@ -62,10 +56,20 @@ func newEvalCmd() *cobra.Command {
 	return cmd
 }
 
-// checkFits says whether a classifier's inputs and outputs fit a data set.
-func checkFits(m core.Inferer, set *datasets.Set, name string) error {
-	if _, p, q := m.Sizes(); p != set.Features || q < set.Classes {
-		return fmt.Errorf("%s takes %d inputs and gives %d scores; %s has %d features and %d classes", name, p, q, set.Name, set.Features, set.Classes)
+// openClassifier loads a data set and opens a model (see openModel) that
+// classifies it: p inputs for its features, at least a score a class.
+func openClassifier(ctx context.Context, path, runtime, data string) (*datasets.Set, *core.Dense, runModel, func(), error) {
+	set, err := datasets.Load(data)
+	if err != nil {
+		return nil, nil, nil, nil, err
 	}
-	return nil
+	d, m, release, err := openModel(ctx, path, runtime)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	if _, p, q := m.Sizes(); p != set.Features || q < set.Classes {
+		release()
+		return nil, nil, nil, nil, fmt.Errorf("%s takes %d inputs and gives %d scores; %s has %d features and %d classes", path, p, q, set.Name, set.Features, set.Classes)
+	}
+	return set, d, m, release, nil
 }

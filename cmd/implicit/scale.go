@@ -21,7 +21,6 @@ import (
 
 	"github.com/implicitlab/implicit/core"
 	"github.com/implicitlab/implicit/internal/atomicfile"
-	"github.com/implicitlab/implicit/internal/datasets"
 )
 
 // scaleFlags are the options of implicit scale (and of the quick start).
@@ -78,11 +77,10 @@ Implicit models are predicted to improve and settle in quality while L_t grows
 			if modelPath == "" {
 				return errors.New("--model is required")
 			}
-			set, err := datasets.Load(data)
-			if err != nil {
-				return err
-			}
-			var method core.Method
+			var (
+				method core.Method
+				err    error
+			)
 			if solver != "" {
 				if method, err = core.MethodByName(solver); err != nil {
 					return err
@@ -92,14 +90,11 @@ Implicit models are predicted to improve and settle in quality while L_t grows
 			if err != nil {
 				return err
 			}
-			d, m, release, err := openModel(cmd.Context(), modelPath, runtime)
+			set, d, m, release, err := openClassifier(cmd.Context(), modelPath, runtime, data)
 			if err != nil {
 				return err
 			}
 			defer release()
-			if err := checkFits(m, set, modelPath); err != nil {
-				return err
-			}
 			pts, err := core.ScaleAnalysis(cmd.Context(), m, set.HoldOut.X, set.HoldOut.Labels, core.CrossEntropy{}, s)
 			if err != nil {
 				return err
