@@ -1,6 +1,8 @@
 package datasets
 
 import (
+	"bytes"
+	"os"
 	"strings"
 	"testing"
 )
@@ -42,5 +44,17 @@ func TestLoadErrors(t *testing.T) {
 	}
 	if _, err := parseLabelled("x.csv", []byte("1,0\n2,1\n"), 0); err == nil || !strings.Contains(err.Error(), "too few") {
 		t.Errorf("two rows: %v", err)
+	}
+}
+
+// The embedded copy must be the one shipped, with its licence note, in
+// testdata/digits.
+func TestEmbeddedDigitsMatchTestdata(t *testing.T) {
+	b, err := os.ReadFile("../../testdata/digits/digits.csv.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(b, digitsGz) {
+		t.Error("internal/datasets/digits.csv.gz differs from testdata/digits/digits.csv.gz")
 	}
 }
