@@ -64,8 +64,9 @@ type Settings struct {
 	// iteration evaluates the map once per sample.
 	MaxIter int
 	// A sample has converged when ‖f(z) − z‖ ≤ AbsTol + RelTol·‖f(z)‖
-	// (Euclidean norms). If both are zero the defaults apply; a negative
-	// tolerance never converges, so the solve runs exactly MaxIter iterations.
+	// (Euclidean norms). If both are zero the defaults apply; if either is
+	// negative no sample converges, so each runs exactly MaxIter iterations
+	// unless it fails.
 	AbsTol, RelTol float64
 	// Init is the initial guess (a warm start): Dim values for a Problem,
 	// n×Dim row-major for a batch. nil starts from zero.

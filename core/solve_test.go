@@ -260,6 +260,25 @@ func TestSolveIterationLimitAndExactBudget(t *testing.T) {
 	}
 }
 
+// A negative tolerance never converges, even at an exact fixed point whose
+// map value is zero (where ‖f(z) − z‖ = 0 ≤ RelTol·‖f(z)‖ = −0 would hold):
+// the test-time compute analysis relies on exactly MaxIter iterations.
+func TestNegativeToleranceRunsTheWholeBudget(t *testing.T) {
+	zero := Problem{Dim: 2, F: func(dst, _ []float64) { clear(dst) }}
+	for _, s := range []Settings{{RelTol: -1}, {AbsTol: -1}, {AbsTol: 1e-10, RelTol: -1}} {
+		for _, m := range mapMethods {
+			s.Method, s.MaxIter = m, 4
+			res, err := Solve(context.Background(), zero, s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Status != IterationLimit || res.Iterations != 4 {
+				t.Errorf("%v, AbsTol %v, RelTol %v: %v after %d iterations, want the iteration limit after 4", m, s.AbsTol, s.RelTol, res.Status, res.Iterations)
+			}
+		}
+	}
+}
+
 func TestSolveCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	calls := 0

@@ -56,6 +56,9 @@ type Solver struct {
 
 	samples []Sample
 	iter    int
+	// budget: a tolerance is negative, so no sample converges and each
+	// runs exactly MaxIter iterations (unless it fails).
+	budget bool
 	// the largest residuals of the current iteration, for the Recorder
 	iterRes, iterRel float64
 	err              error
@@ -92,6 +95,7 @@ func NewSolver(p BatchProblem, n int, s Settings) (*Solver, error) {
 		zc:      make([]float64, n*p.Dim),
 		fc:      make([]float64, n*p.Dim),
 		samples: make([]Sample, n),
+		budget:  s.AbsTol < 0 || s.RelTol < 0,
 	}
 	if s.Init != nil {
 		copy(sv.z, s.Init)
@@ -248,7 +252,7 @@ func (sv *Solver) check(i int, z, fz []float64) (finished bool) {
 	switch {
 	case math.IsNaN(res) || math.IsInf(res, 0) || math.IsInf(fn, 0):
 		return sv.fail(i, NonFinite, ErrNonFinite)
-	case res <= sv.set.AbsTol+sv.set.RelTol*math.Sqrt(fn):
+	case !sv.budget && res <= sv.set.AbsTol+sv.set.RelTol*math.Sqrt(fn):
 		s.Status = Converged
 		return true
 	case sv.set.DivergenceRatio > 0 && res > sv.set.DivergenceRatio*sv.minRes[i]:
