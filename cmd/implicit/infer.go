@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strings"
 	"time"
@@ -136,32 +137,47 @@ func readInputs(path string, p int) ([]float64, int, error) {
 
 // solveStats is the --stats json form of a solve's statistics.
 type solveStats struct {
-	Solver   string         `json:"solver"`
-	Samples  int            `json:"samples"`
-	Status   core.Status    `json:"status"`
-	Counts   map[string]int `json:"status_counts"`
-	MeanIter float64        `json:"mean_iterations"`
-	core.Stats
-	Seconds   float64       `json:"seconds"`
-	PerSample []sampleStats `json:"per_sample"`
+	Solver      string         `json:"solver"`
+	Samples     int            `json:"samples"`
+	Status      core.Status    `json:"status"`
+	Counts      map[string]int `json:"status_counts"`
+	MeanIter    float64        `json:"mean_iterations"`
+	Iterations  int            `json:"iterations"`
+	FuncEvals   int            `json:"func_evals"`
+	Residual    jsonFloat      `json:"residual"`
+	RelResidual jsonFloat      `json:"rel_residual"`
+	Seconds     float64        `json:"seconds"`
+	PerSample   []sampleStats  `json:"per_sample"`
 }
 
 type sampleStats struct {
 	Status      core.Status `json:"status"`
 	Iterations  int         `json:"iterations"`
-	Residual    float64     `json:"residual"`
-	RelResidual float64     `json:"rel_residual"`
+	Residual    jsonFloat   `json:"residual"`
+	RelResidual jsonFloat   `json:"rel_residual"`
+}
+
+// jsonFloat is a residual in the JSON statistics: a failed sample's may be
+// NaN or ±Inf, which JSON cannot hold, so those are written as null.
+type jsonFloat float64
+
+func (f jsonFloat) MarshalJSON() ([]byte, error) {
+	if math.IsNaN(float64(f)) || math.IsInf(float64(f), 0) {
+		return []byte("null"), nil
+	}
+	return json.Marshal(float64(f))
 }
 
 func newSolveStats(s core.Settings, r *core.Result, n int, elapsed time.Duration) solveStats {
-	st := solveStats{Solver: "anderson", Samples: n, Status: r.Status, Stats: r.Stats, Counts: map[string]int{}, Seconds: elapsed.Seconds()}
+	st := solveStats{Solver: "anderson", Samples: n, Status: r.Status, Counts: map[string]int{}, Seconds: elapsed.Seconds(),
+		Iterations: r.Iterations, FuncEvals: r.FuncEvals, Residual: jsonFloat(r.Residual), RelResidual: jsonFloat(r.RelResidual)}
 	if s.Method != nil {
 		st.Solver = s.Method.String()
 	}
 	for _, smp := range r.Samples {
 		st.Counts[smp.Status.String()]++
 		st.MeanIter += float64(smp.Iterations) / float64(max(n, 1))
-		st.PerSample = append(st.PerSample, sampleStats{smp.Status, smp.Iterations, smp.Residual, smp.RelResidual})
+		st.PerSample = append(st.PerSample, sampleStats{smp.Status, smp.Iterations, jsonFloat(smp.Residual), jsonFloat(smp.RelResidual)})
 	}
 	return st
 }

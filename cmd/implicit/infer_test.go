@@ -3,11 +3,13 @@ package main
 import (
 	"encoding/json"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/implicitlab/implicit/core"
 	"github.com/implicitlab/implicit/internal/csvdata"
 )
 
@@ -139,5 +141,44 @@ func TestInferWasmMatchesNative(t *testing.T) {
 	}
 	if _, _, err := run(t, "infer", "--model", fixtures+"direct_relu.safetensors", "--input", fixtures+"direct_relu.input.csv", "--runtime", "jvm"); err == nil || !strings.Contains(err.Error(), `--runtime "jvm"`) {
 		t.Errorf("unknown runtime: %v", err)
+	}
+}
+
+// A sample that blows up has an infinite or NaN residual. --stats json must
+// still print its statistics (non-finite numbers as null), and the command
+// must fail with the solve's error, not with the JSON encoder's.
+func TestInferJSONStatsOfANonFiniteSolve(t *testing.T) {
+	dir := t.TempDir()
+	d, err := core.NewDense(core.DenseConfig{Hidden: 4, In: 2, Out: 1, Activation: core.Identity, Param: core.Direct}, rand.New(rand.NewPCG(1, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range d.W.Data {
+		d.W.Data[i] = 1e300 // finite, valid, and Inf after one product
+	}
+	model, in := filepath.Join(dir, "m.safetensors"), filepath.Join(dir, "in.csv")
+	if err := d.WriteFile(model); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(in, []byte("1,2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, err := run(t, "infer", "--model", model, "--input", in, "--stats", "json", "--solver", "picard")
+	if err == nil || !strings.Contains(err.Error(), "non-finite") {
+		t.Errorf("err = %v, want the solve's non-finite error", err)
+	}
+	var st struct {
+		Status    string   `json:"status"`
+		Residual  *float64 `json:"residual"`
+		PerSample []struct {
+			Status   string   `json:"status"`
+			Residual *float64 `json:"residual"`
+		} `json:"per_sample"`
+	}
+	if err := json.Unmarshal([]byte(stderr), &st); err != nil {
+		t.Fatalf("stats are not JSON: %v\n%q", err, stderr)
+	}
+	if st.Status != "non-finite" || st.Residual != nil || len(st.PerSample) != 1 || st.PerSample[0].Residual != nil {
+		t.Errorf("stats %+v", st)
 	}
 }
