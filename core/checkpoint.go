@@ -32,16 +32,23 @@ const (
 )
 
 // WriteCheckpoint writes the model to path and the training state beside
-// it, each atomically.
+// it, each atomically. The run's loss must be CrossEntropy or MSE, the
+// losses a checkpoint can record.
 func (t *Trainer) WriteCheckpoint(path string) error {
 	model, err := t.d.Encode(F64)
 	if err != nil {
 		return err
 	}
 	sum := sha256.Sum256(model)
-	loss := "cross-entropy"
-	if _, ok := t.set.Loss.(MSE); ok {
+	var loss string
+	switch t.set.Loss.(type) {
+	case CrossEntropy, *CrossEntropy:
+		loss = "cross-entropy"
+	case MSE, *MSE:
 		loss = "mse"
+	default:
+		// Resuming could not continue the same run.
+		return fmt.Errorf("%w: a checkpoint records CrossEntropy or MSE, not the loss %T", ErrProblem, t.set.Loss)
 	}
 	f := &safetensors.File{Metadata: map[string]string{
 		stateEpoch:   strconv.Itoa(t.epoch),

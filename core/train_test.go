@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -160,6 +161,44 @@ func BenchmarkTrainStep(b *testing.B) {
 					}
 				}
 			})
+		}
+	}
+}
+
+// halfMSE is a loss the checkpoint cannot name.
+type halfMSE struct{ MSE }
+
+// A checkpoint records the run's loss so that resuming continues the same
+// run; a loss it cannot record must be an error, not silently replaced by
+// cross-entropy on resume.
+func TestCheckpointRecordsTheLoss(t *testing.T) {
+	dir := t.TempDir()
+	for i, c := range []struct {
+		loss Loss
+		ok   bool
+	}{{MSE{}, true}, {&MSE{}, true}, {CrossEntropy{}, true}, {&CrossEntropy{}, true}, {halfMSE{}, false}} {
+		d, _ := NewDense(DenseConfig{Hidden: 4, In: 2, Out: 2, Activation: ReLU, Param: Direct}, rand.New(rand.NewPCG(1, 1)))
+		tr, err := NewTrainer(d, TrainSettings{Loss: c.loss})
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, fmt.Sprintf("m%d.safetensors", i))
+		err = tr.WriteCheckpoint(path)
+		if !c.ok {
+			if !errors.Is(err, ErrProblem) {
+				t.Errorf("%T: WriteCheckpoint: %v, want ErrProblem", c.loss, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%T: %v", c.loss, err)
+		}
+		back, err := ResumeTrainer(path, TrainSettings{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := fmt.Sprintf("%T", back.Settings().Loss), strings.TrimPrefix(fmt.Sprintf("%T", c.loss), "*"); got != want {
+			t.Errorf("%T resumes as %s", c.loss, got)
 		}
 	}
 }
