@@ -57,7 +57,13 @@ func quickStart(cmd *cobra.Command, f *scaleFlags, runtime string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(w, "Test-time compute: exactly t iterations from z⁰ = 0, the hold-out set and 8 perturbed copies of it:")
+	copies := "8 perturbed copies" // ScaleAnalysis's default
+	if k := ss.Perturbations; k == 1 {
+		copies = "1 perturbed copy"
+	} else if k > 1 {
+		copies = fmt.Sprintf("%d perturbed copies", k)
+	}
+	fmt.Fprintf(w, "Test-time compute: exactly t iterations from z⁰ = 0, the hold-out set and %s of it:\n", copies)
 	if err := writeScale(w, pts, f.json); err != nil {
 		return err
 	}

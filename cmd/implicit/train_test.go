@@ -134,3 +134,14 @@ func TestQuickStart(t *testing.T) {
 		t.Error("the quick start accepted an argument")
 	}
 }
+
+// The quick start's description of the table follows its flags.
+func TestQuickStartSaysHowManyPerturbations(t *testing.T) {
+	out, _, err := run(t, "--runtime", "native", "--perturbations", "2", "--max-budget", "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "2 perturbed copies") {
+		t.Errorf("quick start with --perturbations 2:\n%s", out)
+	}
+}
