@@ -100,10 +100,19 @@ func (g GradientMode) String() string {
 type GradientSettings struct {
 	Mode GradientMode
 	// Forward solves the fixed point; Backward the adjoint (Implicit only).
-	// Zero values take the model's defaults; their traces are not kept, so
-	// memory does not grow with iterations.
+	// Zero fields take the model's defaults, as Model.Settings gives them
+	// (so a monotone model solves both with Peaceman-Rachford); their
+	// traces are not kept, so memory does not grow with iterations.
 	Forward, Backward Settings
+	// AllowUnconverged accepts a forward or adjoint solve that stopped at
+	// its iteration limit; the gradient is then only approximate. Without
+	// it, that is an error (ErrNotConverged).
+	AllowUnconverged bool
 }
+
+// ErrNotConverged reports a forward or adjoint solve of a gradient that
+// stopped at its iteration limit.
+var ErrNotConverged = errors.New("did not converge")
 
 // GradientResult is the loss of a batch, its gradient and the solves' stats.
 type GradientResult struct {
@@ -131,6 +140,9 @@ func (m *Model) Gradient(ctx context.Context, x, target []float64, loss Loss, gs
 	if len(target) != n*loss.TargetLen(q) {
 		return nil, fmt.Errorf("%w: %d target values for %d samples (want %d)", ErrProblem, len(target), n, n*loss.TargetLen(q))
 	}
+	if n == 0 {
+		return nil, fmt.Errorf("%w: an empty batch has no loss", ErrProblem)
+	}
 	fwd, err := m.Settings(gs.Forward)
 	if err != nil {
 		return nil, err
@@ -138,6 +150,9 @@ func (m *Model) Gradient(ctx context.Context, x, target []float64, loss Loss, gs
 	fwd.NoTrace = true
 	prob := m.Problem(x)
 	res, err := SolveBatch(ctx, prob, n, fwd)
+	if err == nil {
+		err = gs.converged("forward", res)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -162,30 +177,31 @@ func (m *Model) Gradient(ctx context.Context, x, target []float64, loss Loss, gs
 		0, blas64.General{Rows: n, Cols: h, Stride: h, Data: gz})
 	deriv := m.activationDerivative(prob, z, n)
 
-	u := gz
-	var back *Result
+	// v = ∂L/∂(W z* + U x + b) = D u, where u = ∂L/∂z* through the fixed
+	// point; the Jacobian-free gradient takes u = gz.
+	var (
+		v    []float64
+		back *Result
+	)
 	if gs.Mode == Implicit {
-		bs := gs.Backward
-		if bs.Method == nil {
-			bs.Method = &Anderson{}
-		}
-		if bs.MaxIter == 0 {
-			bs.MaxIter = fwd.MaxIter
-		}
-		if bs.AbsTol == 0 && bs.RelTol == 0 {
-			bs.AbsTol, bs.RelTol = fwd.AbsTol, fwd.RelTol
+		bs, err := m.Settings(gs.Backward)
+		if err != nil {
+			return nil, err
 		}
 		bs.NoTrace = true
 		back, err = SolveBatch(ctx, m.adjointProblem(gz, deriv), n, bs)
+		if err == nil {
+			err = gs.converged("adjoint", back)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrAdjoint, err)
 		}
-		u = back.Z
-	}
-	// v = D u is ∂L/∂(W z* + U x + b).
-	v := make([]float64, n*h)
-	for i := range v {
-		v[i] = deriv[i] * u[i]
+		v = back.Z
+	} else {
+		v = make([]float64, n*h)
+		for i := range v {
+			v[i] = deriv[i] * gz[i]
+		}
 	}
 	g.U = NewMatrix(h, m.p)
 	gemmTN(1, v, x, n, h, m.p, g.U.Data)
@@ -242,29 +258,70 @@ func (m *Model) activationDerivative(prob BatchProblem, z []float64, n int) []fl
 	return d
 }
 
-// adjointProblem is u = J_f(z*)ᵀ u + gz with J_f = D W, so each row is
-// u ← (D u) W + gz: a vector-Jacobian product, never a dense Jacobian.
+// adjointProblem is the adjoint fixed point u = J_f(z*)ᵀ u + gz, with
+// J_f = D W, written for v = D u: v = D (Wᵀ v + gz), solved row by row as
+// v ← D ⊙ (v W + gz), a vector-Jacobian product, never a dense Jacobian.
+//
+// In this form the adjoint of a monotone layer is itself a monotone
+// equilibrium problem, so the splittings apply to it: I − Wᵀ has the same
+// monotonicity and norm as I − W, and v ↦ D ⊙ v is the proximal operator of
+// φ(v) = ½ Σ (1/dᵢ − 1) vᵢ² (plus the constraint vᵢ = 0 where dᵢ = 0), as
+// 0 ≤ dᵢ ≤ 1 for relu, tanh and identity. Its scaled form,
+// prox_{αφ}(v)ᵢ = vᵢ dᵢ / (dᵢ + α(1 − dᵢ)), is what the splitting steps need.
 func (m *Model) adjointProblem(gz, deriv []float64) BatchProblem {
 	h := m.h
 	w := m.packedW()
-	var (
-		scratch gemm.Scratch
-		du      []float64
-	)
-	return BatchProblem{Dim: h, F: func(dst, u []float64, rows []int) {
-		if cap(du) < len(u) {
-			du = make([]float64, len(u))
-		}
-		du := du[:len(u)]
+	var scratch gemm.Scratch
+	linear := func(dst, v []float64, rows []int) {
 		for k, i := range rows {
 			copy(dst[k*h:(k+1)*h], gz[i*h:(i+1)*h])
-			dk, uk, dv := du[k*h:(k+1)*h], u[k*h:(k+1)*h], deriv[i*h:(i+1)*h]
-			for j := range dk {
-				dk[j] = dv[j] * uk[j]
+		}
+		w.MulAdd(dst, v, len(rows), &scratch)
+	}
+	prox := func(v []float64, rows []int, alpha float64) {
+		for k, i := range rows {
+			vk, dk := v[k*h:(k+1)*h], deriv[i*h:(i+1)*h]
+			for j, d := range dk {
+				if alpha == 1 {
+					vk[j] *= d
+				} else {
+					vk[j] *= d / (d + alpha*(1-d))
+				}
 			}
 		}
-		w.MulAdd(dst, du, len(rows), &scratch)
-	}}
+	}
+	return BatchProblem{
+		Dim:     h,
+		Samples: len(gz) / h,
+		F: func(dst, v []float64, rows []int) {
+			linear(dst, v, rows)
+			prox(dst, rows, 1)
+		},
+		Split: &Splitting{
+			Linear: linear,
+			Prox:   prox,
+			Resolvent: func(alpha float64) (func(dst, v []float64, rows []int), error) {
+				return m.resolventFunc(alpha, true, gz)
+			},
+			Bounds: m.bounds,
+		},
+	}
+}
+
+// converged says whether a gradient's solve may be used: an error unless it
+// converged or the settings allow it.
+func (gs GradientSettings) converged(which string, r *Result) error {
+	if r.Status == Converged || gs.AllowUnconverged {
+		return nil
+	}
+	stopped := 0
+	for _, s := range r.Samples {
+		if s.Status != Converged {
+			stopped++
+		}
+	}
+	return fmt.Errorf("%s solve %w: %d of %d samples stopped at %d iterations (relative residual up to %.3g); raise MaxIter, loosen the tolerance or set AllowUnconverged",
+		which, ErrNotConverged, stopped, len(r.Samples), r.Iterations, r.RelResidual)
 }
 
 // packedW returns W itself packed for the kernel (rows times W), built on

@@ -29,7 +29,7 @@ func lossAt(t *testing.T, d *Dense, x, target []float64, loss Loss) float64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := m.Gradient(context.Background(), x, target, loss, GradientSettings{Mode: JacobianFree, Forward: tight})
+	r, err := m.Gradient(context.Background(), x, target, loss, GradientSettings{Mode: JacobianFree, Forward: tight, AllowUnconverged: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,11 +58,13 @@ func TestGradientMatchesFiniteDifferences(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					r, err := m.Gradient(context.Background(), x, target, loss, GradientSettings{Forward: tight, Backward: tight})
+					// Solves to 1e-15 may stall a hair above it, at the
+					// rounding floor: that is converged enough here.
+					r, err := m.Gradient(context.Background(), x, target, loss, GradientSettings{Forward: tight, Backward: tight, AllowUnconverged: true})
 					if err != nil {
 						t.Fatal(err)
 					}
-					if r.Backward == nil || r.Backward.Status != Converged {
+					if r.Backward == nil || r.Backward.RelResidual > 1e-13 {
 						t.Fatalf("adjoint solve: %+v", r.Backward)
 					}
 					analytic := tensors(r.Grad)
@@ -97,11 +99,11 @@ func TestJacobianFreeIsADescentDirection(t *testing.T) {
 	rng := rand.New(rand.NewPCG(34, 1))
 	x, target := randVec(rng, 20*5, 1), randVec(rng, 20*3, 1)
 	m, _ := NewModel(d)
-	ex, err := m.Gradient(context.Background(), x, target, MSE{}, GradientSettings{Forward: tight, Backward: tight})
+	ex, err := m.Gradient(context.Background(), x, target, MSE{}, GradientSettings{Forward: tight, Backward: tight, AllowUnconverged: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	jf, err := m.Gradient(context.Background(), x, target, MSE{}, GradientSettings{Mode: JacobianFree, Forward: tight})
+	jf, err := m.Gradient(context.Background(), x, target, MSE{}, GradientSettings{Mode: JacobianFree, Forward: tight, AllowUnconverged: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,5 +136,57 @@ func TestGradientBadInput(t *testing.T) {
 		if _, err := m.Gradient(ctx, []float64{1, 2}, []float64{label}, CrossEntropy{}, GradientSettings{}); !errors.Is(err, ErrProblem) {
 			t.Errorf("label %v: %v", label, err)
 		}
+	}
+}
+
+// On a stiff monotone layer (‖W‖₂ > 4), where undamped Anderson diverges,
+// the default adjoint solve (Peaceman-Rachford on the adjoint's own monotone
+// splitting) must converge, and agree with a damped Anderson solve.
+func TestAdjointOfStiffMonotoneLayer(t *testing.T) {
+	for _, act := range []Activation{ReLU, Tanh, Identity} {
+		d := randomDense(7, act, Monotone, 32, 6, 3, 2)
+		m, err := NewModel(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rng := rand.New(rand.NewPCG(36, 1))
+		x, target := randVec(rng, 16*6, 1), randVec(rng, 16*3, 1)
+		s := Settings{RelTol: 1e-10, MaxIter: 2000}
+		def, err := m.Gradient(context.Background(), x, target, MSE{}, GradientSettings{Forward: s, Backward: s})
+		if err != nil {
+			t.Fatalf("%s: %v", act, err)
+		}
+		damped := s
+		damped.Method = &Anderson{Mixing: 0.2}
+		ref, err := m.Gradient(context.Background(), x, target, MSE{}, GradientSettings{Forward: s, Backward: damped})
+		if err != nil {
+			t.Fatalf("%s, damped Anderson: %v", act, err)
+		}
+		if diff := maxAbsDiff(def.Grad.A.Data, ref.Grad.A.Data); diff > 1e-7 {
+			t.Errorf("%s: ∂A differs between adjoint solvers by %g", act, diff)
+		}
+		t.Logf("%s: adjoint in %d iterations", act, def.Backward.Iterations)
+	}
+}
+
+func TestGradientRefusesUnconvergedSolves(t *testing.T) {
+	d := randomDense(7, ReLU, Monotone, 32, 6, 3, 2)
+	m, _ := NewModel(d)
+	rng := rand.New(rand.NewPCG(37, 1))
+	x, target := randVec(rng, 4*6, 1), randVec(rng, 4*3, 1)
+	few := Settings{MaxIter: 3}
+	_, err := m.Gradient(context.Background(), x, target, MSE{}, GradientSettings{Forward: few})
+	if !errors.Is(err, ErrNotConverged) || errors.Is(err, ErrAdjoint) {
+		t.Errorf("3 forward iterations: %v", err)
+	}
+	_, err = m.Gradient(context.Background(), x, target, MSE{}, GradientSettings{Backward: few})
+	if !errors.Is(err, ErrNotConverged) || !errors.Is(err, ErrAdjoint) {
+		t.Errorf("3 adjoint iterations: %v", err)
+	}
+	if _, err = m.Gradient(context.Background(), x, target, MSE{}, GradientSettings{Forward: few, Backward: few, AllowUnconverged: true}); err != nil {
+		t.Errorf("allowed: %v", err)
+	}
+	if _, err := m.Gradient(context.Background(), nil, nil, MSE{}, GradientSettings{}); !errors.Is(err, ErrProblem) {
+		t.Errorf("empty batch: %v", err)
 	}
 }

@@ -27,7 +27,14 @@ type Model struct {
 	splitOnce sync.Once
 	split     splitInfo
 	mu        sync.Mutex
-	resolvent map[float64]*gemm.Packed // α → ((I + α(I − W))⁻¹)ᵀ
+	resolvent map[resolventKey]*gemm.Packed
+}
+
+// resolventKey names a factored resolvent: its step α, and whether it is
+// (I + α(I − Wᵀ))⁻¹, the adjoint's, rather than (I + α(I − W))⁻¹.
+type resolventKey struct {
+	alpha     float64
+	transpose bool
 }
 
 // splitInfo holds the layer's monotonicity m and Lipschitz bound L of I − W,
@@ -44,15 +51,15 @@ func NewModel(d *Dense) (*Model, error) {
 		return nil, err
 	}
 	h, p, q := d.Sizes()
-	m := &Model{d: d, h: h, p: p, q: q, resolvent: map[float64]*gemm.Packed{}}
+	m := &Model{d: d, h: h, p: p, q: q, resolvent: map[resolventKey]*gemm.Packed{}}
 	m.weff = d.EffectiveW().Data
-	m.wt = gemm.Pack(transpose(m.weff, h, h), h, h)
-	m.ut = gemm.Pack(transpose(d.U.Data, h, p), p, h)
-	m.ct = gemm.Pack(transpose(d.C.Data, q, h), h, q)
+	m.wt = gemm.Pack(transposed(m.weff, h, h), h, h)
+	m.ut = gemm.Pack(transposed(d.U.Data, h, p), p, h)
+	m.ct = gemm.Pack(transposed(d.C.Data, q, h), h, q)
 	return m, nil
 }
 
-func transpose(a []float64, rows, cols int) []float64 {
+func transposed(a []float64, rows, cols int) []float64 {
 	t := make([]float64, len(a))
 	for i := 0; i < rows; i++ {
 		for j := 0; j < cols; j++ {
@@ -174,15 +181,21 @@ func (m *Model) Problem(x []float64) BatchProblem {
 			act.apply(dst)
 		},
 		Split: &Splitting{
-			Linear:    linear,
-			Prox:      act.prox,
-			Resolvent: func(alpha float64) (func(dst, v []float64, rows []int), error) { return m.resolventFunc(alpha, inj) },
-			Bounds: func() (float64, float64, error) {
-				s := m.splitting()
-				return s.m, s.lip, s.err
+			Linear: linear,
+			Prox:   func(v []float64, _ []int, alpha float64) { act.prox(v, alpha) },
+			Resolvent: func(alpha float64) (func(dst, v []float64, rows []int), error) {
+				return m.resolventFunc(alpha, false, inj)
 			},
+			Bounds: m.bounds,
 		},
 	}
+}
+
+// bounds returns the monotonicity m of I − W and a bound on ‖I − W‖₂,
+// which I − Wᵀ shares.
+func (m *Model) bounds() (float64, float64, error) {
+	s := m.splitting()
+	return s.m, s.lip, s.err
 }
 
 func eye(n int) *mat.Dense {
@@ -229,14 +242,16 @@ func (m *Model) splitting() splitInfo {
 	return m.split
 }
 
-// resolventFunc returns dst = (I + α(I − W))⁻¹ (v + α u_i) for each row, the
-// matrix factored once per α and kept.
-func (m *Model) resolventFunc(alpha float64, inj []float64) (func(dst, v []float64, rows []int), error) {
+// resolventFunc returns dst = (I + α(I − W))⁻¹ (v + α u_i) for each row,
+// or with Wᵀ for W if transpose is set; the matrix is factored once per α
+// and kept.
+func (m *Model) resolventFunc(alpha float64, transpose bool, inj []float64) (func(dst, v []float64, rows []int), error) {
 	if err := m.splitting().err; err != nil {
 		return nil, err
 	}
+	key := resolventKey{alpha, transpose}
 	m.mu.Lock()
-	rt, ok := m.resolvent[alpha]
+	rt, ok := m.resolvent[key]
 	if !ok {
 		h := m.h
 		// I + α(I − W) = (1 + α) I − α W
@@ -250,11 +265,17 @@ func (m *Model) resolventFunc(alpha float64, inj []float64) (func(dst, v []float
 			m.mu.Unlock()
 			return nil, fmt.Errorf("%w: I + α(I − W) is singular for α=%v: %v", ErrProblem, alpha, err)
 		}
-		rt = gemm.Pack(transpose(inv.RawMatrix().Data, h, h), h, h)
+		// Rows are multiplied on the right: by the inverse's transpose, and
+		// for the adjoint, whose inverse is that transpose, by the inverse.
+		r := inv.RawMatrix().Data
+		if !transpose {
+			r = transposed(r, h, h)
+		}
+		rt = gemm.Pack(r, h, h)
 		if len(m.resolvent) > 8 {
 			clear(m.resolvent) // a few step sizes are in use at a time
 		}
-		m.resolvent[alpha] = rt
+		m.resolvent[key] = rt
 	}
 	m.mu.Unlock()
 	h := m.h

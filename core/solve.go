@@ -43,8 +43,9 @@ type Splitting struct {
 	// Linear sets dst = W z + u_i for each row (the pre-activation).
 	Linear func(dst, z []float64, rows []int)
 	// Prox applies, in place, the proximal operator prox_{αf} of the convex
-	// function f with prox_f = σ (so Prox(v, 1) is σ).
-	Prox func(v []float64, alpha float64)
+	// function f with prox_f = σ (so Prox with α = 1 is σ) to the vectors
+	// in v, which belong to the samples rows.
+	Prox func(v []float64, rows []int, alpha float64)
 	// Resolvent returns a function setting dst = (I + α(I − W))⁻¹ (v + α u_i)
 	// for each row.
 	Resolvent func(alpha float64) (func(dst, v []float64, rows []int), error)

@@ -61,7 +61,7 @@ func (it *fbIter) iterate(sv *Solver) {
 	for k, i := range sv.active {
 		z, l := zc[k*d:(k+1)*d], lc[k*d:(k+1)*d]
 		copy(fz, l)
-		it.sp.Prox(fz, 1)
+		it.sp.Prox(fz, sv.active[k:k+1], 1)
 		if sv.check(i, z, fz) {
 			continue
 		}
@@ -69,7 +69,7 @@ func (it *fbIter) iterate(sv *Solver) {
 		for j := range next {
 			next[j] = z[j] + it.alpha*(l[j]-z[j])
 		}
-		it.sp.Prox(next, it.alpha)
+		it.sp.Prox(next, sv.active[k:k+1], it.alpha)
 	}
 }
 
@@ -122,7 +122,7 @@ func (it *prIter) iterate(sv *Solver) {
 	zc := sv.gather()
 	fc := sv.fc[:len(zc)]
 	it.sp.Linear(fc, zc, sv.active)
-	it.sp.Prox(fc, 1)
+	it.sp.Prox(fc, sv.active, 1)
 	d := sv.dim
 	// Rows that go on are packed at the front of zc, as v = 2z − u.
 	live := it.live[:0]
@@ -150,6 +150,6 @@ func (it *prIter) iterate(sv *Solver) {
 			u[j] = 2*h[j] - v[j]
 		}
 		copy(next, u)
-		it.sp.Prox(next, it.alpha)
+		it.sp.Prox(next, live[k:k+1], it.alpha)
 	}
 }
