@@ -1,11 +1,10 @@
 package core
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/implicitlab/implicit/core/internal/safetensors"
 	"github.com/implicitlab/implicit/internal/atomicfile"
@@ -13,33 +12,37 @@ import (
 
 // A checkpoint is two files: the model file itself (usable anywhere a model
 // is), and beside it, at the model's path plus StateSuffix, the training
-// state that resuming needs: the epoch and step, Adam's moments and the
-// run's settings. The state records the model file's SHA-256, so a state
-// is never resumed with a model it does not belong to.
+// state that resuming reads. The state is complete on its own: the model's
+// parameters, the epoch and step, Adam's moments, and the run's and the
+// solvers' settings. It is written first, so that a crash at any moment
+// leaves a state to resume from (the model file may then lag one
+// checkpoint behind it).
 const StateSuffix = ".state"
 
 const (
-	stateEpoch   = "train.epoch"
-	stateStep    = "train.step"
-	stateAdam    = "train.adam_step"
-	stateSeed    = "train.seed"
-	stateBatch   = "train.batch_size"
-	stateLR      = "train.learning_rate"
-	stateFreeze  = "train.freeze_core"
-	stateLoss    = "train.loss"
-	stateMode    = "train.gradient"
-	stateModelID = "train.model_sha256"
+	stateEpoch  = "train.epoch"
+	stateStep   = "train.step"
+	stateAdam   = "train.adam_step"
+	stateSeed   = "train.seed"
+	stateBatch  = "train.batch_size"
+	stateLR     = "train.learning_rate"
+	stateFreeze = "train.freeze_core"
+	stateLoss   = "train.loss"
+	stateMode   = "train.gradient"
+	stateAllow  = "train.allow_unconverged"
+	// The solvers' settings, under train.forward. and train.backward.
+	stateSolver  = "solver"
+	stateRelTol  = "rel_tol"
+	stateAbsTol  = "abs_tol"
+	stateMaxIter = "max_iter"
+
+	momentPrefix1, momentPrefix2 = "train.m1.", "train.m2."
 )
 
-// WriteCheckpoint writes the model to path and the training state beside
-// it, each atomically. The run's loss must be CrossEntropy or MSE, the
+// WriteCheckpoint writes the training state beside path, then the model to
+// path, each atomically. The run's loss must be CrossEntropy or MSE, the
 // losses a checkpoint can record.
 func (t *Trainer) WriteCheckpoint(path string) error {
-	model, err := t.d.Encode(F64)
-	if err != nil {
-		return err
-	}
-	sum := sha256.Sum256(model)
 	var loss string
 	switch t.set.Loss.(type) {
 	case CrossEntropy, *CrossEntropy:
@@ -50,64 +53,90 @@ func (t *Trainer) WriteCheckpoint(path string) error {
 		// Resuming could not continue the same run.
 		return fmt.Errorf("%w: a checkpoint records CrossEntropy or MSE, not the loss %T", ErrProblem, t.set.Loss)
 	}
-	f := &safetensors.File{Metadata: map[string]string{
-		stateEpoch:   strconv.Itoa(t.epoch),
-		stateStep:    strconv.Itoa(t.stepInEpoch),
-		stateAdam:    strconv.Itoa(t.adamStep),
-		stateSeed:    strconv.FormatUint(t.set.Seed, 10),
-		stateBatch:   strconv.Itoa(t.set.BatchSize),
-		stateLR:      strconv.FormatFloat(t.set.LearningRate, 'g', -1, 64),
-		stateFreeze:  strconv.FormatBool(t.set.FreezeCore),
-		stateLoss:    loss,
-		stateMode:    t.set.Gradient.Mode.String(),
-		stateModelID: hex.EncodeToString(sum[:]),
-	}}
+	model, err := t.d.Encode(F64)
+	if err != nil {
+		return err
+	}
+	f, err := t.d.file()
+	if err != nil {
+		return err
+	}
+	meta := map[string]string{
+		stateEpoch:  strconv.Itoa(t.epoch),
+		stateStep:   strconv.Itoa(t.stepInEpoch),
+		stateAdam:   strconv.Itoa(t.adamStep),
+		stateSeed:   strconv.FormatUint(t.set.Seed, 10),
+		stateBatch:  strconv.Itoa(t.set.BatchSize),
+		stateLR:     strconv.FormatFloat(t.set.LearningRate, 'g', -1, 64),
+		stateFreeze: strconv.FormatBool(t.set.FreezeCore),
+		stateLoss:   loss,
+		stateMode:   t.set.Gradient.Mode.String(),
+		stateAllow:  strconv.FormatBool(t.set.Gradient.AllowUnconverged),
+	}
+	putSolver(meta, "train.forward.", t.set.Gradient.Forward)
+	putSolver(meta, "train.backward.", t.set.Gradient.Backward)
+	for k, v := range meta {
+		f.Metadata[k] = v
+	}
 	for k := range t.m1 {
 		f.Tensors = append(f.Tensors,
-			safetensors.Tensor{Name: "m1." + strconv.Itoa(k), Shape: []int{len(t.m1[k])}, Data: t.m1[k]},
-			safetensors.Tensor{Name: "m2." + strconv.Itoa(k), Shape: []int{len(t.m2[k])}, Data: t.m2[k]})
+			safetensors.Tensor{Name: momentPrefix1 + strconv.Itoa(k), Shape: []int{len(t.m1[k])}, Data: t.m1[k]},
+			safetensors.Tensor{Name: momentPrefix2 + strconv.Itoa(k), Shape: []int{len(t.m2[k])}, Data: t.m2[k]})
 	}
 	state, err := safetensors.Encode(f, F64)
 	if err != nil {
 		return err
 	}
-	// The state goes first: a crash between the two writes leaves a state
-	// whose hash does not match the old model, which resuming rejects.
 	if err := atomicfile.WriteFile(path+StateSuffix, state, 0o644); err != nil {
 		return err
 	}
 	return atomicfile.WriteFile(path, model, 0o644)
 }
 
-// ResumeTrainer reads a checkpoint written by WriteCheckpoint. The run's
-// seed, batch size, learning rate, loss, gradient mode and FreezeCore come
-// from the checkpoint, so that the run continues exactly as it would have;
-// the solver settings come from s.
+// putSolver records a solve's settings: the method's name (its parameters
+// are the defaults when resumed), tolerances and iteration limit.
+func putSolver(meta map[string]string, prefix string, s Settings) {
+	if s.Method != nil {
+		meta[prefix+stateSolver] = s.Method.String()
+	}
+	meta[prefix+stateRelTol] = strconv.FormatFloat(s.RelTol, 'g', -1, 64)
+	meta[prefix+stateAbsTol] = strconv.FormatFloat(s.AbsTol, 'g', -1, 64)
+	meta[prefix+stateMaxIter] = strconv.Itoa(s.MaxIter)
+}
+
+// ResumeTrainer continues the run whose checkpoint was written to path,
+// from the training state beside it alone. The run's seed, batch size,
+// learning rate, loss, gradient mode and FreezeCore come from the state, so
+// that the run continues exactly as it would have; so do the solvers'
+// settings, except those s sets (a method, a tolerance, an iteration limit).
 func ResumeTrainer(path string, s TrainSettings) (*Trainer, error) {
-	model, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	d, err := DecodeDense(model)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	b, err := os.ReadFile(path + StateSuffix)
+	statePath := path + StateSuffix
+	b, err := os.ReadFile(statePath)
 	if err != nil {
 		return nil, fmt.Errorf("resuming needs the training state written beside the model: %w", err)
 	}
 	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: training state %s: %s", ErrModel, path+StateSuffix, fmt.Sprintf(format, args...))
+		return fmt.Errorf("%w: training state %s: %s", ErrModel, statePath, fmt.Sprintf(format, args...))
 	}
 	f, err := safetensors.Decode(b)
 	if err != nil {
 		return nil, bad("%v", err)
 	}
 	meta := f.Metadata
-	sum := sha256.Sum256(model)
-	if meta[stateModelID] != hex.EncodeToString(sum[:]) {
-		return nil, bad("it belongs to another version of the model file (SHA-256 mismatch)")
+	model := &safetensors.File{Metadata: meta}
+	moments := map[string][]float64{}
+	for _, tn := range f.Tensors {
+		if strings.HasPrefix(tn.Name, "train.") {
+			moments[tn.Name] = tn.Data
+		} else {
+			model.Tensors = append(model.Tensors, tn)
+		}
 	}
+	d, err := denseFromFile(model)
+	if err != nil {
+		return nil, fmt.Errorf("training state %s: %w", statePath, err)
+	}
+
 	var epoch, step, adam int
 	for _, f := range []struct {
 		key string
@@ -128,6 +157,9 @@ func ResumeTrainer(path string, s TrainSettings) (*Trainer, error) {
 	if s.FreezeCore, err = strconv.ParseBool(meta[stateFreeze]); err != nil {
 		return nil, bad("%s=%q", stateFreeze, meta[stateFreeze])
 	}
+	if s.Gradient.AllowUnconverged, err = strconv.ParseBool(meta[stateAllow]); err != nil {
+		return nil, bad("%s=%q", stateAllow, meta[stateAllow])
+	}
 	switch meta[stateLoss] {
 	case "cross-entropy":
 		s.Loss = CrossEntropy{}
@@ -144,19 +176,24 @@ func ResumeTrainer(path string, s TrainSettings) (*Trainer, error) {
 	default:
 		return nil, bad("%s=%q", stateMode, meta[stateMode])
 	}
+	for _, sv := range []struct {
+		prefix string
+		dst    *Settings
+	}{{"train.forward.", &s.Gradient.Forward}, {"train.backward.", &s.Gradient.Backward}} {
+		if err := getSolver(meta, sv.prefix, sv.dst); err != nil {
+			return nil, bad("%v", err)
+		}
+	}
+
 	t, err := NewTrainer(d, s)
 	if err != nil {
 		return nil, err
 	}
-	if len(f.Tensors) != 2*len(t.m1) {
-		return nil, bad("%d moment tensors, want %d", len(f.Tensors), 2*len(t.m1))
-	}
-	byName := map[string][]float64{}
-	for _, tn := range f.Tensors {
-		byName[tn.Name] = tn.Data
+	if len(moments) != 2*len(t.m1) {
+		return nil, bad("%d moment tensors, want %d", len(moments), 2*len(t.m1))
 	}
 	for k := range t.m1 {
-		m1, m2 := byName["m1."+strconv.Itoa(k)], byName["m2."+strconv.Itoa(k)]
+		m1, m2 := moments[momentPrefix1+strconv.Itoa(k)], moments[momentPrefix2+strconv.Itoa(k)]
 		if len(m1) != len(t.m1[k]) || len(m2) != len(t.m2[k]) {
 			return nil, bad("moment tensor %d has the wrong size", k)
 		}
@@ -165,4 +202,29 @@ func ResumeTrainer(path string, s TrainSettings) (*Trainer, error) {
 	}
 	t.epoch, t.stepInEpoch, t.adamStep = epoch, step, adam
 	return t, nil
+}
+
+// getSolver restores the solve settings putSolver recorded into s, where s
+// does not set them already.
+func getSolver(meta map[string]string, prefix string, s *Settings) error {
+	if name, ok := meta[prefix+stateSolver]; ok && s.Method == nil {
+		m, err := MethodByName(name)
+		if err != nil {
+			return err
+		}
+		s.Method = m
+	}
+	rel, err1 := strconv.ParseFloat(meta[prefix+stateRelTol], 64)
+	abs, err2 := strconv.ParseFloat(meta[prefix+stateAbsTol], 64)
+	iters, err3 := strconv.Atoi(meta[prefix+stateMaxIter])
+	if err1 != nil || err2 != nil || err3 != nil {
+		return fmt.Errorf("%s settings %q, %q, %q", strings.TrimSuffix(prefix, "."), meta[prefix+stateRelTol], meta[prefix+stateAbsTol], meta[prefix+stateMaxIter])
+	}
+	if s.RelTol == 0 && s.AbsTol == 0 {
+		s.RelTol, s.AbsTol = rel, abs
+	}
+	if s.MaxIter == 0 {
+		s.MaxIter = iters
+	}
+	return nil
 }

@@ -59,6 +59,11 @@ func DecodeDense(b []byte) (*Dense, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrModel, err)
 	}
+	return denseFromFile(f)
+}
+
+// denseFromFile reads the model a decoded model file holds.
+func denseFromFile(f *safetensors.File) (*Dense, error) {
 	d, err := denseMetadata(f.Metadata)
 	if err != nil {
 		return nil, err
@@ -200,6 +205,20 @@ func ReadDenseFile(path string) (*Dense, error) {
 // Encode returns the model as the bytes of a model file with tensors of the
 // given type. It validates the model first.
 func (d *Dense) Encode(dtype DType) ([]byte, error) {
+	f, err := d.file()
+	if err != nil {
+		return nil, err
+	}
+	b, err := safetensors.Encode(f, dtype)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrModel, err)
+	}
+	return b, nil
+}
+
+// file returns the model's metadata and tensors, validated, as a model
+// file holds them. The tensors share d's memory.
+func (d *Dense) file() (*safetensors.File, error) {
 	if err := d.Validate(); err != nil {
 		return nil, err
 	}
@@ -236,11 +255,7 @@ func (d *Dense) Encode(dtype DType) ([]byte, error) {
 	} else {
 		tensors = append(tensors, matrix("core.weight", d.W))
 	}
-	b, err := safetensors.Encode(&safetensors.File{Metadata: meta, Tensors: tensors}, dtype)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrModel, err)
-	}
-	return b, nil
+	return &safetensors.File{Metadata: meta, Tensors: tensors}, nil
 }
 
 // WriteFile saves the model as a model file with F64 tensors. The write is

@@ -122,20 +122,42 @@ func TestResumeContinuesExactly(t *testing.T) {
 	}
 }
 
-func TestResumeRejectsForeignState(t *testing.T) {
+// The state is complete on its own: a crash after it was written but before
+// the model file was leaves a run that resumes from the state.
+func TestResumeFromStateAlone(t *testing.T) {
 	dir := t.TempDir()
 	d, _ := NewDense(DenseConfig{Hidden: 4, In: 2, Out: 2, Activation: ReLU, Param: Direct}, rand.New(rand.NewPCG(1, 1)))
-	tr, _ := NewTrainer(d, TrainSettings{})
+	fwd := Settings{Method: &Broyden{}, RelTol: 1e-7, MaxIter: 77}
+	tr, _ := NewTrainer(d, TrainSettings{Gradient: GradientSettings{Forward: fwd}})
 	path := filepath.Join(dir, "m.safetensors")
 	if err := tr.WriteCheckpoint(path); err != nil {
 		t.Fatal(err)
 	}
-	d.Bias[0] += 1
-	if err := d.WriteFile(path); err != nil { // the model changed, the state did not
+	want, _ := ReadDenseFile(path)
+	if err := os.WriteFile(path, []byte("a crash left this"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ResumeTrainer(path, TrainSettings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.Model(), want) {
+		t.Error("the resumed parameters differ from the checkpoint's")
+	}
+	// The solvers' settings come back, unless the caller sets them.
+	if f := got.Settings().Gradient.Forward; f.Method.String() != "broyden" || f.RelTol != 1e-7 || f.MaxIter != 77 {
+		t.Errorf("forward settings %+v", f)
+	}
+	got, _ = ResumeTrainer(path, TrainSettings{Gradient: GradientSettings{Forward: Settings{MaxIter: 5}}})
+	if f := got.Settings().Gradient.Forward; f.MaxIter != 5 || f.RelTol != 1e-7 {
+		t.Errorf("overridden forward settings %+v", f)
+	}
+
+	if err := os.WriteFile(path+StateSuffix, []byte("not a state"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := ResumeTrainer(path, TrainSettings{}); !errors.Is(err, ErrModel) {
-		t.Errorf("mismatched state: %v", err)
+		t.Errorf("corrupt state: %v", err)
 	}
 	os.Remove(path + StateSuffix)
 	if _, err := ResumeTrainer(path, TrainSettings{}); !errors.Is(err, os.ErrNotExist) {

@@ -50,13 +50,16 @@ model whose W is fixed at zero (its solve is one evaluation), with the same
 optimiser, batches and loss.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f.resume != "" && !cmd.Flags().Changed("out") {
+				f.out = f.resume // a resumed run goes on saving where it was
+			}
 			return runTrain(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), f)
 		},
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.data, "data", "digits", "data set: digits (built in) or a CSV whose last column is the class label")
-	fl.StringVar(&f.out, "out", "model.safetensors", "model file to write (the training state goes beside it, with .state appended)")
-	fl.StringVar(&f.resume, "resume", "", "continue the run saved in this checkpoint (its model file)")
+	fl.StringVar(&f.out, "out", "model.safetensors", "model file to write (the training state goes beside it, with .state appended); with --resume, the checkpoint's own path")
+	fl.StringVar(&f.resume, "resume", "", "continue the run saved in this checkpoint (its model file); its settings, solvers' included, carry over unless given again")
 	fl.StringVar(&f.arch, "arch", "implicit", "implicit, or mlp for the explicit baseline")
 	// The defaults are the recipe of the embedded quick-start model.
 	def := models.DigitsRecipe

@@ -28,9 +28,14 @@ func TestTrainEvalScale(t *testing.T) {
 	if _, err := os.Stat(model + core.StateSuffix); err != nil {
 		t.Errorf("no training state: %v", err)
 	}
-	// Two more epochs from the checkpoint.
-	if _, _, err := run(t, "train", "--resume", model, "--out", model, "--epochs", "4", "--quiet"); err != nil {
+	// Two more epochs from the checkpoint, saved where it was.
+	if _, _, err := run(t, "train", "--resume", model, "--epochs", "4", "--quiet"); err != nil {
 		t.Fatal(err)
+	}
+	if tr, err := core.ResumeTrainer(model, core.TrainSettings{}); err != nil {
+		t.Fatal(err)
+	} else if e, _ := tr.Progress(); e != 4 {
+		t.Errorf("the resumed run saved its checkpoint elsewhere: %s is at epoch %d", model, e)
 	}
 	if _, _, err := run(t, "train", "--resume", model, "--out", model, "--epochs", "4", "--quiet"); err == nil || !strings.Contains(err.Error(), "finished 4 epochs") {
 		t.Errorf("resuming a finished run: %v", err)
