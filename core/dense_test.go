@@ -300,3 +300,16 @@ func TestNewDense(t *testing.T) {
 		t.Errorf("elu: %v", err)
 	}
 }
+
+func TestReadoutAndAccuracyBadInput(t *testing.T) {
+	m, _ := NewModel(randomDense(1, ReLU, Direct, 4, 2, 3, 0))
+	if _, err := m.Readout(make([]float64, 7)); !errors.Is(err, ErrProblem) {
+		t.Errorf("7 values for h=4: %v", err)
+	}
+	if _, err := Accuracy(make([]float64, 5), []float64{0, 1}, 3); !errors.Is(err, ErrProblem) {
+		t.Errorf("5 scores for 2 labels of 3 classes: %v", err)
+	}
+	if _, _, err := m.Accuracy(context.Background(), []float64{1, 2}, []float64{0, 1}, Settings{}); !errors.Is(err, ErrProblem) {
+		t.Errorf("2 labels for 1 sample: %v", err)
+	}
+}

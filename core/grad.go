@@ -157,7 +157,10 @@ func (m *Model) Gradient(ctx context.Context, x, target []float64, loss Loss, gs
 		return nil, err
 	}
 	z := res.Z
-	y := m.Readout(z, n)
+	y, err := m.Readout(z)
+	if err != nil {
+		return nil, err
+	}
 	gy := make([]float64, n*q)
 	l, err := loss.Loss(y, target, n, q, gy)
 	if err != nil {

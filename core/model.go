@@ -120,8 +120,11 @@ func (m *Model) Infer(ctx context.Context, x []float64, s Settings) (*Output, er
 		return nil, err
 	}
 	res, err := sv.Run(ctx)
-	n := len(x) / m.p
-	return &Output{Y: m.Readout(res.Z, n), Z: res.Z, Result: res}, err
+	y, rerr := m.Readout(res.Z)
+	if err == nil {
+		err = rerr
+	}
+	return &Output{Y: y, Z: res.Z, Result: res}, err
 }
 
 // NewSolver prepares a solve of the samples x (n×p, row-major) that can run
@@ -138,14 +141,18 @@ func (m *Model) NewSolver(x []float64, s Settings) (*Solver, error) {
 	return NewSolver(m.Problem(x), len(x)/m.p, s)
 }
 
-// Readout returns y = C z + c for n fixed points z (n×h, row-major).
-func (m *Model) Readout(z []float64, n int) []float64 {
+// Readout returns y = C z + c for the fixed points z (n×h, row-major).
+func (m *Model) Readout(z []float64) ([]float64, error) {
+	if len(z)%m.h != 0 {
+		return nil, fmt.Errorf("%w: %d values are not a whole number of fixed points of %d hidden units", ErrProblem, len(z), m.h)
+	}
+	n := len(z) / m.h
 	y := make([]float64, n*m.q)
 	for i := 0; i < n; i++ {
 		copy(y[i*m.q:(i+1)*m.q], m.d.OutBias)
 	}
 	m.ct.MulAdd(y, z, n, new(gemm.Scratch))
-	return y
+	return y, nil
 }
 
 // Inject returns U x + b for n = len(x)/p samples (n×h, row-major).

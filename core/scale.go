@@ -76,6 +76,9 @@ func ScaleAnalysis(ctx context.Context, model Inferer, x, target []float64, loss
 		}
 		for t := 1; t <= top; t *= 2 {
 			budgets = append(budgets, t)
+			if t > top/2 { // the next doubling would pass top, or overflow
+				break
+			}
 		}
 	}
 	k := s.Perturbations

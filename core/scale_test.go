@@ -67,3 +67,30 @@ func TestScaleAnalysisBadInput(t *testing.T) {
 		}
 	}
 }
+
+func TestScaleAnalysisHugeMaxBudget(t *testing.T) {
+	d := &Dense{Activation: Identity, Param: Direct,
+		W: Matrix{1, 1, []float64{0.5}}, U: Matrix{1, 1, []float64{1}}, Bias: []float64{0},
+		C: Matrix{1, 1, []float64{1}}, OutBias: []float64{0}}
+	m, _ := NewModel(d)
+	ctx, cancel := context.WithCancel(context.Background())
+	calls := 0
+	// Only the budget list matters: stop at the first solve.
+	_, err := ScaleAnalysis(ctx, cancelAfter{m, &calls, cancel}, []float64{1}, []float64{0}, MSE{}, ScaleSettings{MaxBudget: math.MaxInt})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// cancelAfter cancels its context on the first Infer.
+type cancelAfter struct {
+	*Model
+	calls  *int
+	cancel func()
+}
+
+func (c cancelAfter) Infer(ctx context.Context, x []float64, s Settings) (*Output, error) {
+	*c.calls++
+	c.cancel()
+	return c.Model.Infer(ctx, x, s)
+}

@@ -397,3 +397,38 @@ func TestProblemSampleCount(t *testing.T) {
 		t.Errorf("ragged input: %v", err)
 	}
 }
+
+// Values around 1e200 are finite, though their squares are not: such a
+// solve must converge, not be reported as non-finite.
+func TestLargeFiniteValues(t *testing.T) {
+	p := Problem{Dim: 3, F: func(dst, z []float64) {
+		for i := range dst {
+			dst[i] = 0.5*z[i] + 1e200
+		}
+	}}
+	res, err := Solve(context.Background(), p, Settings{Method: &Picard{}, MaxIter: 500})
+	if err != nil || res.Status != Converged {
+		t.Fatalf("status %v, err %v", res.Status, err)
+	}
+	if got := res.Z[0]; math.Abs(got-2e200) > 1e-5*2e200 {
+		t.Errorf("z = %g, want 2e200", got)
+	}
+}
+
+// Run after a Step that ctx stopped reports why, as Step did.
+func TestRunAfterCanceledStep(t *testing.T) {
+	p := BatchProblem{Dim: 1, F: func(dst, z []float64, _ []int) { dst[0] = 0.9*z[0] + 1 }}
+	sv, err := NewSolver(p, 1, Settings{Method: &Picard{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := sv.Step(ctx, 5); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Step: %v", err)
+	}
+	res, err := sv.Run(context.Background())
+	if !errors.Is(err, context.Canceled) || res.Status != Canceled {
+		t.Errorf("Run after a canceled Step: %v, %v", res.Status, err)
+	}
+}

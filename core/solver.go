@@ -56,6 +56,7 @@ type Solver struct {
 
 	samples []Sample
 	iter    int
+	stopErr error // why Step stopped the solve early: ctx's or the Recorder's error
 	// budget: a tolerance is negative, so no sample converges and each
 	// runs exactly MaxIter iterations (unless it fails).
 	budget bool
@@ -136,6 +137,7 @@ func (sv *Solver) Step(ctx context.Context, maxIters int) error {
 	for k := 0; k < maxIters && len(sv.active) > 0; k++ {
 		if err := ctx.Err(); err != nil {
 			sv.stopAll(Canceled)
+			sv.stopErr = err
 			return err
 		}
 		sv.iter++
@@ -147,6 +149,7 @@ func (sv *Solver) Step(ctx context.Context, maxIters int) error {
 			err := sv.set.Recorder.Record(Iterate{Iteration: sv.iter, Active: evaluated, Residual: sv.iterRes, RelResidual: sv.iterRel})
 			if err != nil {
 				sv.stopAll(Canceled)
+				sv.stopErr = err
 				return err
 			}
 		}
@@ -155,12 +158,15 @@ func (sv *Solver) Step(ctx context.Context, maxIters int) error {
 }
 
 // Run steps until every sample has finished and returns the Result, with
-// the error of Step or, failing that, of Err.
+// the error that stopped a Step early (now or before) or, failing that, Err.
 func (sv *Solver) Run(ctx context.Context) (*Result, error) {
 	for !sv.Done() {
 		if err := sv.Step(ctx, math.MaxInt); err != nil {
 			return sv.Result(), err
 		}
+	}
+	if sv.stopErr != nil {
+		return sv.Result(), sv.stopErr
 	}
 	return sv.Result(), sv.Err()
 }
@@ -225,15 +231,8 @@ func (sv *Solver) compact() {
 // reports whether the sample finished (converged, failed or out of
 // iterations). fz becomes the sample's output.
 func (sv *Solver) check(i int, z, fz []float64) (finished bool) {
-	var rr, fn float64
-	z = z[:len(fz)]
-	for j, f := range fz {
-		d := f - z[j]
-		rr += d * d
-		fn += f * f
-	}
-	res := math.Sqrt(rr)
-	rel := res / math.Max(math.Sqrt(fn), math.SmallestNonzeroFloat64)
+	res, fn := residualNorms(z, fz)
+	rel := res / math.Max(fn, math.SmallestNonzeroFloat64)
 	if fn == 0 && res == 0 {
 		rel = 0
 	}
@@ -252,7 +251,7 @@ func (sv *Solver) check(i int, z, fz []float64) (finished bool) {
 	switch {
 	case math.IsNaN(res) || math.IsInf(res, 0) || math.IsInf(fn, 0):
 		return sv.fail(i, NonFinite, ErrNonFinite)
-	case !sv.budget && res <= sv.set.AbsTol+sv.set.RelTol*math.Sqrt(fn):
+	case !sv.budget && res <= sv.set.AbsTol+sv.set.RelTol*fn:
 		s.Status = Converged
 		return true
 	case sv.set.DivergenceRatio > 0 && res > sv.set.DivergenceRatio*sv.minRes[i]:
@@ -288,4 +287,34 @@ func (sv *Solver) iterateMap(update func(k, i int, z, fz, next []float64)) {
 			update(k, i, z, fz, sv.row(sv.z, i))
 		}
 	}
+}
+
+// residualNorms returns ‖fz − z‖ and ‖fz‖. Sums of squares overflow for
+// values above about 1e154, so those are recomputed with scaling: the norms
+// are +Inf only if they overflow themselves, and NaN if a value is.
+func residualNorms(z, fz []float64) (res, fn float64) {
+	var rr, ff float64
+	z = z[:len(fz)]
+	for j, f := range fz {
+		d := f - z[j]
+		rr += d * d
+		ff += f * f
+	}
+	if !math.IsInf(rr, 0) && !math.IsInf(ff, 0) {
+		return math.Sqrt(rr), math.Sqrt(ff)
+	}
+	var top float64
+	for j, f := range fz {
+		top = math.Max(top, math.Max(math.Abs(f), math.Abs(f-z[j])))
+	}
+	if math.IsInf(top, 0) || math.IsNaN(top) {
+		return top, top
+	}
+	rr, ff = 0, 0
+	for j, f := range fz {
+		d, g := (f-z[j])/top, f/top
+		rr += d * d
+		ff += g * g
+	}
+	return top * math.Sqrt(rr), top * math.Sqrt(ff)
 }

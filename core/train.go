@@ -210,11 +210,11 @@ func meanIters(r *Result) float64 {
 
 // Accuracy returns the fraction of the rows of y (q scores each) whose
 // largest score is at the label.
-func Accuracy(y, labels []float64, q int) float64 {
-	if len(labels) == 0 {
-		return 0
+func Accuracy(y, labels []float64, q int) (float64, error) {
+	if q <= 0 || len(labels) == 0 || len(y) != len(labels)*q {
+		return 0, fmt.Errorf("%w: %d scores for %d labels of %d classes", ErrProblem, len(y), len(labels), q)
 	}
-	return float64(countCorrect(y, labels, q)) / float64(len(labels))
+	return float64(countCorrect(y, labels, q)) / float64(len(labels)), nil
 }
 
 // countCorrect counts the rows of y (q scores each) whose largest score is
@@ -240,5 +240,6 @@ func (m *Model) Accuracy(ctx context.Context, x, labels []float64, s Settings) (
 	if err != nil {
 		return 0, out, err
 	}
-	return Accuracy(out.Y, labels, m.q), out, nil
+	acc, err := Accuracy(out.Y, labels, m.q)
+	return acc, out, err
 }

@@ -44,8 +44,12 @@ func newEvalCmd() *cobra.Command {
 			}
 			elapsed := time.Since(start)
 			_, _, q := m.Sizes()
+			acc, err := core.Accuracy(out.Y, set.HoldOut.Labels, q)
+			if err != nil {
+				return err
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s (%s, %s) on %s: hold-out accuracy %.4f (%d samples)\n",
-				modelPath, describe(d), runtimeLabel(runtime), set.Name, core.Accuracy(out.Y, set.HoldOut.Labels, q), set.HoldOut.N)
+				modelPath, describe(d), runtimeLabel(runtime), set.Name, acc, set.HoldOut.N)
 			return writeStats(cmd.OutOrStdout(), "text", s, out.Result, set.HoldOut.N, elapsed)
 		},
 	}

@@ -154,7 +154,7 @@ func TestInferJSONStatsOfANonFiniteSolve(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range d.W.Data {
-		d.W.Data[i] = 1e300 // finite, valid, and Inf after one product
+		d.W.Data[i] = 1e308 // finite, valid, and Inf after one product
 	}
 	model, in := filepath.Join(dir, "m.safetensors"), filepath.Join(dir, "in.csv")
 	if err := d.WriteFile(model); err != nil {

@@ -46,8 +46,12 @@ func quickStart(cmd *cobra.Command, f *scaleFlags, runtime string) error {
 		return err
 	}
 	_, _, q := model.Sizes()
+	acc, err := core.Accuracy(out.Y, set.HoldOut.Labels, q)
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(w, "Solved to the fixed point (%s, default tolerance): accuracy %.4f, iterations mean %.1f, max %d, %.0f ms.\n\n",
-		s.Method, core.Accuracy(out.Y, set.HoldOut.Labels, q), float64(out.Result.FuncEvals)/float64(set.HoldOut.N), out.Result.Iterations, ms(time.Since(start)))
+		s.Method, acc, float64(out.Result.FuncEvals)/float64(set.HoldOut.N), out.Result.Iterations, ms(time.Since(start)))
 
 	ss, err := f.settings(nil)
 	if err != nil {

@@ -375,7 +375,11 @@ func (s *State) Result(hd int32, out uint32) int32 {
 		}
 		res := r.sv.Result()
 		h, _, q := r.m.Sizes()
-		o := &core.Output{Y: r.m.Readout(res.Z, r.n), Z: res.Z, Result: res}
+		y, err := r.m.Readout(res.Z)
+		if err != nil {
+			return 0, err
+		}
+		o := &core.Output{Y: y, Z: res.Z, Result: res}
 		r.result = abi.EncodeResult(o, r.n, h, q, r.sv.Err())
 		abi.PutRegion(b, abi.Region{Ptr: s.addrOf(r.result), Len: uint32(len(r.result))})
 		return 0, nil
