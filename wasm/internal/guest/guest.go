@@ -37,7 +37,6 @@ type run struct {
 	sv     *core.Solver
 	n      int
 	last   abi.Progress
-	size   int    // bytes its buffers hold, for collect
 	result []byte // the last Result record, kept alive for the host
 }
 
