@@ -249,20 +249,37 @@ func TestChatUnreachable(t *testing.T) {
 }
 
 func TestChatCancel(t *testing.T) {
-	started := make(chan struct{})
-	m := server(t, func(w http.ResponseWriter, r *http.Request) {
-		sse(w, `{"choices":[{"delta":{"content":"tick"}}]}`)
-		close(started)
-		<-r.Context().Done()
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() { <-started; cancel() }()
-	t0 := time.Now()
-	if _, err := m.Chat(ctx, &reasoning.Request{}); !errors.Is(err, context.Canceled) {
-		t.Fatalf("got %v", err)
-	}
-	if d := time.Since(t0); d > 5*time.Second {
-		t.Errorf("cancellation took %v", d)
+	for _, streamed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("streamed=%v", streamed), func(t *testing.T) {
+			started := make(chan struct{})
+			// The handler outlives the cancellation, so that the server cannot
+			// end the reply before the client notices it was canceled.
+			release := make(chan struct{})
+			m := server(t, func(w http.ResponseWriter, r *http.Request) {
+				if streamed {
+					sse(w, `{"choices":[{"delta":{"content":"tick"}}]}`)
+				} else {
+					fmt.Fprint(w, `{"choices":[`) // a reply still being generated
+					w.(http.Flusher).Flush()
+				}
+				close(started)
+				<-release
+			})
+			t.Cleanup(func() { close(release) }) // before the server closes
+			ctx, cancel := context.WithCancel(context.Background())
+			go func() { <-started; cancel() }()
+			req := &reasoning.Request{}
+			if streamed {
+				req.OnToken = func(reasoning.Token) {}
+			}
+			t0 := time.Now()
+			if _, err := m.Chat(ctx, req); !errors.Is(err, context.Canceled) {
+				t.Fatalf("got %v", err)
+			}
+			if d := time.Since(t0); d > 5*time.Second {
+				t.Errorf("cancellation took %v", d)
+			}
+		})
 	}
 }
 
