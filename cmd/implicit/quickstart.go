@@ -10,6 +10,7 @@ import (
 	"github.com/implicitlab/implicit/core"
 	"github.com/implicitlab/implicit/internal/datasets"
 	"github.com/implicitlab/implicit/internal/models"
+	"github.com/implicitlab/implicit/internal/scalereport"
 )
 
 // quickStart is what `implicit` does with no command: it loads the embedded
@@ -68,7 +69,7 @@ func quickStart(cmd *cobra.Command, f *scaleFlags, runtime string) error {
 		copies = fmt.Sprintf("%d perturbed copies", k)
 	}
 	fmt.Fprintf(w, "Test-time compute: exactly t iterations from z⁰ = 0, the hold-out set and %s of it:\n", copies)
-	if err := writeScale(w, pts, f.json); err != nil {
+	if err := scalereport.WriteTable(w, pts, f.json); err != nil {
 		return err
 	}
 	explainScale(w)
