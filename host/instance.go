@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 
@@ -58,15 +59,20 @@ type instance struct {
 	broken bool
 }
 
+// sandbox is the configuration of every instance: anonymous (many
+// instances of one module), with standard error captured, and nothing else.
+// wazero grants a module no filesystem, environment, arguments or sockets
+// unless its configuration names them (TestSandbox checks it).
+func sandbox(stderr io.Writer) wazero.ModuleConfig {
+	return wazero.NewModuleConfig().WithName("").WithStderr(stderr)
+}
+
 // newInstance instantiates the compiled module with no filesystem, no
 // environment, no arguments and no network, runs its _initialize, and
 // checks its ABI version.
 func newInstance(ctx context.Context, rt wazero.Runtime, compiled wazero.CompiledModule) (*instance, error) {
 	in := &instance{stack: make([]uint64, 8), stderr: &capped{max: 4096}, models: map[*Model]int32{}}
-	cfg := wazero.NewModuleConfig().
-		WithName(""). // anonymous: many instances of one module
-		WithStartFunctions("_initialize").
-		WithStderr(in.stderr)
+	cfg := sandbox(in.stderr).WithStartFunctions("_initialize")
 	mod, err := rt.InstantiateModule(ctx, compiled, cfg)
 	if err != nil {
 		return nil, in.trap(fmt.Errorf("instantiating the module: %w", err))
