@@ -106,12 +106,7 @@ func solve(a *mat.Dense, c, b []float64) (instance, error) {
 			return instance{}, fmt.Errorf("capacity %v: want b > 0", v)
 		}
 	}
-	// Primal: the slacks are a feasible starting basis, as b > 0.
-	basis := make([]int, m)
-	for i := range basis {
-		basis[i] = n + i
-	}
-	obj, xs, err := lp.Simplex(append(append([]float64(nil), c...), make([]float64, m)...), withSlacks(a), b, 1e-10, basis)
+	obj, x, err := solvePrimal(a, c, b)
 	if err != nil {
 		return instance{}, fmt.Errorf("primal: %w", err)
 	}
@@ -122,11 +117,26 @@ func solve(a *mat.Dense, c, b []float64) (instance, error) {
 	if err != nil {
 		return instance{}, fmt.Errorf("dual: %w", err)
 	}
-	inst := instance{c: c, b: b, x: xs[:n], y: ys[:m], obj: obj}
+	inst := instance{c: c, b: b, x: x, y: ys[:m], obj: obj}
 	if err := inst.certify(a, dobj); err != nil {
 		return instance{}, err
 	}
 	return inst, nil
+}
+
+// solvePrimal solves min cᵀx s.t. A x ≤ b, x ≥ 0 for b > 0 by the simplex
+// method on [A I][x; s] = b, starting from the slacks, a feasible basis.
+func solvePrimal(a *mat.Dense, c, b []float64) (obj float64, x []float64, err error) {
+	m, n := a.Dims()
+	basis := make([]int, m)
+	for i := range basis {
+		basis[i] = n + i
+	}
+	obj, xs, err := lp.Simplex(append(append([]float64(nil), c...), make([]float64, m)...), withSlacks(a), b, 1e-10, basis)
+	if err != nil {
+		return 0, nil, err
+	}
+	return obj, xs[:n], nil
 }
 
 // withSlacks returns [M I].

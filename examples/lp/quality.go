@@ -79,10 +79,19 @@ func repair(a *mat.Dense, b, x []float64) []float64 {
 
 // mulVec sets dst = A x.
 func mulVec(a *mat.Dense, x, dst []float64) {
-	mat.NewVecDense(len(dst), dst).MulVec(a, mat.NewVecDense(len(x), x))
+	raw := a.RawMatrix()
+	for i := range dst {
+		dst[i] = dot(raw.Data[i*raw.Stride:i*raw.Stride+raw.Cols], x)
+	}
 }
 
 // mulTVec sets dst = Aᵀ y.
 func mulTVec(a *mat.Dense, y, dst []float64) {
-	mat.NewVecDense(len(dst), dst).MulVec(a.T(), mat.NewVecDense(len(y), y))
+	raw := a.RawMatrix()
+	clear(dst)
+	for i, v := range y {
+		for j, aij := range raw.Data[i*raw.Stride : i*raw.Stride+raw.Cols] {
+			dst[j] += v * aij
+		}
+	}
 }
