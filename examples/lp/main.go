@@ -139,7 +139,7 @@ type study struct {
 	pdhgBudgets  []int     // the comparison's larger PDHG budgets
 	pdhgLarge    []quality
 	pdhgTimes    [2]time.Duration // per instance, to the largest of budgets and of pdhgBudgets
-	implicitTime time.Duration // per instance, at the largest t
+	implicitTime time.Duration    // per instance, at the largest t
 	mlp, mean    quality
 	mlpWidth     int
 	trainTimes   [2]time.Duration // implicit, explicit

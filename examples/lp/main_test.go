@@ -189,7 +189,7 @@ func TestEndToEnd(t *testing.T) {
 	cfg := config{
 		m: 5, n: 8, train: 1000, test: 100, spread: 0.3, hidden: 16,
 		trainConfig: trainConfig{epochs: 20, batch: 32, lr: 3e-3, seed: 1},
-		maxT: 32, maxPDHG: 128, png: filepath.Join(t.TempDir(), "scale.png"),
+		maxT:        32, maxPDHG: 128, png: filepath.Join(t.TempDir(), "scale.png"),
 	}
 	if err := cfg.validate(); err != nil {
 		t.Fatal(err)
