@@ -44,6 +44,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -117,6 +118,12 @@ func (c config) validate() error {
 		return fmt.Errorf("-maxt %d: want 1 … 65536", c.maxT)
 	case c.maxPDHG < 1 || c.maxPDHG > 1<<24:
 		return fmt.Errorf("-pdhg %d: want 1 … 2²⁴", c.maxPDHG)
+	}
+	if c.png != "" {
+		// Fail now rather than after the whole run.
+		if st, err := os.Stat(filepath.Dir(c.png)); err != nil || !st.IsDir() {
+			return fmt.Errorf("-png %s: its directory does not exist", c.png)
+		}
 	}
 	return nil
 }

@@ -187,9 +187,9 @@ func TestRepairAndPDHG(t *testing.T) {
 // model must beat predicting the mean solution.
 func TestEndToEnd(t *testing.T) {
 	cfg := config{
-		m: 5, n: 8, train: 1000, test: 100, spread: 0.3, hidden: 16,
+		m: 5, n: 8, train: 1000, test: 100, spread: 0.3, hidden: 16, maxT: 32, maxPDHG: 128,
 		trainConfig: trainConfig{epochs: 20, batch: 32, lr: 3e-3, seed: 1},
-		maxT:        32, maxPDHG: 128, png: filepath.Join(t.TempDir(), "scale.png"),
+		png:         filepath.Join(t.TempDir(), "scale.png"),
 	}
 	if err := cfg.validate(); err != nil {
 		t.Fatal(err)
@@ -243,6 +243,7 @@ func TestValidateRejectsBadFlags(t *testing.T) {
 		"lr":     func(c *config) { c.trainConfig.lr = math.Inf(1) },
 		"maxt":   func(c *config) { c.maxT = 0 },
 		"pdhg":   func(c *config) { c.maxPDHG = -5 },
+		"png":    func(c *config) { c.png = filepath.Join(t.TempDir(), "missing", "x.png") },
 	} {
 		c := good
 		change(&c)
