@@ -1,0 +1,238 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"image"
+	"image/color"
+	"image/draw"
+	"image/png"
+	"io"
+	"math"
+	"math/rand/v2"
+	"text/tabwriter"
+	"time"
+
+	"github.com/implicitlab/implicit/core"
+	"github.com/implicitlab/implicit/internal/atomicfile"
+	"github.com/implicitlab/implicit/internal/scalereport"
+)
+
+// results are what the case study measured on the held-out photograph.
+type results struct {
+	degraded         float64 // PSNR of the degraded image, dB
+	tikhonov, lambda float64 // PSNR of the Tikhonov baseline and its λ
+	mlp              float64 // PSNR of the explicit network
+	budgets          []int
+	implicit         []float64 // PSNR after budgets[i] iterations
+	converged        float64   // PSNR at the fixed point
+	convergedIters   int
+	convergedStatus  core.Status
+	scale            []core.ScalePoint
+}
+
+// Streams of the seed, one for each use, so that changing one size does not
+// change the draws of another.
+const (
+	streamTrain = 1000 + iota
+	streamScales
+	streamHeldOut
+	streamInit
+)
+
+// run carries out the case study on the training pairs and the held-out
+// one, writing the report to w and the PNGs to the configured paths.
+func run(ctx context.Context, cfg config, train []pair, held pair, w io.Writer) (*results, error) {
+	res := &results{degraded: psnr(held.deg, held.clean)}
+	t := cfg.tiling
+	fmt.Fprintf(w, "Degradation: Gaussian blur σ = %g px, then noise σ = %g.\n", cfg.blurSigma, cfg.noise)
+	fmt.Fprintf(w, "Model input: a %d×%d degraded window minus its mean; output: the residual of the %d×%d square at its centre; images rebuilt with stride %d.\n\n",
+		t.in, t.in, t.out, t.out, t.stride)
+
+	start := time.Now()
+	res.lambda = bestLambda(train, cfg.blurSigma, cfg.tikhonovIters)
+	res.tikhonov = psnr(tikhonov(held.deg, cfg.blurSigma, res.lambda, cfg.tikhonovIters), held.clean)
+	fmt.Fprintf(w, "Tikhonov baseline: λ = %g chosen on the training photographs (%.1f s).\n", res.lambda, time.Since(start).Seconds())
+
+	sc := t.fitScales(train, cfg.trainSquares, rand.New(rand.NewPCG(cfg.seed, streamScales)))
+	x, y := t.sample(train, cfg.trainSquares, sc, rand.New(rand.NewPCG(cfg.seed, streamTrain)))
+	data := core.Data{X: x, Target: y, N: cfg.trainSquares}
+	implicit, mlp, err := newModels(cfg)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(w, "Training on %d squares, %d epochs, batch %d, Adam lr %g, MSE:\n", cfg.trainSquares, cfg.epochs, cfg.batch, cfg.learningRate)
+	for _, m := range []struct {
+		name   string
+		d      *core.Dense
+		freeze bool
+	}{{"implicit", implicit, false}, {"explicit", mlp, true}} {
+		if err := fit(ctx, m.d, m.freeze, data, cfg, w, m.name); err != nil {
+			return nil, fmt.Errorf("training the %s model: %w", m.name, err)
+		}
+	}
+
+	start = time.Now()
+	xs, at := t.tiles(held.deg, sc)
+	rebuild := func(d *core.Dense, s core.Settings) (*grey, *core.Output, error) {
+		m, err := core.NewModel(d)
+		if err != nil {
+			return nil, nil, err
+		}
+		out, err := m.Infer(ctx, xs, s)
+		if err != nil {
+			return nil, nil, err
+		}
+		return t.assemble(held.deg, out.Y, at, sc), out, nil
+	}
+	method, err := cfg.testMethod()
+	if err != nil {
+		return nil, err
+	}
+	for b := 1; b <= cfg.maxBudget; b *= 2 {
+		// Exactly b iterations from z⁰ = 0, as core.ScaleAnalysis runs them.
+		img, _, err := rebuild(implicit, core.Settings{Method: method, MaxIter: b, RelTol: -1, DivergenceRatio: -1})
+		if err != nil {
+			return nil, fmt.Errorf("implicit model, %d iterations: %w", b, err)
+		}
+		res.budgets = append(res.budgets, b)
+		res.implicit = append(res.implicit, psnr(img, held.clean))
+		if b > cfg.maxBudget/2 {
+			break
+		}
+	}
+	fixed, out, err := rebuild(implicit, core.Settings{Method: method, MaxIter: 1000})
+	if err != nil {
+		return nil, fmt.Errorf("implicit model at its fixed point: %w", err)
+	}
+	res.converged, res.convergedIters, res.convergedStatus = psnr(fixed, held.clean), out.Result.Iterations, out.Result.Status
+	explicit, _, err := rebuild(mlp, core.Settings{})
+	if err != nil {
+		return nil, fmt.Errorf("explicit model: %w", err)
+	}
+	res.mlp = psnr(explicit, held.clean)
+	fmt.Fprintf(w, "\nHeld-out reconstruction, %d windows (%.1f s for all budgets):\n\n", len(at), time.Since(start).Seconds())
+	if err := writeComparison(w, res, cfg, implicit, mlp); err != nil {
+		return nil, err
+	}
+
+	start = time.Now()
+	sx, sy := t.sample([]pair{held}, cfg.scaleSquares, sc, rand.New(rand.NewPCG(cfg.seed, streamHeldOut)))
+	m, err := core.NewModel(implicit)
+	if err != nil {
+		return nil, err
+	}
+	res.scale, err = core.ScaleAnalysis(ctx, m, sx, sy, core.MSE{}, core.ScaleSettings{MaxBudget: cfg.maxBudget, Method: method, Seed: cfg.seed})
+	if err != nil {
+		return nil, fmt.Errorf("test-time compute analysis: %w", err)
+	}
+	fmt.Fprintf(w, "\nTest-time compute on %d held-out squares (%.1f s); loss is ½‖y − target‖² per square in units of the\ntraining residual's rms (%.4f), so a loss ℓ is a pixel RMSE of %.4f·√(2ℓ/%d):\n\n",
+		cfg.scaleSquares, time.Since(start).Seconds(), 1/sc.y, 1/sc.y, t.q())
+	if err := scalereport.WriteTable(w, res.scale, false); err != nil {
+		return nil, err
+	}
+
+	if err := scalereport.WritePNG(cfg.plotPath, "imaging: monotone deq-dense, held-out squares", res.scale); err != nil {
+		return nil, err
+	}
+	if err := writeTriptych(cfg.imagePath, held.deg, fixed, held.clean); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(w, "\nWrote %s (degraded | implicit at its fixed point | clean) and %s.\n", cfg.imagePath, cfg.plotPath)
+	return res, nil
+}
+
+// newModels initialises the implicit model (monotone relu, m = 0.5) and the
+// explicit network with as nearly as possible its parameter count: a direct
+// deq-dense model whose W is zero and stays so in training, y = C σ(U x + b) + c.
+func newModels(cfg config) (implicit, mlp *core.Dense, err error) {
+	p, q, h := cfg.p(), cfg.q(), cfg.hidden
+	rng := rand.New(rand.NewPCG(cfg.seed, streamInit))
+	implicit, err = core.NewDense(core.DenseConfig{Hidden: h, In: p, Out: q, Activation: core.ReLU, Param: core.Monotone, Monotone: 0.5}, rng)
+	if err != nil {
+		return nil, nil, err
+	}
+	width := int(math.Round(float64(params(implicit)-q) / float64(p+1+q)))
+	mlp, err = core.NewDense(core.DenseConfig{Hidden: width, In: p, Out: q, Activation: core.ReLU, Param: core.Direct}, rng)
+	if err != nil {
+		return nil, nil, err
+	}
+	clear(mlp.W.Data)
+	return implicit, mlp, nil
+}
+
+// params counts the trained parameters: A and B (monotone) or nothing (the
+// explicit network's frozen W = 0), U, b, C and c.
+func params(d *core.Dense) int {
+	h, p, q := d.Sizes()
+	n := h*(p+1) + q*(h+1)
+	if d.Param == core.Monotone {
+		n += 2 * h * h
+	}
+	return n
+}
+
+// fit trains d for the configured epochs, printing each epoch's mean loss.
+func fit(ctx context.Context, d *core.Dense, freeze bool, data core.Data, cfg config, w io.Writer, name string) error {
+	tr, err := core.NewTrainer(d, core.TrainSettings{BatchSize: cfg.batch, LearningRate: cfg.learningRate, Seed: cfg.seed, Loss: core.MSE{}, FreezeCore: freeze})
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	for e := range cfg.epochs {
+		var loss, iters float64
+		var steps int
+		err := tr.Epoch(ctx, data, func(s core.StepStats) {
+			loss += s.Loss
+			iters += s.ForwardIters
+			steps++
+		})
+		if err != nil {
+			return err
+		}
+		if e == 0 || e == cfg.epochs-1 {
+			fmt.Fprintf(w, "  %-8s epoch %2d: loss %.4f, forward iterations %.1f a square\n", name, e+1, loss/float64(steps), iters/float64(steps))
+		}
+	}
+	fmt.Fprintf(w, "  %-8s trained in %.1f s\n", name, time.Since(start).Seconds())
+	return nil
+}
+
+func writeComparison(w io.Writer, res *results, cfg config, implicit, mlp *core.Dense) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "method\tparameters\tPSNR dB\tgain dB\t")
+	row := func(name, n string, v float64) {
+		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%+.2f\t\n", name, n, v, v-res.degraded)
+	}
+	row("degraded input", "–", res.degraded)
+	row(fmt.Sprintf("Tikhonov deconvolution, λ = %g", res.lambda), "–", res.tikhonov)
+	mh, _, _ := mlp.Sizes()
+	row(fmt.Sprintf("explicit MLP, %d hidden", mh), fmt.Sprint(params(mlp)), res.mlp)
+	for i, b := range res.budgets {
+		row(fmt.Sprintf("implicit, t = %d", b), fmt.Sprint(params(implicit)), res.implicit[i])
+	}
+	fp := fmt.Sprintf("implicit, fixed point (%d iterations)", res.convergedIters)
+	if res.convergedStatus != core.Converged {
+		fp = fmt.Sprintf("implicit, %d iterations (%s, not converged)", res.convergedIters, res.convergedStatus)
+	}
+	row(fp, fmt.Sprint(params(implicit)), res.converged)
+	return tw.Flush()
+}
+
+// writeTriptych writes the three images side by side, 8 white pixels apart.
+func writeTriptych(path string, imgs ...*grey) error {
+	const gap = 8
+	w, h := imgs[0].w, imgs[0].h
+	out := image.NewGray(image.Rect(0, 0, len(imgs)*w+(len(imgs)-1)*gap, h))
+	draw.Draw(out, out.Bounds(), image.NewUniform(color.White), image.Point{}, draw.Src)
+	for i, g := range imgs {
+		r := image.Rect(i*(w+gap), 0, i*(w+gap)+w, h)
+		draw.Draw(out, r, g.toImage(), image.Point{}, draw.Src)
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, out); err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(path, b.Bytes(), 0o644)
+}
