@@ -246,10 +246,9 @@ func measure(ctx context.Context, cfg config) (*study, error) {
 		return nil, fmt.Errorf("explicit model: %w", err)
 	}
 
-	meanX := fitScaler(solutions(s.trainSet), q).mean
 	guess := make([]float64, 0, cfg.test*q)
 	for range cfg.test {
-		guess = append(guess, meanX...)
+		guess = append(guess, ys.mean...) // the mean training solution
 	}
 	s.mean = assess(fam.a, s.testSet, guess)
 
