@@ -30,6 +30,10 @@ type ScaleSettings struct {
 	Radius float64
 	// Seed draws the perturbations (the same ones at every budget).
 	Seed uint64
+	// Outputs, if set, receives each budget's outputs y_t on x (n×q,
+	// row-major, its own slice), for measures of quality other than the
+	// loss. An error it returns ends the analysis.
+	Outputs func(budget int, y []float64) error
 }
 
 // ScalePoint is the analysis at one iteration budget t.
@@ -151,6 +155,11 @@ func ScaleAnalysis(ctx context.Context, model Inferer, x, target []float64, loss
 					d2 += (v - yi[c]) * (v - yi[c])
 				}
 				pt.Lipschitz = math.Max(pt.Lipschitz, math.Sqrt(d2)/radius)
+			}
+		}
+		if s.Outputs != nil {
+			if err := s.Outputs(t, y); err != nil {
+				return points, fmt.Errorf("budget %d: %w", t, err)
 			}
 		}
 		points = append(points, pt)

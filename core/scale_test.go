@@ -20,15 +20,23 @@ func TestScaleAnalysisScalarLinear(t *testing.T) {
 	}
 	x := []float64{0.5, -1, 2}
 	target := []float64{0, 0, 0}
-	pts, err := ScaleAnalysis(context.Background(), m, x, target, MSE{}, ScaleSettings{MaxBudget: 16, Method: &Picard{}, Perturbations: 3, Seed: 1})
+	outputs := map[int][]float64{}
+	s := ScaleSettings{MaxBudget: 16, Method: &Picard{}, Perturbations: 3, Seed: 1,
+		Outputs: func(t int, y []float64) error { outputs[t] = y; return nil }}
+	pts, err := ScaleAnalysis(context.Background(), m, x, target, MSE{}, s)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(pts) != 5 {
-		t.Fatalf("%d budgets, want 1, 2, 4, 8, 16", len(pts))
+	if len(pts) != 5 || len(outputs) != 5 {
+		t.Fatalf("%d budgets, %d outputs, want 1, 2, 4, 8, 16", len(pts), len(outputs))
 	}
 	for _, pt := range pts {
 		geo := (1 - math.Pow(w, float64(pt.Budget))) / (1 - w)
+		for i, xi := range x {
+			if y, want := outputs[pt.Budget][i], c*(u*xi+b)*geo+c0; math.Abs(y-want) > 1e-12 {
+				t.Errorf("t=%d: y_t(%v) = %v, want %v", pt.Budget, xi, y, want)
+			}
+		}
 		if want := math.Abs(c * u * geo); math.Abs(pt.Lipschitz-want) > 1e-9 {
 			t.Errorf("t=%d: L_t = %v, want %v", pt.Budget, pt.Lipschitz, want)
 		}
@@ -46,6 +54,27 @@ func TestScaleAnalysisScalarLinear(t *testing.T) {
 	}
 	if !(pts[4].MaxResidual < pts[0].MaxResidual) {
 		t.Errorf("residual did not fall: %v → %v", pts[0].MaxResidual, pts[4].MaxResidual)
+	}
+}
+
+func TestScaleAnalysisOutputsError(t *testing.T) {
+	d := &Dense{Activation: Identity, Param: Direct,
+		W: Matrix{1, 1, []float64{0.5}}, U: Matrix{1, 1, []float64{1}}, Bias: []float64{0},
+		C: Matrix{1, 1, []float64{1}}, OutBias: []float64{0}}
+	m, err := NewModel(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := errors.New("enough")
+	pts, err := ScaleAnalysis(context.Background(), m, []float64{1}, []float64{0}, MSE{}, ScaleSettings{MaxBudget: 8,
+		Outputs: func(t int, _ []float64) error {
+			if t == 4 {
+				return stop
+			}
+			return nil
+		}})
+	if !errors.Is(err, stop) || len(pts) != 2 {
+		t.Fatalf("got %d points, %v", len(pts), err)
 	}
 }
 

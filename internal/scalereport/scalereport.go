@@ -67,7 +67,7 @@ func WritePNG(path, title string, pts []core.ScalePoint) error {
 	}
 	top := plot.New()
 	top.Title.Text = title
-	top.Y.Label.Text = "hold-out quality"
+	top.Y.Label.Text = "hold-out accuracy and loss"
 	bottom := plot.New()
 	bottom.X.Label.Text = "iterations t (test-time compute)"
 	bottom.Y.Label.Text = "Lipschitz number L_t"
@@ -84,6 +84,7 @@ func WritePNG(path, title string, pts []core.ScalePoint) error {
 	top.Legend.YOffs = 2 * vg.Centimeter
 	if math.IsNaN(pts[0].Accuracy) {
 		acc = nil
+		top.Y.Label.Text = "hold-out loss (lower is better)"
 	}
 	for _, c := range []struct {
 		p     *plot.Plot
