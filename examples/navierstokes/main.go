@@ -77,11 +77,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.Implicit.Epochs, "epochs", 60, "training epochs (both models)")
 	fs.IntVar(&c.Implicit.BatchSize, "batch", 32, "mini-batch size (both models)")
 	fs.Float64Var(&c.Implicit.LearningRate, "lr", 3e-3, "Adam's learning rate (both models)")
-	fs.IntVar(&c.MaxBudget, "max-iter", 64, "largest test-time iteration budget t")
-	fs.StringVar(&c.ScalePNG, "png", "navierstokes_scale.png", "test-time compute plot (PNG)")
-	fs.StringVar(&c.FieldPNG, "field-png", "navierstokes_field.png", "one test sample, true and predicted (PNG; empty: none)")
+	fs.IntVar(&c.MaxBudget, "max-budget", 64, "largest test-time iteration budget t (budgets 1, 2, 4, …)")
+	fs.StringVar(&c.ScalePNG, "plot", "navierstokes_scale.png", "test-time compute plot (PNG)")
+	fs.StringVar(&c.FieldPNG, "field-plot", "navierstokes_field.png", "one test field, true and predicted (PNG; empty: none)")
 	if err := fs.Parse(args); err != nil {
-		return c, err
+		return c, fmt.Errorf("%w: %w", errFlagSyntax, err)
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments %q", fs.Args())
@@ -92,29 +92,36 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, fmt.Errorf("-train %d, -test %d: want at least 2 training and 1 test sample", c.Train, c.Test)
 	case c.Implicit.Hidden < 1 || c.Implicit.Epochs < 1 || c.Implicit.BatchSize < 1:
 		return c, errors.New("-hidden, -epochs and -batch must be at least 1")
-	case !(c.Implicit.LearningRate > 0):
+	case !(c.Implicit.LearningRate > 0) || math.IsInf(c.Implicit.LearningRate, 0):
 		return c, fmt.Errorf("-lr %v: want a positive number", c.Implicit.LearningRate)
 	case c.MaxBudget < 1:
-		return c, fmt.Errorf("-max-iter %d: want at least 1", c.MaxBudget)
+		return c, fmt.Errorf("-max-budget %d: want at least 1", c.MaxBudget)
 	case c.ScalePNG == "":
-		return c, errors.New("-png must name a file")
+		return c, errors.New("-plot must name a file")
+	case !(c.Flow.T > 0) || math.IsInf(c.Flow.T, 0):
+		return c, fmt.Errorf("-T %v: want a positive time", c.Flow.T)
 	}
 	// The solver's own settings are checked before any work starts.
 	if _, err := NewNS(c.Flow.NS); err != nil {
 		return c, err
 	}
-	if !(c.Flow.T > 0) {
-		return c, fmt.Errorf("-T %v: want a positive time", c.Flow.T)
+	if c.Flow.T/c.Flow.NS.Step > maxSteps {
+		return c, fmt.Errorf("-T %g with -dt %g: more than %g time steps", c.Flow.T, c.Flow.NS.Step, float64(maxSteps))
 	}
 	return c, nil
 }
 
+// errFlagSyntax marks the errors the flag package has already reported.
+var errFlagSyntax = errors.New("bad flags")
+
 func main() {
 	c, err := parseFlags(os.Args[1:], os.Stderr)
-	if errors.Is(err, flag.ErrHelp) {
+	switch {
+	case errors.Is(err, flag.ErrHelp):
 		os.Exit(0)
-	}
-	if err != nil {
+	case errors.Is(err, errFlagSyntax):
+		os.Exit(2) // the flag package has said why
+	case err != nil:
 		fmt.Fprintln(os.Stderr, "navierstokes:", err)
 		os.Exit(2)
 	}
@@ -251,7 +258,7 @@ func study(ctx context.Context, c config, w io.Writer) (*outcome, error) {
 	}
 	fmt.Fprintf(w, "\nWrote %s (loss and L_t against t)", c.ScalePNG)
 	if c.FieldPNG != "" {
-		err := WriteFields(c.FieldPNG, n, []Panel{
+		top, err := WriteFields(c.FieldPNG, n, []Panel{
 			{"w(0), test field 1", test.X[:p]},
 			{fmt.Sprintf("w(%g), solver", c.Flow.T), test.Y[:p]},
 			{fmt.Sprintf("w(%g), implicit model", c.Flow.T), fixedPred[:p]},
@@ -260,7 +267,7 @@ func study(ctx context.Context, c config, w io.Writer) (*outcome, error) {
 		if err != nil {
 			return nil, err
 		}
-		fmt.Fprintf(w, " and %s (one test field)", c.FieldPNG)
+		fmt.Fprintf(w, " and %s (one test field; colours ±%.2f)", c.FieldPNG, top)
 	}
 	fmt.Fprintf(w, ".\nTotal time %.1f s.\n", time.Since(start).Seconds())
 	return res, nil

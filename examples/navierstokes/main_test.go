@@ -277,7 +277,8 @@ func TestFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"-grid", "7"}, {"-grid", "2"}, {"-nu", "0"}, {"-dt", "-1"}, {"-T", "0"},
 		{"-train", "1"}, {"-test", "0"}, {"-hidden", "0"}, {"-epochs", "0"},
-		{"-lr", "0"}, {"-max-iter", "0"}, {"-png", ""}, {"-grid", "x"}, {"extra"},
+		{"-lr", "0"}, {"-lr", "NaN"}, {"-T", "Inf"}, {"-T", "1e300"}, {"-max-budget", "0"}, {"-plot", ""},
+		{"-grid", "x"}, {"-nope"}, {"extra"},
 	} {
 		var stderr bytes.Buffer
 		if _, err := parseFlags(args, &stderr); err == nil {
@@ -293,7 +294,7 @@ func TestFlags(t *testing.T) {
 // A reduced run end to end: more iterations help, and the model beats the
 // trivial predictions.
 func TestStudySmall(t *testing.T) {
-	c, err := parseFlags([]string{"-grid", "8", "-train", "200", "-test", "40", "-hidden", "32", "-epochs", "40", "-max-iter", "32"}, os.Stderr)
+	c, err := parseFlags([]string{"-grid", "8", "-train", "200", "-test", "40", "-hidden", "32", "-epochs", "40", "-max-budget", "32"}, os.Stderr)
 	if err != nil {
 		t.Fatal(err)
 	}

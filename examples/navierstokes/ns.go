@@ -51,6 +51,9 @@ var errUnstable = errors.New("time step too long for the flow")
 
 const maxCFL = 0.5
 
+// maxSteps bounds the time steps of one solve.
+const maxSteps = 1e8
+
 // NewNS returns a solver for cfg.
 func NewNS(cfg NSConfig) (*NS, error) {
 	n := cfg.N
@@ -125,8 +128,8 @@ func (s *NS) Evolve(w0 []float64, T float64) ([]float64, error) {
 	if len(w0) != s.n*s.n {
 		return nil, fmt.Errorf("vorticity of %d values on a %d×%d grid", len(w0), s.n, s.n)
 	}
-	if !(T >= 0) || math.IsInf(T, 0) {
-		return nil, fmt.Errorf("final time %v: want a finite number ≥ 0", T)
+	if !(T >= 0) || T/s.dt > maxSteps {
+		return nil, fmt.Errorf("final time %v: want a number ≥ 0 and at most %g time steps of %g", T, float64(maxSteps), s.dt)
 	}
 	steps := int(math.Ceil(T/s.dt - 1e-9))
 	dt := 0.0

@@ -34,15 +34,16 @@ type Panel struct {
 }
 
 // WriteFields draws the n×n fields side by side on one diverging colour
-// scale, symmetric about zero, and writes the PNG atomically.
-func WriteFields(path string, n int, panels []Panel) error {
+// scale, symmetric about zero, writes the PNG atomically and returns the
+// scale's end, the largest |w|.
+func WriteFields(path string, n int, panels []Panel) (float64, error) {
 	if len(panels) == 0 {
-		return errors.New("no fields to plot")
+		return 0, errors.New("no fields to plot")
 	}
 	var top float64
 	for _, p := range panels {
 		if len(p.W) != n*n {
-			return errors.New("a field is not n×n")
+			return 0, errors.New("a field is not n×n")
 		}
 		for _, v := range p.W {
 			top = math.Max(top, math.Abs(v))
@@ -75,7 +76,7 @@ func WriteFields(path string, n int, panels []Panel) error {
 	}
 	var buf bytes.Buffer
 	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&buf); err != nil {
-		return err
+		return 0, err
 	}
-	return atomicfile.WriteFile(path, buf.Bytes(), 0o644)
+	return top, atomicfile.WriteFile(path, buf.Bytes(), 0o644)
 }
