@@ -216,7 +216,14 @@ func measure(ctx context.Context, cfg config) (*study, error) {
 	}
 	implicit, mlp := models[0], models[1]
 
-	if s.scale, err = core.ScaleAnalysis(ctx, implicit, testX, testY, core.MSE{}, core.ScaleSettings{MaxBudget: cfg.maxT, Seed: seed}); err != nil {
+	// The analysis hands over each budget's predictions: exactly t
+	// iterations from z⁰ = 0.
+	collect := func(t int, y []float64) error {
+		s.budgets = append(s.budgets, t)
+		s.implicitAt = append(s.implicitAt, assess(fam.a, s.testSet, ys.invert(y)))
+		return nil
+	}
+	if s.scale, err = core.ScaleAnalysis(ctx, implicit, testX, testY, core.MSE{}, core.ScaleSettings{MaxBudget: cfg.maxT, Seed: seed, Outputs: collect}); err != nil {
 		return nil, fmt.Errorf("scale analysis: %w", err)
 	}
 	predict := func(m *core.Model, st core.Settings) (quality, *core.Output, time.Duration, error) {
@@ -228,14 +235,9 @@ func measure(ctx context.Context, cfg config) (*study, error) {
 		took := time.Since(start) / time.Duration(cfg.test)
 		return assess(fam.a, s.testSet, ys.invert(out.Y)), out, took, nil
 	}
-	for _, pt := range s.scale {
-		s.budgets = append(s.budgets, pt.Budget)
-		// Exactly t iterations from z⁰ = 0, as ScaleAnalysis runs them.
-		qt, _, took, err := predict(implicit, core.Settings{MaxIter: pt.Budget, RelTol: -1, DivergenceRatio: -1})
-		if err != nil {
-			return nil, fmt.Errorf("budget %d: %w", pt.Budget, err)
-		}
-		s.implicitAt, s.implicitTime = append(s.implicitAt, qt), took
+	top := s.budgets[len(s.budgets)-1]
+	if _, _, s.implicitTime, err = predict(implicit, core.Settings{MaxIter: top, RelTol: -1, DivergenceRatio: -1}); err != nil {
+		return nil, fmt.Errorf("budget %d: %w", top, err)
 	}
 	conv, out, took, err := predict(implicit, core.Settings{MaxIter: 1000})
 	if err != nil {
