@@ -141,21 +141,16 @@ func (r Recipe) Train(ctx context.Context, data core.Data, p, q int, onEpoch fun
 // solveLimit bounds the iterations of a solve to the fixed point.
 const solveLimit = 1000
 
-// Predict runs the model on the physical fields x and returns its physical
-// predictions: after exactly t iterations from z⁰ = 0 (as core.ScaleAnalysis
-// counts them), or solved to the fixed point when t is 0. It also returns
+// Predict runs the model on the physical fields x, solved to the fixed
+// point (relative residual 1e-6), and returns its physical predictions and
 // the solve's statistics.
-func Predict(ctx context.Context, m *core.Model, in, out Standardizer, x []float64, t int) ([]float64, *core.Result, error) {
-	s := core.Settings{MaxIter: solveLimit}
-	if t > 0 {
-		s = core.Settings{MaxIter: t, RelTol: -1, DivergenceRatio: -1}
-	}
-	o, err := m.Infer(ctx, in.Apply(x), s)
+func Predict(ctx context.Context, m *core.Model, in, out Standardizer, x []float64) ([]float64, *core.Result, error) {
+	o, err := m.Infer(ctx, in.Apply(x), core.Settings{MaxIter: solveLimit})
 	if err != nil {
 		return nil, nil, err
 	}
-	if t == 0 && o.Result.Status != core.Converged {
-		return nil, nil, fmt.Errorf("the fixed point was not reached in %d iterations (relative residual %.2g)", s.MaxIter, o.Result.RelResidual)
+	if o.Result.Status != core.Converged {
+		return nil, nil, fmt.Errorf("the fixed point was not reached in %d iterations (relative residual %.2g)", solveLimit, o.Result.RelResidual)
 	}
 	return out.Invert(o.Y), o.Result, nil
 }

@@ -25,14 +25,18 @@
 // trained the same way, the classical linear (Stokes) solution without
 // advection, and two trivial predictions.
 //
-// How it differs from the paper: the paper's models for this task are
-// convolutional/operator-style implicit networks on a finer grid and a
-// longer horizon; here the model is a dense layer on a 16×16 grid (fields
-// of 256 values, 2/3-rule resolution |k| ≤ 5) over one time unit, so the
-// whole study runs on one core in about a minute. At this resolution the
-// truncated solution differs from a 64×64 solve of the same initial field
-// by under 1% (tested). Over one time unit at ν = 1e-3 the flow is only
-// mildly nonlinear, which the Stokes baseline makes visible.
+// How it differs from the paper: the model is one dense layer on raw grid
+// values (no convolution or Fourier layer, so no built-in translation
+// structure), where the paper uses its own architecture on the benchmark's
+// data; the benchmark solves on 256×256 with time step 1e-4 and learns on
+// 64×64 over tens of time units, while here the grid is 16×16 (fields of
+// 256 values, resolved wavenumbers |k| ≤ 5), the step 0.025 and the horizon
+// one time unit, so that the whole study runs on one core in under a
+// minute. The truncation is adequate for these fields: the 16×16 solution
+// is within 1% of a 48×48 solve of the same initial field (tested). Over
+// one time unit at ν = 1e-3 the flow is only mildly nonlinear, and the
+// report shows it: the Stokes solution, which drops advection, is the
+// baseline to beat.
 package main
 
 import (
@@ -151,58 +155,104 @@ type outcome struct {
 func study(ctx context.Context, c config, w io.Writer) (*outcome, error) {
 	start := time.Now()
 	n := c.Flow.NS.N
-	p := n * n
 	fmt.Fprintf(w, "2D Navier–Stokes, vorticity form, unit torus: %d×%d grid (resolved |k| ≤ %d), ν = %g, forcing 0.1(sin 2π(x+y) + cos 2π(x+y)).\n", n, n, n/3, c.Flow.NS.Viscosity)
 	fmt.Fprintf(w, "Task: w(0) ↦ w(%g); initial vorticities from the Gaussian random field 7³(−Δ + 49I)^(−2.5).\n\n", c.Flow.T)
+	e, err := newExperiment(c, w)
+	if err != nil {
+		return nil, err
+	}
+	implicit, mlp, err := e.trainModels(ctx, w)
+	if err != nil {
+		return nil, err
+	}
+	res := &outcome{}
+	fixed, err := e.testTimeCompute(ctx, w, implicit, res)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.compare(ctx, w, mlp, res); err != nil {
+		return nil, err
+	}
+	if err := e.plot(w, res, fixed); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(w, "Total time %.1f s.\n", time.Since(start).Seconds())
+	return res, nil
+}
 
-	t0 := time.Now()
+// experiment is the data of a run, split and standardised.
+type experiment struct {
+	c           config
+	p           int // grid points, the models' inputs and outputs
+	train, test *Set
+	in, out     Standardizer
+}
+
+// newExperiment generates the data and fits the standardisers to the
+// training fields.
+func newExperiment(c config, w io.Writer) (*experiment, error) {
+	start := time.Now()
 	set, err := Generate(c.Flow, c.Train+c.Test, c.Seed)
 	if err != nil {
 		return nil, err
 	}
-	train, test := split(set, c.Train)
+	e := &experiment{c: c, p: set.N * set.N}
+	e.train, e.test = split(set, c.Train)
 	fmt.Fprintf(w, "Data: %d training and %d test fields solved pseudo-spectrally (time step ≤ %g) in %.1f s.\n",
-		c.Train, c.Test, c.Flow.NS.Step, time.Since(t0).Seconds())
+		c.Train, c.Test, c.Flow.NS.Step, time.Since(start).Seconds())
 	fmt.Fprintf(w, "  vorticity RMS: %.3f at t = 0, %.3f at t = %g.\n\n", rms(set.X), rms(set.Y), c.Flow.T)
-
-	in, err := FitStandardizer(train.X, p)
-	if err != nil {
+	if e.in, err = FitStandardizer(e.train.X, e.p); err != nil {
 		return nil, err
 	}
-	out, err := FitStandardizer(train.Y, p)
-	if err != nil {
+	if e.out, err = FitStandardizer(e.train.Y, e.p); err != nil {
 		return nil, err
 	}
-	data := core.Data{X: in.Apply(train.X), Target: out.Apply(train.Y), N: train.Count}
+	return e, nil
+}
 
-	mlpRecipe := c.Implicit.MatchingMLP(p, p)
+// trainModels trains the implicit model and the explicit one of the same
+// parameter count, the same way.
+func (e *experiment) trainModels(ctx context.Context, w io.Writer) (implicit, mlp *core.Model, err error) {
+	data := core.Data{X: e.in.Apply(e.train.X), Target: e.out.Apply(e.train.Y), N: e.train.Count}
 	models := make([]*core.Model, 2)
-	for i, r := range []Recipe{c.Implicit, mlpRecipe} {
-		t0 := time.Now()
+	for i, r := range []Recipe{e.c.Implicit, e.c.Implicit.MatchingMLP(e.p, e.p)} {
+		start := time.Now()
 		var last float64
-		m, err := r.Train(ctx, data, p, p, func(_ int, loss float64) { last = loss })
+		m, err := r.Train(ctx, data, e.p, e.p, func(_ int, loss float64) { last = loss })
 		if err != nil {
-			return nil, fmt.Errorf("training the %s: %w", describe(r), err)
+			return nil, nil, fmt.Errorf("training the %s: %w", describe(r), err)
 		}
 		models[i] = m
 		fmt.Fprintf(w, "Trained the %s, %d parameters: %d epochs in %.1f s, final training loss %.4f.\n",
-			describe(r), r.Params(p, p), r.Epochs, time.Since(t0).Seconds(), last)
+			describe(r), r.Params(e.p, e.p), r.Epochs, time.Since(start).Seconds(), last)
 	}
-	implicit, mlp := models[0], models[1]
 	fmt.Fprintf(w, "(Adam, learning rate %g, batch %d, mean squared error ½‖y − target‖² on standardised fields.)\n\n",
-		c.Implicit.LearningRate, c.Implicit.BatchSize)
+		e.c.Implicit.LearningRate, e.c.Implicit.BatchSize)
+	return models[0], models[1], nil
+}
 
-	res := &outcome{}
-	testIn := in.Apply(test.X)
-	res.Scale, err = core.ScaleAnalysis(ctx, implicit, testIn, out.Apply(test.Y), core.MSE{}, core.ScaleSettings{MaxBudget: c.MaxBudget, Seed: c.Seed})
+// testTimeCompute reports the implicit model's loss, L_t and relative L2
+// error against the iterations t, and at the fixed point, whose
+// predictions it returns.
+func (e *experiment) testTimeCompute(ctx context.Context, w io.Writer, m *core.Model, res *outcome) ([]float64, error) {
+	x, target := e.in.Apply(e.test.X), e.out.Apply(e.test.Y)
+	var err error
+	res.Scale, err = core.ScaleAnalysis(ctx, m, x, target, core.MSE{}, core.ScaleSettings{
+		MaxBudget: e.c.MaxBudget, Seed: e.c.Seed,
+		Outputs: func(t int, y []float64) error {
+			res.Budgets = append(res.Budgets, t)
+			res.ImplicitAt = append(res.ImplicitAt, RelativeL2(e.out.Invert(y), e.test.Y, e.p))
+			return nil
+		},
+	})
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(w, "Test-time compute, implicit model: exactly t iterations (Peaceman–Rachford) from z⁰ = 0 on the %d test fields and 8 perturbed copies of each:\n", c.Test)
+	fmt.Fprintf(w, "Test-time compute, implicit model: exactly t iterations (Peaceman–Rachford) from z⁰ = 0 on the %d test fields and 8 perturbed copies of each:\n", e.test.Count)
 	if err := scalereport.WriteTable(w, res.Scale, false); err != nil {
 		return nil, err
 	}
-	if res.OperatorLipschitz, err = operatorLipschitz(ctx, c, in, out, testIn, test.Y, p); err != nil {
+	if res.OperatorLipschitz, err = e.operatorLipschitz(ctx, x, target); err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(w, "The map being learnt (the solver, on the same perturbed fields): Lipschitz number %.3f.\n", res.OperatorLipschitz)
@@ -210,82 +260,84 @@ func study(ctx context.Context, c config, w io.Writer) (*outcome, error) {
 	fmt.Fprintln(w, "\nRelative L2 test error ‖ŵ(T) − w(T)‖/‖w(T)‖, mean over test fields, against iterations:")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "iterations t\trelative L2\t")
-	var fixedPred []float64
-	for _, pt := range res.Scale {
-		pred, _, err := Predict(ctx, implicit, in, out, test.X, pt.Budget)
-		if err != nil {
-			return nil, err
-		}
-		res.Budgets = append(res.Budgets, pt.Budget)
-		res.ImplicitAt = append(res.ImplicitAt, RelativeL2(pred, test.Y, p))
-		fmt.Fprintf(tw, "%d\t%.4f\t\n", pt.Budget, res.ImplicitAt[len(res.ImplicitAt)-1])
+	for i, t := range res.Budgets {
+		fmt.Fprintf(tw, "%d\t%.4f\t\n", t, res.ImplicitAt[i])
 	}
-	fixedPred, solve, err := Predict(ctx, implicit, in, out, test.X, 0)
+	fixed, solve, err := Predict(ctx, m, e.in, e.out, e.test.X)
 	if err != nil {
 		return nil, err
 	}
-	res.ImplicitFixed = RelativeL2(fixedPred, test.Y, p)
+	res.ImplicitFixed = RelativeL2(fixed, e.test.Y, e.p)
 	fmt.Fprintf(tw, "fixed point\t%.4f\t\n", res.ImplicitFixed)
 	if err := tw.Flush(); err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(w, "(fixed point: relative residual ≤ 1e-6, %.1f iterations on average, %d at most)\n\n", meanIterations(solve), solve.Iterations)
-
-	mlpPred, _, err := Predict(ctx, mlp, in, out, test.X, 0)
-	if err != nil {
-		return nil, err
-	}
-	res.MLP = RelativeL2(mlpPred, test.Y, p)
-	res.Stokes = RelativeL2(test.Stokes, test.Y, p)
-	res.Initial = RelativeL2(test.X, test.Y, p)
-	res.Mean = RelativeL2(repeat(out.Mean, test.Count), test.Y, p)
-
-	fmt.Fprintln(w, "Relative L2 test error, every method:")
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "method\tparameters\trelative L2\t")
-	fmt.Fprintf(tw, "implicit %s, fixed point\t%d\t%.4f\t\n", describe(c.Implicit), c.Implicit.Params(p, p), res.ImplicitFixed)
-	fmt.Fprintf(tw, "explicit %s\t%d\t%.4f\t\n", describe(mlpRecipe), mlpRecipe.Params(p, p), res.MLP)
-	fmt.Fprintf(tw, "classical: Stokes solution (advection dropped, solved exactly)\t0\t%.4f\t\n", res.Stokes)
-	fmt.Fprintf(tw, "trivial: w(T) = w(0)\t0\t%.4f\t\n", res.Initial)
-	fmt.Fprintf(tw, "trivial: w(T) = training mean of w(T)\t0\t%.4f\t\n", res.Mean)
-	if err := tw.Flush(); err != nil {
-		return nil, err
-	}
-
-	title := fmt.Sprintf("Navier-Stokes w(0) -> w(%g), %dx%d grid, implicit h=%d", c.Flow.T, n, n, c.Implicit.Hidden)
-	if err := scalereport.WritePNG(c.ScalePNG, title, res.Scale); err != nil {
-		return nil, err
-	}
-	fmt.Fprintf(w, "\nWrote %s (loss and L_t against t)", c.ScalePNG)
-	if c.FieldPNG != "" {
-		top, err := WriteFields(c.FieldPNG, n, []Panel{
-			{"w(0), test field 1", test.X[:p]},
-			{fmt.Sprintf("w(%g), solver", c.Flow.T), test.Y[:p]},
-			{fmt.Sprintf("w(%g), implicit model", c.Flow.T), fixedPred[:p]},
-			{"implicit − solver", diff(fixedPred[:p], test.Y[:p])},
-		})
-		if err != nil {
-			return nil, err
-		}
-		fmt.Fprintf(w, " and %s (one test field; colours ±%.2f)", c.FieldPNG, top)
-	}
-	fmt.Fprintf(w, ".\nTotal time %.1f s.\n", time.Since(start).Seconds())
-	return res, nil
+	return fixed, nil
 }
 
 // operatorLipschitz measures the solver's Lipschitz number on the
 // standardised test fields x, perturbed as core.ScaleAnalysis perturbs them
 // for the model (same seed, same radius).
-func operatorLipschitz(ctx context.Context, c config, in, out Standardizer, x, y []float64, p int) (float64, error) {
-	ns, err := NewNS(c.Flow.NS)
+func (e *experiment) operatorLipschitz(ctx context.Context, x, target []float64) (float64, error) {
+	ns, err := NewNS(e.c.Flow.NS)
 	if err != nil {
 		return 0, err
 	}
-	pts, err := core.ScaleAnalysis(ctx, Operator{NS: ns, T: c.Flow.T, In: in, Out: out}, x, out.Apply(y), core.MSE{}, core.ScaleSettings{Budgets: []int{1}, Seed: c.Seed})
+	op := Operator{NS: ns, T: e.c.Flow.T, In: e.in, Out: e.out}
+	pts, err := core.ScaleAnalysis(ctx, op, x, target, core.MSE{}, core.ScaleSettings{Budgets: []int{1}, Seed: e.c.Seed})
 	if err != nil {
 		return 0, err
 	}
 	return pts[0].Lipschitz, nil
+}
+
+// compare reports every method's relative L2 test error.
+func (e *experiment) compare(ctx context.Context, w io.Writer, mlp *core.Model, res *outcome) error {
+	pred, _, err := Predict(ctx, mlp, e.in, e.out, e.test.X)
+	if err != nil {
+		return err
+	}
+	res.MLP = RelativeL2(pred, e.test.Y, e.p)
+	res.Stokes = RelativeL2(e.test.Stokes, e.test.Y, e.p)
+	res.Initial = RelativeL2(e.test.X, e.test.Y, e.p)
+	res.Mean = RelativeL2(repeat(e.out.Mean, e.test.Count), e.test.Y, e.p)
+
+	r, m := e.c.Implicit, e.c.Implicit.MatchingMLP(e.p, e.p)
+	fmt.Fprintln(w, "Relative L2 test error, every method:")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "method\tparameters\trelative L2\t")
+	fmt.Fprintf(tw, "implicit %s, fixed point\t%d\t%.4f\t\n", describe(r), r.Params(e.p, e.p), res.ImplicitFixed)
+	fmt.Fprintf(tw, "explicit %s\t%d\t%.4f\t\n", describe(m), m.Params(e.p, e.p), res.MLP)
+	fmt.Fprintf(tw, "classical: Stokes solution (advection dropped, solved exactly)\t0\t%.4f\t\n", res.Stokes)
+	fmt.Fprintf(tw, "trivial: w(T) = w(0)\t0\t%.4f\t\n", res.Initial)
+	fmt.Fprintf(tw, "trivial: w(T) = training mean of w(T)\t0\t%.4f\t\n", res.Mean)
+	return tw.Flush()
+}
+
+// plot writes the test-time compute plot and, if asked, the first test
+// field with the implicit model's prediction at the fixed point.
+func (e *experiment) plot(w io.Writer, res *outcome, fixed []float64) error {
+	n, p, T := e.c.Flow.NS.N, e.p, e.c.Flow.T
+	title := fmt.Sprintf("Navier-Stokes w(0) -> w(%g), %dx%d grid, implicit h=%d", T, n, n, e.c.Implicit.Hidden)
+	if err := scalereport.WritePNG(e.c.ScalePNG, title, res.Scale); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nWrote %s (loss and L_t against t)", e.c.ScalePNG)
+	if e.c.FieldPNG != "" {
+		top, err := WriteFields(e.c.FieldPNG, n, []Panel{
+			{"w(0), test field 1", e.test.X[:p]},
+			{fmt.Sprintf("w(%g), solver", T), e.test.Y[:p]},
+			{fmt.Sprintf("w(%g), implicit model", T), fixed[:p]},
+			{"implicit − solver", diff(fixed[:p], e.test.Y[:p])},
+		})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, " and %s (one test field; colours ±%.2f)", e.c.FieldPNG, top)
+	}
+	fmt.Fprintln(w, ".")
+	return nil
 }
 
 func describe(r Recipe) string {
