@@ -151,6 +151,7 @@ func TestInvariants(t *testing.T) {
 	}
 	e0, z0 := invariants(inviscid, w0)
 	e1, z1 := invariants(inviscid, w)
+	t.Logf("field changed by %.3f; energy by %.2e, enstrophy by %.2e (relative)", relDiff(w, w0), e1/e0-1, z1/z0-1)
 	if math.Abs(e1/e0-1) > 1e-4 || math.Abs(z1/z0-1) > 1e-4 {
 		t.Errorf("energy changed by %.2e and enstrophy by %.2e (relative)", e1/e0-1, z1/z0-1)
 	}
