@@ -134,6 +134,9 @@ func ScaleAnalysis(ctx context.Context, model Inferer, x, target []float64, loss
 		if err != nil {
 			return points, fmt.Errorf("budget %d: %w", t, err)
 		}
+		if out == nil || out.Result == nil || len(out.Y) != len(all)/p*q || len(out.Result.Samples) != len(all)/p {
+			return points, fmt.Errorf("budget %d: %w: the model's Infer returned an incomplete output for %d samples", t, ErrProblem, len(all)/p)
+		}
 		pt := ScalePoint{Budget: t, Accuracy: math.NaN()}
 		y := out.Y[:n*q]
 		if pt.Loss, err = loss.Loss(y, target, n, q, grad); err != nil {

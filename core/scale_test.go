@@ -123,3 +123,20 @@ func (c cancelAfter) Infer(ctx context.Context, x []float64, s Settings) (*Outpu
 	c.cancel()
 	return c.Model.Infer(ctx, x, s)
 }
+
+// incomplete is an Inferer whose outputs are missing parts.
+type incomplete struct{ out *Output }
+
+func (incomplete) Sizes() (h, p, q int) { return 1, 1, 1 }
+func (m incomplete) Infer(context.Context, []float64, Settings) (*Output, error) {
+	return m.out, nil
+}
+
+func TestScaleAnalysisIncompleteOutput(t *testing.T) {
+	for _, out := range []*Output{nil, {Y: make([]float64, 9)}, {Y: make([]float64, 2), Result: &Result{Samples: make([]Sample, 9)}}, {Y: make([]float64, 9), Result: &Result{}}} {
+		_, err := ScaleAnalysis(context.Background(), incomplete{out}, []float64{1}, []float64{0}, MSE{}, ScaleSettings{MaxBudget: 2})
+		if !errors.Is(err, ErrProblem) {
+			t.Errorf("%+v: %v", out, err)
+		}
+	}
+}
