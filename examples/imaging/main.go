@@ -41,6 +41,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"time"
 
 	"github.com/implicitlab/implicit/core"
@@ -67,7 +68,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "imaging:", err)
 		os.Exit(1)
 	}
-	fmt.Printf("\nTotal time %.1f s (one core: GOMAXPROCS=1 go run ./examples/imaging).\n", time.Since(start).Seconds())
+	fmt.Printf("\nTotal time %.1f s (GOMAXPROCS %d).\n", time.Since(start).Seconds(), runtime.GOMAXPROCS(0))
 }
 
 // config is the case study's settings, from the flags.

@@ -175,7 +175,14 @@ func params(d *core.Dense) int {
 
 // fit trains d for the configured epochs, printing each epoch's mean loss.
 func fit(ctx context.Context, d *core.Dense, freeze bool, data core.Data, cfg config, w io.Writer, name string) error {
-	tr, err := core.NewTrainer(d, core.TrainSettings{BatchSize: cfg.batch, LearningRate: cfg.learningRate, Seed: cfg.seed, Loss: core.MSE{}, FreezeCore: freeze})
+	// The solves' default limit of 100 iterations is not always enough
+	// late in a long run, when the layer's contraction has weakened: a
+	// single square that misses the tolerance would end the training.
+	solves := core.Settings{MaxIter: 1000}
+	tr, err := core.NewTrainer(d, core.TrainSettings{
+		BatchSize: cfg.batch, LearningRate: cfg.learningRate, Seed: cfg.seed, Loss: core.MSE{}, FreezeCore: freeze,
+		Gradient: core.GradientSettings{Forward: solves, Backward: solves},
+	})
 	if err != nil {
 		return err
 	}
