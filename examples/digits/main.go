@@ -29,12 +29,7 @@ func main() {
 		log.Fatal(err)
 	}
 	implicit := models.DigitsRecipe
-	// One hidden layer of width w has w(p+1) + q(w+1) parameters; choose w
-	// to match the implicit model's count as closely as possible.
-	target := params(implicit, set)
-	mlp := implicit
-	mlp.MLP = true
-	mlp.Hidden = int(math.Round(float64(target-set.Classes) / float64(set.Features+1+set.Classes)))
+	mlp := implicit.MatchingMLP(set.Features, set.Classes)
 
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "model\tparameters\thold-out accuracy by seed\tmean\tmin\tmax\ttraining s (mean)\t")
@@ -61,38 +56,16 @@ func main() {
 			lo, hi = math.Min(lo, a), math.Max(hi, a)
 			list += fmt.Sprintf("%.4f ", a)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%.4f\t%.4f\t%.4f\t%.1f\t\n", c.name, params(c.r, set), list, mean, lo, hi, secs)
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%.4f\t%.4f\t%.4f\t%.1f\t\n", c.name, c.r.Params(set.Features, set.Classes), list, mean, lo, hi, secs)
 	}
 	tw.Flush()
 	fmt.Printf("\n%d epochs, batch %d, Adam lr %g, cross-entropy, %d training and %d hold-out images.\n",
 		implicit.Epochs, implicit.BatchSize, implicit.LearningRate, set.Train.N, set.HoldOut.N)
 }
 
-func params(r models.Recipe, set *datasets.Set) int {
-	p, q, h := set.Features, set.Classes, r.Hidden
-	n := h*(p+1) + q*(h+1)
-	switch {
-	case r.MLP:
-	case r.Param == core.Monotone:
-		n += 2 * h * h
-	default:
-		n += h * h
-	}
-	return n
-}
-
 func trainAndEvaluate(r models.Recipe, set *datasets.Set) (float64, error) {
-	tr, err := r.NewTrainer(set.Features, set.Classes)
-	if err != nil {
-		return 0, err
-	}
 	data := core.Data{X: set.Train.X, Target: set.Train.Labels, N: set.Train.N}
-	for range r.Epochs {
-		if err := tr.Epoch(context.Background(), data, nil); err != nil {
-			return 0, err
-		}
-	}
-	m, err := core.NewModel(tr.Model())
+	m, err := r.Train(context.Background(), data, set.Features, set.Classes, nil)
 	if err != nil {
 		return 0, err
 	}

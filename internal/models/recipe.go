@@ -1,7 +1,9 @@
 package models
 
 import (
+	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 
 	"github.com/implicitlab/implicit/core"
@@ -22,6 +24,8 @@ type Recipe struct {
 	LearningRate float64
 	Seed         uint64
 	Gradient     core.GradientSettings
+	// Loss is the training loss; nil means CrossEntropy.
+	Loss core.Loss
 }
 
 // DigitsRecipe made digits.safetensors; its values are implicit train's
@@ -38,7 +42,7 @@ func (r Recipe) NewTrainer(p, q int) (*core.Trainer, error) {
 		return nil, fmt.Errorf("batch size %d, epochs %d: want at least 1", r.BatchSize, r.Epochs)
 	}
 	cfg := core.DenseConfig{Hidden: r.Hidden, In: p, Out: q, Activation: r.Activation, Param: r.Param, Monotone: r.Monotone}
-	ts := core.TrainSettings{BatchSize: r.BatchSize, LearningRate: r.LearningRate, Seed: r.Seed, Gradient: r.Gradient, FreezeCore: r.MLP}
+	ts := core.TrainSettings{BatchSize: r.BatchSize, LearningRate: r.LearningRate, Seed: r.Seed, Gradient: r.Gradient, FreezeCore: r.MLP, Loss: r.Loss}
 	if r.MLP {
 		cfg.Param, cfg.Monotone = core.Direct, 0
 	}
@@ -53,4 +57,45 @@ func (r Recipe) NewTrainer(p, q int) (*core.Trainer, error) {
 		d.Defaults.Solver = m.String()
 	}
 	return core.NewTrainer(d, ts)
+}
+
+// Params is the number of trained parameters of the recipe's model with p
+// inputs and q outputs: U, b, C and c, and W (direct) or A and B
+// (monotone) unless it is the MLP.
+func (r Recipe) Params(p, q int) int {
+	h := r.Hidden
+	n := h*(p+1) + q*(h+1)
+	switch {
+	case r.MLP:
+	case r.Param == core.Monotone:
+		n += 2 * h * h
+	default:
+		n += h * h
+	}
+	return n
+}
+
+// MatchingMLP is the explicit baseline for r: the MLP trained the same way
+// whose hidden width gives the parameter count nearest r's.
+func (r Recipe) MatchingMLP(p, q int) Recipe {
+	m := r
+	m.MLP = true
+	// One hidden layer of width w has w(p+1) + q(w+1) parameters.
+	m.Hidden = max(1, int(math.Round(float64(r.Params(p, q)-q)/float64(p+1+q))))
+	return m
+}
+
+// Train initialises a model of p inputs and q outputs and trains it for the
+// recipe's epochs, calling onStep (if set) after every step.
+func (r Recipe) Train(ctx context.Context, data core.Data, p, q int, onStep func(core.StepStats)) (*core.Model, error) {
+	tr, err := r.NewTrainer(p, q)
+	if err != nil {
+		return nil, err
+	}
+	for e := 1; e <= r.Epochs; e++ {
+		if err := tr.Epoch(ctx, data, onStep); err != nil {
+			return nil, fmt.Errorf("epoch %d: %w", e, err)
+		}
+	}
+	return core.NewModel(tr.Model())
 }

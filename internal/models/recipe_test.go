@@ -1,0 +1,70 @@
+package models
+
+import (
+	"context"
+	"testing"
+
+	"github.com/implicitlab/implicit/core"
+)
+
+func TestParams(t *testing.T) {
+	r := Recipe{Hidden: 4, Param: core.Monotone}
+	// U 4×3, b 4, C 2×4, c 2, A and B 4×4.
+	if got := r.Params(3, 2); got != 12+4+8+2+32 {
+		t.Errorf("monotone: %d", got)
+	}
+	r.Param = core.Direct
+	if got := r.Params(3, 2); got != 12+4+8+2+16 {
+		t.Errorf("direct: %d", got)
+	}
+	r.MLP = true
+	if got := r.Params(3, 2); got != 12+4+8+2 {
+		t.Errorf("MLP: %d", got)
+	}
+}
+
+func TestMatchingMLP(t *testing.T) {
+	r := DigitsRecipe
+	m := r.MatchingMLP(64, 10)
+	if !m.MLP || m.Epochs != r.Epochs || m.LearningRate != r.LearningRate || m.Seed != r.Seed {
+		t.Fatalf("not trained the same way: %+v", m)
+	}
+	// Nearest: one unit more or less is further from the target.
+	want, got := r.Params(64, 10), m.Params(64, 10)
+	for _, w := range []int{m.Hidden - 1, m.Hidden + 1} {
+		o := m
+		o.Hidden = w
+		if d := o.Params(64, 10) - want; abs(d) < abs(got-want) {
+			t.Errorf("width %d gives %d parameters, nearer %d than width %d's %d", w, o.Params(64, 10), want, m.Hidden, got)
+		}
+	}
+}
+
+func abs(n int) int { return max(n, -n) }
+
+// Train fits a regression with the recipe's loss: the identity map of one
+// input, which an MLP learns to a small error.
+func TestTrainRegression(t *testing.T) {
+	r := Recipe{Hidden: 8, Param: core.Monotone, Activation: core.ReLU, Epochs: 150, BatchSize: 8, LearningRate: 0.01, Seed: 1, Loss: core.MSE{}}
+	x := []float64{-1, -0.5, 0, 0.5, 1, 1.5, -1.5, 0.25}
+	data := core.Data{X: x, Target: x, N: len(x)}
+	steps := 0
+	m, err := r.Train(context.Background(), data, 1, 1, func(core.StepStats) { steps++ })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if steps != r.Epochs {
+		t.Errorf("%d steps, want one an epoch", steps)
+	}
+	out, err := m.Infer(context.Background(), x, core.Settings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mse float64
+	for i, y := range out.Y {
+		mse += (y - x[i]) * (y - x[i]) / float64(len(x))
+	}
+	if mse > 0.01 {
+		t.Errorf("mean squared error %.4f after training, want below 0.01", mse)
+	}
+}
