@@ -1,11 +1,10 @@
 package main
 
 import (
-	"context"
 	"math"
-	"math/rand/v2"
 
 	"github.com/implicitlab/implicit/core"
+	"github.com/implicitlab/implicit/internal/models"
 )
 
 // features returns the instances' parameters, c then b, one row each.
@@ -76,51 +75,14 @@ type trainConfig struct {
 	seed          uint64
 }
 
-// train fits a monotone relu deq-dense model with hidden units on data (p
-// inputs, q outputs) or, if explicit, the one-hidden-layer MLP
-// y = C relu(U x + b) + c: a direct model whose W is zero and frozen
-// (TrainSettings.FreezeCore), so that it is trained exactly the same way.
-func train(ctx context.Context, cfg trainConfig, hidden int, explicit bool, data core.Data, p, q int) (*core.Model, error) {
-	dc := core.DenseConfig{Hidden: hidden, In: p, Out: q, Activation: core.ReLU, Param: core.Monotone}
-	if explicit {
-		dc.Param = core.Direct
-	}
-	d, err := core.NewDense(dc, rand.New(rand.NewPCG(cfg.seed, 0)))
-	if err != nil {
-		return nil, err
-	}
-	if explicit {
-		clear(d.W.Data)
-	}
-	tr, err := core.NewTrainer(d, core.TrainSettings{
-		BatchSize: cfg.batch, LearningRate: cfg.lr, Seed: cfg.seed, Loss: core.MSE{}, FreezeCore: explicit,
+// recipe is the implicit model's training run, monotone relu with hidden
+// units; its MatchingMLP is the explicit network's, trained the same way.
+func (c trainConfig) recipe(hidden int) models.Recipe {
+	return models.Recipe{
+		Hidden: hidden, Param: core.Monotone, Activation: core.ReLU,
+		Epochs: c.epochs, BatchSize: c.batch, LearningRate: c.lr, Seed: c.seed, Loss: core.MSE{},
 		// The default 100 iterations are not always enough as W grows
 		// during training; an unconverged solve would stop training.
 		Gradient: core.GradientSettings{Forward: core.Settings{MaxIter: 1000}, Backward: core.Settings{MaxIter: 1000}},
-	})
-	if err != nil {
-		return nil, err
 	}
-	for range cfg.epochs {
-		if err := tr.Epoch(ctx, data, nil); err != nil {
-			return nil, err
-		}
-	}
-	return core.NewModel(tr.Model())
-}
-
-// paramCount is the number of trained parameters: U, b, C, c, and W's A
-// and B for the monotone implicit model.
-func paramCount(h, p, q int, explicit bool) int {
-	n := h*(p+1) + q*(h+1)
-	if !explicit {
-		n += 2 * h * h
-	}
-	return n
-}
-
-// mlpWidth is the hidden width that gives the MLP the parameter count
-// closest to the implicit model's.
-func mlpWidth(h, p, q int) int {
-	return max(1, int(math.Round(float64(paramCount(h, p, q, false)-q)/float64(p+1+q))))
 }

@@ -49,6 +49,7 @@ import (
 	"time"
 
 	"github.com/implicitlab/implicit/core"
+	"github.com/implicitlab/implicit/internal/models"
 	"github.com/implicitlab/implicit/internal/scalereport"
 )
 
@@ -200,21 +201,19 @@ func measure(ctx context.Context, cfg config) (*study, error) {
 	data := core.Data{X: xs.apply(features(s.trainSet)), Target: ys.apply(solutions(s.trainSet)), N: cfg.train}
 	testX, testY := xs.apply(features(s.testSet)), ys.apply(solutions(s.testSet))
 
-	s.mlpWidth = mlpWidth(cfg.hidden, p, q)
-	s.implicitSize, s.mlpSize = paramCount(cfg.hidden, p, q, false), paramCount(s.mlpWidth, p, q, true)
-	var models [2]*core.Model
-	for i, explicit := range []bool{false, true} {
-		h := cfg.hidden
-		if explicit {
-			h = s.mlpWidth
-		}
+	implicitRecipe := cfg.trainConfig.recipe(cfg.hidden)
+	mlpRecipe := implicitRecipe.MatchingMLP(p, q)
+	s.mlpWidth = mlpRecipe.Hidden
+	s.implicitSize, s.mlpSize = implicitRecipe.Params(p, q), mlpRecipe.Params(p, q)
+	var trained [2]*core.Model
+	for i, r := range []models.Recipe{implicitRecipe, mlpRecipe} {
 		start := time.Now()
-		if models[i], err = train(ctx, cfg.trainConfig, h, explicit, data, p, q); err != nil {
-			return nil, fmt.Errorf("training (explicit %v): %w", explicit, err)
+		if trained[i], err = r.Train(ctx, data, p, q, nil); err != nil {
+			return nil, fmt.Errorf("training (explicit %v): %w", r.MLP, err)
 		}
 		s.trainTimes[i] = time.Since(start)
 	}
-	implicit, mlp := models[0], models[1]
+	implicit, mlp := trained[0], trained[1]
 
 	// The analysis hands over each budget's predictions: exactly t
 	// iterations from z⁰ = 0.
