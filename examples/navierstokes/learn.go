@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"math/rand/v2"
 
 	"github.com/implicitlab/implicit/core"
+	"github.com/implicitlab/implicit/internal/models"
 )
 
 // Standardizer maps fields to the models' scale: each grid point's
@@ -64,78 +64,14 @@ func (s Standardizer) Invert(z []float64) []float64 {
 	return out
 }
 
-// Recipe is how a model is made and trained: a monotone relu deq-dense
-// model of Hidden units, or (MLP) the explicit network y = C relu(Ux + b) + c
-// of Hidden units, trained by the same trainer with W held at zero.
-type Recipe struct {
-	Hidden       int
-	MLP          bool
-	Epochs       int
-	BatchSize    int
-	LearningRate float64
-	Seed         uint64
-}
-
-// Params is the number of parameters of the recipe's model with p inputs
-// and q outputs: h(p+1) + q(h+1), plus 2h² for the monotone core (A, B).
-func (r Recipe) Params(p, q int) int {
-	n := r.Hidden*(p+1) + q*(r.Hidden+1)
-	if !r.MLP {
-		n += 2 * r.Hidden * r.Hidden
-	}
-	return n
-}
-
-// MatchingMLP is the explicit recipe whose parameter count is nearest r's.
-func (r Recipe) MatchingMLP(p, q int) Recipe {
-	m := r
-	m.MLP = true
-	m.Hidden = max(1, int(math.Round(float64(r.Params(p, q)-q)/float64(p+1+q))))
-	return m
-}
-
-// Train fits the recipe's model to the standardised data by Adam on the
-// mean squared error, calling onEpoch after each epoch with its mean loss.
-func (r Recipe) Train(ctx context.Context, data core.Data, p, q int, onEpoch func(epoch int, loss float64)) (*core.Model, error) {
-	if r.Hidden < 1 || r.Epochs < 1 || r.BatchSize < 1 {
-		return nil, fmt.Errorf("hidden %d, epochs %d, batch size %d: want at least 1 each", r.Hidden, r.Epochs, r.BatchSize)
-	}
-	cfg := core.DenseConfig{Hidden: r.Hidden, In: p, Out: q, Activation: core.ReLU, Param: core.Monotone}
-	if r.MLP {
-		cfg.Param = core.Direct
-	}
-	d, err := core.NewDense(cfg, rand.New(rand.NewPCG(r.Seed, 0)))
-	if err != nil {
-		return nil, err
-	}
-	if r.MLP {
-		clear(d.W.Data) // z = relu(Ux + b) after one iteration, exactly
-	}
-	tr, err := core.NewTrainer(d, core.TrainSettings{
-		BatchSize: r.BatchSize, LearningRate: r.LearningRate, Seed: r.Seed,
-		Loss: core.MSE{}, FreezeCore: r.MLP,
-		// The fixed points get slower to reach as the layer learns; allow
-		// more than the default 100 iterations rather than stop training.
-		Gradient: core.GradientSettings{Forward: core.Settings{MaxIter: solveLimit}, Backward: core.Settings{MaxIter: solveLimit}},
-	})
-	if err != nil {
-		return nil, err
-	}
-	for e := 1; e <= r.Epochs; e++ {
-		var sum float64
-		var samples int
-		err := tr.Epoch(ctx, data, func(s core.StepStats) {
-			sum += s.Loss * float64(s.Samples)
-			samples += s.Samples
-		})
-		if err != nil {
-			return nil, fmt.Errorf("epoch %d: %w", e, err)
-		}
-		if onEpoch != nil {
-			onEpoch(e, sum/float64(samples))
-		}
-	}
-	return core.NewModel(tr.Model())
+// implicitRecipe is how the implicit model is made and trained (the flags
+// set its size, epochs, batch, learning rate and seed): monotone relu, by
+// Adam on the mean squared error. Its MatchingMLP is the explicit baseline.
+var implicitRecipe = models.Recipe{
+	Param: core.Monotone, Activation: core.ReLU, Loss: core.MSE{},
+	// The fixed points get slower to reach as the layer learns; allow more
+	// than the default 100 iterations rather than stop training.
+	Gradient: core.GradientSettings{Forward: core.Settings{MaxIter: solveLimit}, Backward: core.Settings{MaxIter: solveLimit}},
 }
 
 // solveLimit bounds the iterations of a solve to the fixed point.

@@ -52,6 +52,7 @@ import (
 	"time"
 
 	"github.com/implicitlab/implicit/core"
+	"github.com/implicitlab/implicit/internal/models"
 	"github.com/implicitlab/implicit/internal/scalereport"
 )
 
@@ -60,7 +61,7 @@ type config struct {
 	Flow        Flow
 	Train, Test int
 	Seed        uint64
-	Implicit    Recipe
+	Implicit    models.Recipe
 	MaxBudget   int
 	ScalePNG    string
 	FieldPNG    string
@@ -69,7 +70,7 @@ type config struct {
 func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs := flag.NewFlagSet("navierstokes", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	c := config{Flow: Flow{NS: NSConfig{Forcing: true}, Alpha: 2.5, Tau: 7}}
+	c := config{Flow: Flow{NS: NSConfig{Forcing: true}, Alpha: 2.5, Tau: 7}, Implicit: implicitRecipe}
 	fs.IntVar(&c.Flow.NS.N, "grid", 16, "grid points a side (even, ≥ 4)")
 	fs.Float64Var(&c.Flow.NS.Viscosity, "nu", 1e-3, "viscosity ν")
 	fs.Float64Var(&c.Flow.NS.Step, "dt", 0.025, "solver time step (at most)")
@@ -214,21 +215,28 @@ func newExperiment(c config, w io.Writer) (*experiment, error) {
 // parameter count, the same way.
 func (e *experiment) trainModels(ctx context.Context, w io.Writer) (implicit, mlp *core.Model, err error) {
 	data := core.Data{X: e.in.Apply(e.train.X), Target: e.out.Apply(e.train.Y), N: e.train.Count}
-	models := make([]*core.Model, 2)
-	for i, r := range []Recipe{e.c.Implicit, e.c.Implicit.MatchingMLP(e.p, e.p)} {
+	trained := make([]*core.Model, 2)
+	for i, r := range []models.Recipe{e.c.Implicit, e.c.Implicit.MatchingMLP(e.p, e.p)} {
 		start := time.Now()
-		var last float64
-		m, err := r.Train(ctx, data, e.p, e.p, func(_ int, loss float64) { last = loss })
+		var epoch, samples int
+		var sum float64 // over the epoch's samples
+		m, err := r.Train(ctx, data, e.p, e.p, func(s core.StepStats) {
+			if s.Epoch != epoch {
+				epoch, samples, sum = s.Epoch, 0, 0
+			}
+			sum += s.Loss * float64(s.Samples)
+			samples += s.Samples
+		})
 		if err != nil {
 			return nil, nil, fmt.Errorf("training the %s: %w", describe(r), err)
 		}
-		models[i] = m
+		trained[i] = m
 		fmt.Fprintf(w, "Trained the %s, %d parameters: %d epochs in %.1f s, final training loss %.4f.\n",
-			describe(r), r.Params(e.p, e.p), r.Epochs, time.Since(start).Seconds(), last)
+			describe(r), r.Params(e.p, e.p), r.Epochs, time.Since(start).Seconds(), sum/float64(samples))
 	}
 	fmt.Fprintf(w, "(Adam, learning rate %g, batch %d, mean squared error ½‖y − target‖² on standardised fields.)\n\n",
 		e.c.Implicit.LearningRate, e.c.Implicit.BatchSize)
-	return models[0], models[1], nil
+	return trained[0], trained[1], nil
 }
 
 // testTimeCompute reports the implicit model's loss, L_t and relative L2
@@ -340,7 +348,7 @@ func (e *experiment) plot(w io.Writer, res *outcome, fixed []float64) error {
 	return nil
 }
 
-func describe(r Recipe) string {
+func describe(r models.Recipe) string {
 	if r.MLP {
 		return fmt.Sprintf("MLP, one hidden relu layer of %d", r.Hidden)
 	}
