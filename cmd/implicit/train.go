@@ -86,7 +86,9 @@ func runTrain(ctx context.Context, stdout, stderr io.Writer, f trainFlags) error
 	if err != nil {
 		return err
 	}
-	gs := core.GradientSettings{Forward: fwd}
+	// The iteration limit and tolerance bound the adjoint solve too: a
+	// layer that needs more forward iterations needs more adjoint ones.
+	gs := core.GradientSettings{Forward: fwd, Backward: core.Settings{MaxIter: fwd.MaxIter, RelTol: fwd.RelTol}}
 	switch f.gradient {
 	case "implicit":
 	case "jacobian-free":
@@ -152,6 +154,10 @@ func runTrain(ctx context.Context, stdout, stderr io.Writer, f trainFlags) error
 				ep, st := tr.Progress()
 				fmt.Fprintf(stderr, "\ninterrupted in epoch %d after step %d; checkpoint saved to %s\nresume with: implicit train --resume %s --epochs %d\n", ep+1, st, f.out, f.out, f.epochs)
 				return errInterrupted
+			}
+			if e > startEpoch || f.resume != "" { // a checkpoint of the epoch before is on disk
+				return fmt.Errorf("epoch %d: %w\nthe checkpoint after epoch %d is in %s; resume with: implicit train --resume %s --epochs %d (and, for a solve that stopped short, a larger --max-iter)",
+					e+1, err, e, f.out, f.out, f.epochs)
 			}
 			return err
 		}

@@ -150,3 +150,27 @@ func TestQuickStartSaysHowManyPerturbations(t *testing.T) {
 		t.Errorf("quick start with --perturbations 2:\n%s", out)
 	}
 }
+
+// A solve that stops short fails the epoch; the checkpoint of the epoch
+// before stays, and the error says how to resume from it.
+func TestTrainFailureKeepsCheckpoint(t *testing.T) {
+	model := filepath.Join(t.TempDir(), "m.safetensors")
+	if _, _, err := run(t, "train", "--out", model, "--hidden", "8", "--epochs", "1", "--quiet"); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = run(t, "train", "--resume", model, "--epochs", "2", "--max-iter", "2", "--quiet")
+	if !errors.Is(err, core.ErrNotConverged) || !strings.Contains(err.Error(), "resume with: implicit train --resume "+model+" --epochs 2") {
+		t.Fatalf("err = %v", err)
+	}
+	if after, err := os.ReadFile(model); err != nil || !bytes.Equal(before, after) {
+		t.Errorf("the checkpoint changed or went (%v)", err)
+	}
+	// With room for the solves, the run resumes from it.
+	if _, _, err := run(t, "train", "--resume", model, "--epochs", "2", "--max-iter", "500", "--quiet"); err != nil {
+		t.Fatal(err)
+	}
+}
