@@ -28,7 +28,7 @@
 // Differences from the paper: the paper's implicit networks for imaging are
 // convolutional and act on whole images (and it studies several inverse
 // problems); this one is a dense layer on small patches of greyscale
-// photographs, trained on one core in about a minute, so its absolute PSNR is
+// photographs, trained on one core in under a minute, so its absolute PSNR is
 // far below the paper's. What carries over is the question asked: how the
 // reconstruction changes with the number of iterations spent at test time.
 package main
