@@ -41,6 +41,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"time"
 
@@ -142,8 +143,15 @@ func (c config) validate() error {
 		return fmt.Errorf("-noise %v: want a standard deviation in [0, 1]", c.noise)
 	case !(c.learningRate > 0 && c.learningRate < 1):
 		return fmt.Errorf("-lr %v: want a learning rate in (0, 1)", c.learningRate)
-	case c.imagePath == "" || c.plotPath == "":
-		return errors.New("-image and -plot need a path")
+	}
+	for _, f := range []struct{ name, path string }{{"image", c.imagePath}, {"plot", c.plotPath}} {
+		if f.path == "" {
+			return fmt.Errorf("-%s needs a path", f.name)
+		}
+		// Fail now, not after the training.
+		if fi, err := os.Stat(filepath.Dir(f.path)); err != nil || !fi.IsDir() {
+			return fmt.Errorf("-%s %s: no directory %s", f.name, f.path, filepath.Dir(f.path))
+		}
 	}
 	return nil
 }

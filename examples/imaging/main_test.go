@@ -153,7 +153,7 @@ func TestFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"-patch", "8", "-output", "5"}, {"-output", "0"}, {"-stride", "5"}, {"-hidden", "0"},
 		{"-epochs", "-1"}, {"-noise", "-0.1"}, {"-blur", "0"}, {"-lr", "NaN"}, {"-method", "newton"},
-		{"-image", ""}, {"-seed", "x"}, {"extra"}, {"-patch", "1000"},
+		{"-image", ""}, {"-plot", "/nonexistent/dir/p.png"}, {"-seed", "x"}, {"extra"}, {"-patch", "1000"},
 	} {
 		if _, err := parseFlags(args, io.Discard); err == nil {
 			t.Errorf("%q: no error", args)

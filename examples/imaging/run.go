@@ -30,6 +30,7 @@ type results struct {
 	convergedIters   int
 	convergedStatus  core.Status
 	scale            []core.ScalePoint
+	windows          int // the held-out image's windows
 }
 
 // Streams of the seed, one for each use, so that changing one size does not
@@ -44,63 +45,104 @@ const (
 // run carries out the case study on the training pairs and the held-out
 // one, writing the report to w and the PNGs to the configured paths.
 func run(ctx context.Context, cfg config, train []pair, held pair, w io.Writer) (*results, error) {
-	res := &results{degraded: psnr(held.deg, held.clean)}
 	t := cfg.tiling
 	fmt.Fprintf(w, "Degradation: Gaussian blur σ = %g px, then noise σ = %g.\n", cfg.blurSigma, cfg.noise)
 	fmt.Fprintf(w, "Model input: a %d×%d degraded window minus its mean; output: the residual of the %d×%d square at its centre; images rebuilt with stride %d.\n\n",
 		t.in, t.in, t.out, t.out, t.stride)
-
+	res := &results{degraded: psnr(held.deg, held.clean)}
 	start := time.Now()
 	res.lambda = bestLambda(train, cfg.blurSigma, cfg.tikhonovIters)
 	res.tikhonov = psnr(tikhonov(held.deg, cfg.blurSigma, res.lambda, cfg.tikhonovIters), held.clean)
 	fmt.Fprintf(w, "Tikhonov baseline: λ = %g chosen on the training photographs (%.1f s).\n", res.lambda, time.Since(start).Seconds())
 
 	sc := t.fitScales(train, cfg.trainSquares, rand.New(rand.NewPCG(cfg.seed, streamScales)))
-	x, y := t.sample(train, cfg.trainSquares, sc, rand.New(rand.NewPCG(cfg.seed, streamTrain)))
-	data := core.Data{X: x, Target: y, N: cfg.trainSquares}
-	implicit, mlp, err := newModels(cfg)
+	implicit, mlp, err := trainModels(ctx, cfg, train, sc, w)
 	if err != nil {
 		return nil, err
-	}
-	fmt.Fprintf(w, "Training on %d squares, %d epochs, batch %d, Adam lr %g, MSE:\n", cfg.trainSquares, cfg.epochs, cfg.batch, cfg.learningRate)
-	for _, m := range []struct {
-		name   string
-		d      *core.Dense
-		freeze bool
-	}{{"implicit", implicit, false}, {"explicit", mlp, true}} {
-		if err := fit(ctx, m.d, m.freeze, data, cfg, w, m.name); err != nil {
-			return nil, fmt.Errorf("training the %s model: %w", m.name, err)
-		}
-	}
-
-	start = time.Now()
-	xs, at := t.tiles(held.deg, sc)
-	rebuild := func(d *core.Dense, s core.Settings) (*grey, *core.Output, error) {
-		m, err := core.NewModel(d)
-		if err != nil {
-			return nil, nil, err
-		}
-		out, err := m.Infer(ctx, xs, s)
-		if err != nil {
-			return nil, nil, err
-		}
-		return t.assemble(held.deg, out.Y, at, sc), out, nil
 	}
 	method, err := cfg.testMethod()
 	if err != nil {
 		return nil, err
 	}
-	for b := 1; b <= cfg.maxBudget; b *= 2 {
-		// Exactly b iterations from z⁰ = 0, as core.ScaleAnalysis runs them.
-		img, _, err := rebuild(implicit, core.Settings{Method: method, MaxIter: b, RelTol: -1, DivergenceRatio: -1})
+	start = time.Now()
+	model, err := core.NewModel(implicit)
+	if err != nil {
+		return nil, err
+	}
+	sx, sy := t.sample([]pair{held}, cfg.scaleSquares, sc, rand.New(rand.NewPCG(cfg.seed, streamHeldOut)))
+	res.scale, err = core.ScaleAnalysis(ctx, model, sx, sy, core.MSE{}, core.ScaleSettings{MaxBudget: cfg.maxBudget, Method: method, Seed: cfg.seed})
+	if err != nil {
+		return nil, fmt.Errorf("test-time compute analysis: %w", err)
+	}
+	scaleTime := time.Since(start)
+
+	start = time.Now()
+	fixed, err := res.reconstruct(ctx, cfg, held, sc, implicit, mlp, method)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(w, "\nHeld-out reconstruction, %d windows (%.1f s for all budgets):\n\n", res.windows, time.Since(start).Seconds())
+	if err := writeComparison(w, res, implicit, mlp); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(w, "\nTest-time compute on %d held-out squares (%.1f s); loss is ½‖y − target‖² per square in units of the\ntraining residual's rms (%.4f), so a loss ℓ is a pixel RMSE of %.4f·√(2ℓ/%d):\n\n",
+		cfg.scaleSquares, scaleTime.Seconds(), 1/sc.y, 1/sc.y, t.q())
+	if err := scalereport.WriteTable(w, res.scale, false); err != nil {
+		return nil, err
+	}
+	if err := scalereport.WritePNG(cfg.plotPath, "imaging: monotone deq-dense, held-out squares", res.scale); err != nil {
+		return nil, err
+	}
+	if err := writeTriptych(cfg.imagePath, held.deg, fixed, held.clean); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(w, "\nWrote %s (degraded | implicit at its fixed point | clean) and %s.\n", cfg.imagePath, cfg.plotPath)
+	return res, nil
+}
+
+// trainModels trains the implicit model and the explicit network on the same
+// squares drawn from the training pairs.
+func trainModels(ctx context.Context, cfg config, train []pair, sc scales, w io.Writer) (implicit, mlp *core.Dense, err error) {
+	x, y := cfg.sample(train, cfg.trainSquares, sc, rand.New(rand.NewPCG(cfg.seed, streamTrain)))
+	data := core.Data{X: x, Target: y, N: cfg.trainSquares}
+	if implicit, mlp, err = newModels(cfg); err != nil {
+		return nil, nil, err
+	}
+	fmt.Fprintf(w, "Training on %d squares, %d epochs, batch %d, Adam lr %g, MSE:\n", cfg.trainSquares, cfg.epochs, cfg.batch, cfg.learningRate)
+	if err := fit(ctx, implicit, false, data, cfg, w, "implicit"); err != nil {
+		return nil, nil, fmt.Errorf("training the implicit model: %w", err)
+	}
+	if err := fit(ctx, mlp, true, data, cfg, w, "explicit"); err != nil {
+		return nil, nil, fmt.Errorf("training the explicit model: %w", err)
+	}
+	return implicit, mlp, nil
+}
+
+// reconstruct rebuilds the held-out photograph with the implicit model after
+// each budget of the scale analysis, at its fixed point, and with the explicit
+// network, recording their PSNR; it returns the fixed point's image.
+func (res *results) reconstruct(ctx context.Context, cfg config, held pair, sc scales, implicit, mlp *core.Dense, method core.Method) (*grey, error) {
+	x, at := cfg.tiles(held.deg, sc)
+	res.windows = len(at)
+	rebuild := func(d *core.Dense, s core.Settings) (*grey, *core.Output, error) {
+		m, err := core.NewModel(d)
 		if err != nil {
-			return nil, fmt.Errorf("implicit model, %d iterations: %w", b, err)
+			return nil, nil, err
 		}
-		res.budgets = append(res.budgets, b)
+		out, err := m.Infer(ctx, x, s)
+		if err != nil {
+			return nil, nil, err
+		}
+		return cfg.assemble(held.deg, out.Y, at, sc), out, nil
+	}
+	for _, pt := range res.scale {
+		// Exactly t iterations from z⁰ = 0, as core.ScaleAnalysis runs them.
+		img, _, err := rebuild(implicit, core.Settings{Method: method, MaxIter: pt.Budget, RelTol: -1, DivergenceRatio: -1})
+		if err != nil {
+			return nil, fmt.Errorf("implicit model, %d iterations: %w", pt.Budget, err)
+		}
+		res.budgets = append(res.budgets, pt.Budget)
 		res.implicit = append(res.implicit, psnr(img, held.clean))
-		if b > cfg.maxBudget/2 {
-			break
-		}
 	}
 	fixed, out, err := rebuild(implicit, core.Settings{Method: method, MaxIter: 1000})
 	if err != nil {
@@ -112,35 +154,7 @@ func run(ctx context.Context, cfg config, train []pair, held pair, w io.Writer) 
 		return nil, fmt.Errorf("explicit model: %w", err)
 	}
 	res.mlp = psnr(explicit, held.clean)
-	fmt.Fprintf(w, "\nHeld-out reconstruction, %d windows (%.1f s for all budgets):\n\n", len(at), time.Since(start).Seconds())
-	if err := writeComparison(w, res, cfg, implicit, mlp); err != nil {
-		return nil, err
-	}
-
-	start = time.Now()
-	sx, sy := t.sample([]pair{held}, cfg.scaleSquares, sc, rand.New(rand.NewPCG(cfg.seed, streamHeldOut)))
-	m, err := core.NewModel(implicit)
-	if err != nil {
-		return nil, err
-	}
-	res.scale, err = core.ScaleAnalysis(ctx, m, sx, sy, core.MSE{}, core.ScaleSettings{MaxBudget: cfg.maxBudget, Method: method, Seed: cfg.seed})
-	if err != nil {
-		return nil, fmt.Errorf("test-time compute analysis: %w", err)
-	}
-	fmt.Fprintf(w, "\nTest-time compute on %d held-out squares (%.1f s); loss is ½‖y − target‖² per square in units of the\ntraining residual's rms (%.4f), so a loss ℓ is a pixel RMSE of %.4f·√(2ℓ/%d):\n\n",
-		cfg.scaleSquares, time.Since(start).Seconds(), 1/sc.y, 1/sc.y, t.q())
-	if err := scalereport.WriteTable(w, res.scale, false); err != nil {
-		return nil, err
-	}
-
-	if err := scalereport.WritePNG(cfg.plotPath, "imaging: monotone deq-dense, held-out squares", res.scale); err != nil {
-		return nil, err
-	}
-	if err := writeTriptych(cfg.imagePath, held.deg, fixed, held.clean); err != nil {
-		return nil, err
-	}
-	fmt.Fprintf(w, "\nWrote %s (degraded | implicit at its fixed point | clean) and %s.\n", cfg.imagePath, cfg.plotPath)
-	return res, nil
+	return fixed, nil
 }
 
 // newModels initialises the implicit model (monotone relu, m = 0.5) and the
@@ -206,7 +220,8 @@ func fit(ctx context.Context, d *core.Dense, freeze bool, data core.Data, cfg co
 	return nil
 }
 
-func writeComparison(w io.Writer, res *results, cfg config, implicit, mlp *core.Dense) error {
+// writeComparison prints the held-out PSNR of every method.
+func writeComparison(w io.Writer, res *results, implicit, mlp *core.Dense) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "method\tparameters\tPSNR dB\tgain dB\t")
 	row := func(name, n string, v float64) {
