@@ -9,13 +9,13 @@ import (
 	"image/draw"
 	"image/png"
 	"io"
-	"math"
 	"math/rand/v2"
 	"text/tabwriter"
 	"time"
 
 	"github.com/implicitlab/implicit/core"
 	"github.com/implicitlab/implicit/internal/atomicfile"
+	"github.com/implicitlab/implicit/internal/models"
 	"github.com/implicitlab/implicit/internal/scalereport"
 )
 
@@ -39,7 +39,6 @@ const (
 	streamTrain = 1000 + iota
 	streamScales
 	streamHeldOut
-	streamInit
 )
 
 // run carries out the case study on the training pairs and the held-out
@@ -65,12 +64,8 @@ func run(ctx context.Context, cfg config, train []pair, held pair, w io.Writer) 
 		return nil, err
 	}
 	start = time.Now()
-	model, err := core.NewModel(implicit)
-	if err != nil {
-		return nil, err
-	}
 	sx, sy := t.sample([]pair{held}, cfg.scaleSquares, sc, rand.New(rand.NewPCG(cfg.seed, streamHeldOut)))
-	res.scale, err = core.ScaleAnalysis(ctx, model, sx, sy, core.MSE{}, core.ScaleSettings{MaxBudget: cfg.maxBudget, Method: method, Seed: cfg.seed})
+	res.scale, err = core.ScaleAnalysis(ctx, implicit, sx, sy, core.MSE{}, core.ScaleSettings{MaxBudget: cfg.maxBudget, Method: method, Seed: cfg.seed})
 	if err != nil {
 		return nil, fmt.Errorf("test-time compute analysis: %w", err)
 	}
@@ -82,7 +77,7 @@ func run(ctx context.Context, cfg config, train []pair, held pair, w io.Writer) 
 		return nil, err
 	}
 	fmt.Fprintf(w, "\nHeld-out reconstruction, %d windows (%.1f s for all budgets):\n\n", res.windows, time.Since(start).Seconds())
-	if err := writeComparison(w, res, implicit, mlp); err != nil {
+	if err := writeComparison(w, res, cfg); err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(w, "\nTest-time compute on %d held-out squares (%.1f s); loss is ½‖y − target‖² per square in units of the\ntraining residual's rms (%.4f), so a loss ℓ is a pixel RMSE of %.4f·√(2ℓ/%d):\n\n",
@@ -102,17 +97,15 @@ func run(ctx context.Context, cfg config, train []pair, held pair, w io.Writer) 
 
 // trainModels trains the implicit model and the explicit network on the same
 // squares drawn from the training pairs.
-func trainModels(ctx context.Context, cfg config, train []pair, sc scales, w io.Writer) (implicit, mlp *core.Dense, err error) {
+func trainModels(ctx context.Context, cfg config, train []pair, sc scales, w io.Writer) (implicit, mlp *core.Model, err error) {
 	x, y := cfg.sample(train, cfg.trainSquares, sc, rand.New(rand.NewPCG(cfg.seed, streamTrain)))
 	data := core.Data{X: x, Target: y, N: cfg.trainSquares}
-	if implicit, mlp, err = newModels(cfg); err != nil {
-		return nil, nil, err
-	}
+	ri, re := recipes(cfg)
 	fmt.Fprintf(w, "Training on %d squares, %d epochs, batch %d, Adam lr %g, MSE:\n", cfg.trainSquares, cfg.epochs, cfg.batch, cfg.learningRate)
-	if err := fit(ctx, implicit, false, data, cfg, w, "implicit"); err != nil {
+	if implicit, err = fit(ctx, ri, data, cfg, w, "implicit"); err != nil {
 		return nil, nil, fmt.Errorf("training the implicit model: %w", err)
 	}
-	if err := fit(ctx, mlp, true, data, cfg, w, "explicit"); err != nil {
+	if mlp, err = fit(ctx, re, data, cfg, w, "explicit"); err != nil {
 		return nil, nil, fmt.Errorf("training the explicit model: %w", err)
 	}
 	return implicit, mlp, nil
@@ -121,14 +114,10 @@ func trainModels(ctx context.Context, cfg config, train []pair, sc scales, w io.
 // reconstruct rebuilds the held-out photograph with the implicit model after
 // each budget of the scale analysis, at its fixed point, and with the explicit
 // network, recording their PSNR; it returns the fixed point's image.
-func (res *results) reconstruct(ctx context.Context, cfg config, held pair, sc scales, implicit, mlp *core.Dense, method core.Method) (*grey, error) {
+func (res *results) reconstruct(ctx context.Context, cfg config, held pair, sc scales, implicit, mlp *core.Model, method core.Method) (*grey, error) {
 	x, at := cfg.tiles(held.deg, sc)
 	res.windows = len(at)
-	rebuild := func(d *core.Dense, s core.Settings) (*grey, *core.Output, error) {
-		m, err := core.NewModel(d)
-		if err != nil {
-			return nil, nil, err
-		}
+	rebuild := func(m *core.Model, s core.Settings) (*grey, *core.Output, error) {
 		out, err := m.Infer(ctx, x, s)
 		if err != nil {
 			return nil, nil, err
@@ -157,71 +146,56 @@ func (res *results) reconstruct(ctx context.Context, cfg config, held pair, sc s
 	return fixed, nil
 }
 
-// newModels initialises the implicit model (monotone relu, m = 0.5) and the
-// explicit network with as nearly as possible its parameter count: a direct
-// deq-dense model whose W is zero and stays so in training, y = C σ(U x + b) + c.
-func newModels(cfg config) (implicit, mlp *core.Dense, err error) {
-	p, q, h := cfg.p(), cfg.q(), cfg.hidden
-	rng := rand.New(rand.NewPCG(cfg.seed, streamInit))
-	implicit, err = core.NewDense(core.DenseConfig{Hidden: h, In: p, Out: q, Activation: core.ReLU, Param: core.Monotone, Monotone: 0.5}, rng)
-	if err != nil {
-		return nil, nil, err
-	}
-	width := int(math.Round(float64(params(implicit)-q) / float64(p+1+q)))
-	mlp, err = core.NewDense(core.DenseConfig{Hidden: width, In: p, Out: q, Activation: core.ReLU, Param: core.Direct}, rng)
-	if err != nil {
-		return nil, nil, err
-	}
-	clear(mlp.W.Data)
-	return implicit, mlp, nil
-}
-
-// params counts the trained parameters: A and B (monotone) or nothing (the
-// explicit network's frozen W = 0), U, b, C and c.
-func params(d *core.Dense) int {
-	h, p, q := d.Sizes()
-	n := h*(p+1) + q*(h+1)
-	if d.Param == core.Monotone {
-		n += 2 * h * h
-	}
-	return n
-}
-
-// fit trains d for the configured epochs, printing each epoch's mean loss.
-func fit(ctx context.Context, d *core.Dense, freeze bool, data core.Data, cfg config, w io.Writer, name string) error {
+// recipes are the implicit model's training run (monotone relu, m = 0.5,
+// MSE) and the explicit network's: as nearly as possible its parameter
+// count, trained the same way.
+func recipes(cfg config) (implicit, mlp models.Recipe) {
 	// The solves' default limit of 100 iterations is not always enough
 	// late in a long run, when the layer's contraction has weakened: a
 	// single square that misses the tolerance would end the training.
 	solves := core.Settings{MaxIter: 1000}
-	tr, err := core.NewTrainer(d, core.TrainSettings{
-		BatchSize: cfg.batch, LearningRate: cfg.learningRate, Seed: cfg.seed, Loss: core.MSE{}, FreezeCore: freeze,
+	implicit = models.Recipe{
+		Hidden: cfg.hidden, Param: core.Monotone, Activation: core.ReLU, Monotone: 0.5,
+		Epochs: cfg.epochs, BatchSize: cfg.batch, LearningRate: cfg.learningRate, Seed: cfg.seed, Loss: core.MSE{},
 		Gradient: core.GradientSettings{Forward: solves, Backward: solves},
+	}
+	return implicit, implicit.MatchingMLP(cfg.p(), cfg.q())
+}
+
+// fit trains the recipe's model, printing the first and last epochs' mean
+// loss and forward iterations.
+func fit(ctx context.Context, r models.Recipe, data core.Data, cfg config, w io.Writer, name string) (*core.Model, error) {
+	start := time.Now()
+	var epoch, steps int
+	var loss, iters float64
+	report := func() {
+		if epoch == 1 || epoch == r.Epochs {
+			fmt.Fprintf(w, "  %-8s epoch %2d: loss %.4f, forward iterations %.1f a square\n", name, epoch, loss/float64(steps), iters/float64(steps))
+		}
+	}
+	m, err := r.Train(ctx, data, cfg.p(), cfg.q(), func(s core.StepStats) {
+		if s.Epoch != epoch {
+			if epoch > 0 {
+				report()
+			}
+			epoch, steps, loss, iters = s.Epoch, 0, 0, 0
+		}
+		loss += s.Loss
+		iters += s.ForwardIters
+		steps++
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	start := time.Now()
-	for e := range cfg.epochs {
-		var loss, iters float64
-		var steps int
-		err := tr.Epoch(ctx, data, func(s core.StepStats) {
-			loss += s.Loss
-			iters += s.ForwardIters
-			steps++
-		})
-		if err != nil {
-			return err
-		}
-		if e == 0 || e == cfg.epochs-1 {
-			fmt.Fprintf(w, "  %-8s epoch %2d: loss %.4f, forward iterations %.1f a square\n", name, e+1, loss/float64(steps), iters/float64(steps))
-		}
-	}
+	report()
 	fmt.Fprintf(w, "  %-8s trained in %.1f s\n", name, time.Since(start).Seconds())
-	return nil
+	return m, nil
 }
 
 // writeComparison prints the held-out PSNR of every method.
-func writeComparison(w io.Writer, res *results, implicit, mlp *core.Dense) error {
+func writeComparison(w io.Writer, res *results, cfg config) error {
+	implicit, mlp := recipes(cfg)
+	p, q := cfg.p(), cfg.q()
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "method\tparameters\tPSNR dB\tgain dB\t")
 	row := func(name, n string, v float64) {
@@ -229,16 +203,15 @@ func writeComparison(w io.Writer, res *results, implicit, mlp *core.Dense) error
 	}
 	row("degraded input", "–", res.degraded)
 	row(fmt.Sprintf("Tikhonov deconvolution, λ = %g", res.lambda), "–", res.tikhonov)
-	mh, _, _ := mlp.Sizes()
-	row(fmt.Sprintf("explicit MLP, %d hidden", mh), fmt.Sprint(params(mlp)), res.mlp)
+	row(fmt.Sprintf("explicit MLP, %d hidden", mlp.Hidden), fmt.Sprint(mlp.Params(p, q)), res.mlp)
 	for i, b := range res.budgets {
-		row(fmt.Sprintf("implicit, t = %d", b), fmt.Sprint(params(implicit)), res.implicit[i])
+		row(fmt.Sprintf("implicit, t = %d", b), fmt.Sprint(implicit.Params(p, q)), res.implicit[i])
 	}
 	fp := fmt.Sprintf("implicit, fixed point (%d iterations)", res.convergedIters)
 	if res.convergedStatus != core.Converged {
 		fp = fmt.Sprintf("implicit, %d iterations (%s, not converged)", res.convergedIters, res.convergedStatus)
 	}
-	row(fp, fmt.Sprint(params(implicit)), res.converged)
+	row(fp, fmt.Sprint(implicit.Params(p, q)), res.converged)
 	return tw.Flush()
 }
 

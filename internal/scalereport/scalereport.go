@@ -80,11 +80,15 @@ func WritePNG(path, title string, pts []core.ScalePoint) error {
 		p.X.Tick.Marker = plot.ConstantTicks(ticks)
 		p.Add(plotter.NewGrid())
 	}
-	// Legends where the curves are not: mid-right above, bottom-right below.
-	top.Legend.YOffs = 2 * vg.Centimeter
+	// Legends at the right, away from where the curves end: mid-height
+	// above when accuracy ends high and loss low, else at the other end.
+	top.Legend.Top = endsLow(loss)
+	bottom.Legend.Top = endsLow(lip)
 	if math.IsNaN(pts[0].Accuracy) {
 		acc = nil
 		top.Y.Label.Text = "hold-out loss (lower is better)"
+	} else {
+		top.Legend.Top, top.Legend.YOffs = false, 2*vg.Centimeter
 	}
 	for _, c := range []struct {
 		p     *plot.Plot
@@ -116,6 +120,15 @@ func WritePNG(path, title string, pts []core.ScalePoint) error {
 		return err
 	}
 	return atomicfile.WriteFile(path, buf.Bytes(), 0o644)
+}
+
+// endsLow reports whether a curve ends in the lower half of its range.
+func endsLow(xy plotter.XYs) bool {
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, p := range xy {
+		lo, hi = math.Min(lo, p.Y), math.Max(hi, p.Y)
+	}
+	return xy[len(xy)-1].Y < (lo+hi)/2
 }
 
 // plotColors are the curves' colours (Okabe-Ito, readable by most forms of
