@@ -155,9 +155,9 @@ func runTrain(ctx context.Context, stdout, stderr io.Writer, f trainFlags) error
 				fmt.Fprintf(stderr, "\ninterrupted in epoch %d after step %d; checkpoint saved to %s\nresume with: implicit train --resume %s --epochs %d\n", ep+1, st, f.out, f.out, f.epochs)
 				return errInterrupted
 			}
-			if e > startEpoch || f.resume != "" { // a checkpoint of the epoch before is on disk
-				return fmt.Errorf("epoch %d: %w\nthe checkpoint after epoch %d is in %s; resume with: implicit train --resume %s --epochs %d (and, for a solve that stopped short, a larger --max-iter)",
-					e+1, err, e, f.out, f.out, f.epochs)
+			if e > startEpoch || f.resume != "" { // a checkpoint from before this epoch is on disk
+				return fmt.Errorf("epoch %d: %w\nthe last checkpoint is in %s; resume with: implicit train --resume %s --epochs %d (and, for a solve that stopped short, a larger --max-iter)",
+					e+1, err, f.out, f.out, f.epochs)
 			}
 			return err
 		}
