@@ -3,13 +3,16 @@ package main
 import (
 	"context"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/implicitlab/implicit/core"
 	"github.com/implicitlab/implicit/host"
+	"github.com/implicitlab/implicit/wasm"
 )
 
 // runModel is what the commands need of a model: *core.Model (native) and
@@ -50,7 +53,7 @@ func loadModel(ctx context.Context, d *core.Dense, file []byte, runtime string) 
 	case "wasm":
 		var cfg host.Config
 		if dir, err := os.UserCacheDir(); err == nil {
-			cfg.CacheDir = filepath.Join(dir, "implicit", "wazero") // compiled code, for a fast start
+			cfg.CacheDir = moduleCacheDir(filepath.Join(dir, "implicit", "wazero"), time.Now())
 		}
 		rt, err := host.New(ctx, cfg)
 		if err != nil {
@@ -72,4 +75,26 @@ func runtimeLabel(runtime string) string {
 		return "sandboxed: WebAssembly under wazero"
 	}
 	return "native"
+}
+
+// moduleCacheDir returns the directory under parent for the compiled code of
+// this build's module, for a fast start, and removes those of other builds
+// left unused for a day: each upgrade would otherwise leave some 20 MB
+// behind. A day's grace spares a build that is running now.
+func moduleCacheDir(parent string, now time.Time) string {
+	name := fmt.Sprintf("module-%08x", crc32.ChecksumIEEE(wasm.Module()))
+	entries, _ := os.ReadDir(parent)
+	for _, e := range entries {
+		if e.Name() == name {
+			continue
+		}
+		if info, err := e.Info(); err == nil && now.Sub(info.ModTime()) > 24*time.Hour {
+			_ = os.RemoveAll(filepath.Join(parent, e.Name())) // best effort: a cache
+		}
+	}
+	dir := filepath.Join(parent, name)
+	if err := os.MkdirAll(dir, 0o755); err == nil {
+		_ = os.Chtimes(dir, now, now) // in use: not for another build to remove
+	}
+	return dir
 }
