@@ -73,8 +73,11 @@ type Settings struct {
 	// n×Dim row-major for a batch. nil starts from zero.
 	Init []float64
 	// DivergenceRatio declares a sample diverged when its residual exceeds
-	// this multiple of the smallest residual it has had (0 means 1e4; a
-	// negative value turns the test off).
+	// this multiple of the smallest residual it has had (0 means 1e4, or
+	// off for the operator splittings; a negative value turns the test
+	// off). The splittings converge on any monotone layer, but their
+	// residual need not fall on the way: after a tiny first residual it
+	// can rise ten-thousandfold and still converge.
 	DivergenceRatio float64
 	// Recorder, if not nil, sees every iteration.
 	Recorder Recorder
@@ -102,7 +105,12 @@ func (s Settings) withDefaults() Settings {
 		s.AbsTol, s.RelTol = defaultAbsTol, defaultRelTol
 	}
 	if s.DivergenceRatio == 0 {
-		s.DivergenceRatio = defaultDivergenceRatio
+		switch s.Method.(type) {
+		case *ForwardBackward, *PeacemanRachford:
+			s.DivergenceRatio = -1
+		default:
+			s.DivergenceRatio = defaultDivergenceRatio
+		}
 	}
 	return s
 }

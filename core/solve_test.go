@@ -432,3 +432,50 @@ func TestRunAfterCanceledStep(t *testing.T) {
 		t.Errorf("Run after a canceled Step: %v, %v", res.Status, err)
 	}
 }
+
+// The splittings' residual need not fall on the way to the fixed point: on
+// this monotone layer Peaceman-Rachford's rises over 6,000-fold from its
+// smallest value and still converges, so their default is no divergence
+// test (a ratio of 1,000, asked for, stops it).
+func TestSplittingResidualRisesAndConverges(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11075, 9))
+	d, err := NewDense(DenseConfig{Hidden: 4, In: 4, Out: 1, Activation: ReLU, Param: Monotone}, rng)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range d.A.Data {
+		d.A.Data[i] *= 5
+		d.B.Data[i] *= 5
+	}
+	clear(d.U.Data)
+	for i := range 4 {
+		d.U.Data[i*4+i] = 1
+	}
+	m, err := NewModel(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := []float64{-rng.Float64(), -rng.Float64(), -rng.Float64(), 1e-6}
+	rng.Shuffle(4, func(i, j int) { x[i], x[j] = x[j], x[i] })
+
+	var rise, low float64 = 0, math.Inf(1)
+	rec := RecorderFunc(func(it Iterate) error {
+		rise, low = math.Max(rise, it.Residual/low), math.Min(low, it.Residual)
+		return nil
+	})
+	out, err := m.Infer(context.Background(), x, Settings{Recorder: rec, MaxIter: 500})
+	if err != nil || out.Result.Status != Converged {
+		t.Fatalf("default settings: %v, %v", out.Result.Status, err)
+	}
+	if rise < 5000 {
+		t.Fatalf("the residual rose only %.0f-fold: the layer no longer shows the case", rise)
+	}
+	if _, err := m.Infer(context.Background(), x, Settings{DivergenceRatio: 1000, MaxIter: 500}); !errors.Is(err, ErrDiverged) {
+		t.Errorf("an explicit ratio of 1000: %v", err)
+	}
+	for meth, off := range map[Method]bool{&PeacemanRachford{}: true, &ForwardBackward{}: true, &Picard{}: false, &Anderson{}: false, &Broyden{}: false} {
+		if r := (Settings{Method: meth}).withDefaults().DivergenceRatio; (r < 0) != off {
+			t.Errorf("%s: default DivergenceRatio %v", meth, r)
+		}
+	}
+}
