@@ -108,6 +108,13 @@ func WritePNG(path, title string, pts []core.ScalePoint) error {
 		c.p.Add(line, points)
 		c.p.Legend.Add(c.name, line, points)
 	}
+	if lo, hi := pts[0].Budget, pts[len(pts)-1].Budget; lo == hi {
+		// One budget: a log axis needs a range around it, not ±1 (which
+		// reaches 0 at t = 1).
+		for _, p := range []*plot.Plot{top, bottom} {
+			p.X.Min, p.X.Max = float64(lo)/2, float64(hi)*2
+		}
+	}
 	const w, h = 16 * vg.Centimeter, 16 * vg.Centimeter
 	img := vgimg.New(w, h)
 	dc := draw.New(img)

@@ -31,13 +31,18 @@ func TestWriteTable(t *testing.T) {
 }
 
 func TestWritePNG(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "scale.png")
-	pts := []core.ScalePoint{{Budget: 1, Accuracy: math.NaN(), Loss: 1, Lipschitz: 1}, {Budget: 2, Accuracy: math.NaN(), Loss: 0.5, Lipschitz: 2}}
-	if err := WritePNG(path, "t", pts); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil || !bytes.HasPrefix(b, []byte("\x89PNG")) {
-		t.Fatalf("not a PNG: %v", err)
+	for name, pts := range map[string][]core.ScalePoint{
+		"regression": {{Budget: 1, Accuracy: math.NaN(), Loss: 1, Lipschitz: 1}, {Budget: 2, Accuracy: math.NaN(), Loss: 0.5, Lipschitz: 2}},
+		"classifier": {{Budget: 1, Accuracy: 0.5, Loss: 1, Lipschitz: 2}, {Budget: 4, Accuracy: 0.9, Loss: 0.2, Lipschitz: 1}},
+		"one budget": {{Budget: 1, Accuracy: math.NaN(), Loss: 1, Lipschitz: 1}},
+	} {
+		path := filepath.Join(t.TempDir(), "scale.png")
+		if err := WritePNG(path, "t", pts); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil || !bytes.HasPrefix(b, []byte("\x89PNG")) {
+			t.Fatalf("%s: not a PNG: %v", name, err)
+		}
 	}
 }
