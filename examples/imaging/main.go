@@ -54,7 +54,9 @@ func main() {
 		os.Exit(0)
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "imaging:", err)
+		if !errors.Is(err, errFlagSyntax) { // the flag package has said it
+			fmt.Fprintln(os.Stderr, "imaging:", err)
+		}
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -111,13 +113,16 @@ func parseFlags(args []string, errOut io.Writer) (config, error) {
 	fs.StringVar(&c.imagePath, "image", "imaging.png", "PNG of the held-out reconstruction: degraded | implicit | clean")
 	fs.StringVar(&c.plotPath, "plot", "imaging-scale.png", "PNG of the test-time compute plot")
 	if err := fs.Parse(args); err != nil {
-		return c, err
+		return c, fmt.Errorf("%w: %w", errFlagSyntax, err)
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	return c, c.validate()
 }
+
+// errFlagSyntax marks the errors the flag package has already reported.
+var errFlagSyntax = errors.New("bad flags")
 
 func (c config) validate() error {
 	if err := c.tiling.validate(); err != nil {

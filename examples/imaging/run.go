@@ -27,7 +27,7 @@ type results struct {
 	budgets          []int
 	implicit         []float64 // PSNR after budgets[i] iterations
 	converged        float64   // PSNR at the fixed point
-	convergedIters   int
+	convergedIters   int       // the most any window took
 	convergedStatus  core.Status
 	scale            []core.ScalePoint
 	windows          int // the held-out image's windows
@@ -207,9 +207,9 @@ func writeComparison(w io.Writer, res *results, cfg config) error {
 	for i, b := range res.budgets {
 		row(fmt.Sprintf("implicit, t = %d", b), fmt.Sprint(implicit.Params(p, q)), res.implicit[i])
 	}
-	fp := fmt.Sprintf("implicit, fixed point (%d iterations)", res.convergedIters)
+	fp := fmt.Sprintf("implicit, fixed point (at most %d iterations)", res.convergedIters)
 	if res.convergedStatus != core.Converged {
-		fp = fmt.Sprintf("implicit, %d iterations (%s, not converged)", res.convergedIters, res.convergedStatus)
+		fp = fmt.Sprintf("implicit, at most %d iterations (%s, not converged)", res.convergedIters, res.convergedStatus)
 	}
 	row(fp, fmt.Sprint(implicit.Params(p, q)), res.converged)
 	return tw.Flush()

@@ -141,7 +141,7 @@ type study struct {
 	scale        []core.ScalePoint
 	implicitAt   []quality // at each budget
 	converged    quality
-	convIters    int
+	convIters    int // the most any instance took
 	convStatus   core.Status
 	pdhgAt       []quality // at each budget
 	pdhgBudgets  []int     // the comparison's larger PDHG budgets
@@ -320,7 +320,7 @@ func report(w io.Writer, cfg config, s *study) error {
 	for k, t := range s.budgets {
 		fmt.Fprintf(tw, "%d\t%s\t\t%s\n", t, qualityCells(s.implicitAt[k], true), qualityCells(s.pdhgAt[k], false))
 	}
-	fmt.Fprintf(tw, "%d (%s)\t%s\t\t\n", s.convIters, s.convStatus, qualityCells(s.converged, true))
+	fmt.Fprintf(tw, "≤ %d (%s)\t%s\t\t\n", s.convIters, s.convStatus, qualityCells(s.converged, true))
 	if err := tw.Flush(); err != nil {
 		return err
 	}
@@ -339,7 +339,7 @@ func report(w io.Writer, cfg config, s *study) error {
 	row("mean training solution", "-", s.mean, 0)
 	row(fmt.Sprintf("explicit MLP, width %d", s.mlpWidth), fmt.Sprint(s.mlpSize), s.mlp, s.inferTimes[1])
 	row(fmt.Sprintf("implicit, t = %d", s.budgets[last]), fmt.Sprint(s.implicitSize), s.implicitAt[last], s.implicitTime)
-	row(fmt.Sprintf("implicit, converged (%d it)", s.convIters), fmt.Sprint(s.implicitSize), s.converged, s.inferTimes[0])
+	row(fmt.Sprintf("implicit, converged (≤ %d it)", s.convIters), fmt.Sprint(s.implicitSize), s.converged, s.inferTimes[0])
 	row(fmt.Sprintf("PDHG, %d iterations", s.budgets[last]), "-", s.pdhgAt[last], s.pdhgTimes[0])
 	for k, t := range s.pdhgBudgets {
 		var per time.Duration

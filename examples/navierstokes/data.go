@@ -25,9 +25,16 @@ type Set struct {
 	X, Y, Stokes []float64
 }
 
-// Generate draws count initial vorticities from the random field, seeded,
-// and solves each to time T.
-func Generate(f Flow, count int, seed uint64) (*Set, error) {
+// The seed's streams of the training and the test fields, so that the size
+// of one set does not change the other.
+const (
+	streamTrain = 0x57ee
+	streamTest  = 0x57ef
+)
+
+// Generate draws count initial vorticities from the random field, from the
+// seed's stream, and solves each to time T.
+func Generate(f Flow, count int, seed, stream uint64) (*Set, error) {
 	if count < 1 {
 		return nil, fmt.Errorf("%d samples: want at least 1", count)
 	}
@@ -38,7 +45,7 @@ func Generate(f Flow, count int, seed uint64) (*Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	rng := rand.New(rand.NewPCG(seed, 0x57ee))
+	rng := rand.New(rand.NewPCG(seed, stream))
 	set := &Set{N: f.NS.N, Count: count}
 	for i := range count {
 		w0 := s.RandomField(rng, f.Alpha, f.Tau)

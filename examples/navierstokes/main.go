@@ -48,6 +48,7 @@ import (
 	"math"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -99,14 +100,22 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, errors.New("-hidden, -epochs and -batch must be at least 1")
 	case !(c.Implicit.LearningRate > 0) || math.IsInf(c.Implicit.LearningRate, 0):
 		return c, fmt.Errorf("-lr %v: want a positive number", c.Implicit.LearningRate)
-	case c.MaxBudget < 1:
-		return c, fmt.Errorf("-max-budget %d: want at least 1", c.MaxBudget)
+	case c.MaxBudget < 1 || c.MaxBudget > 1<<16:
+		return c, fmt.Errorf("-max-budget %d: want 1 … 65536", c.MaxBudget)
+	case c.Flow.NS.N > 256:
+		return c, fmt.Errorf("-grid %d: want at most 256 (the models see n² values)", c.Flow.NS.N)
 	case c.ScalePNG == "":
 		return c, errors.New("-plot must name a file")
 	case !(c.Flow.T > 0) || math.IsInf(c.Flow.T, 0):
 		return c, fmt.Errorf("-T %v: want a positive time", c.Flow.T)
 	}
-	// The solver's own settings are checked before any work starts.
+	// Output directories and the solver's own settings are checked before
+	// any work starts.
+	for _, p := range []string{c.ScalePNG, c.FieldPNG} {
+		if st, err := os.Stat(filepath.Dir(p)); p != "" && (err != nil || !st.IsDir()) {
+			return c, fmt.Errorf("%s: its directory does not exist", p)
+		}
+	}
 	if _, err := NewNS(c.Flow.NS); err != nil {
 		return c, err
 	}
@@ -156,7 +165,7 @@ type outcome struct {
 func study(ctx context.Context, c config, w io.Writer) (*outcome, error) {
 	start := time.Now()
 	n := c.Flow.NS.N
-	fmt.Fprintf(w, "2D Navier–Stokes, vorticity form, unit torus: %d×%d grid (resolved |k| ≤ %d), ν = %g, forcing 0.1(sin 2π(x+y) + cos 2π(x+y)).\n", n, n, n/3, c.Flow.NS.Viscosity)
+	fmt.Fprintf(w, "2D Navier–Stokes, vorticity form, unit torus: %d×%d grid (resolved |k| ≤ %d), ν = %g, forcing 0.1(sin 2π(x+y) + cos 2π(x+y)).\n", n, n, (n-1)/3, c.Flow.NS.Viscosity)
 	fmt.Fprintf(w, "Task: w(0) ↦ w(%g); initial vorticities from the Gaussian random field 7³(−Δ + 49I)^(−2.5).\n\n", c.Flow.T)
 	e, err := newExperiment(c, w)
 	if err != nil {
@@ -193,15 +202,17 @@ type experiment struct {
 // training fields.
 func newExperiment(c config, w io.Writer) (*experiment, error) {
 	start := time.Now()
-	set, err := Generate(c.Flow, c.Train+c.Test, c.Seed)
-	if err != nil {
+	e := &experiment{c: c, p: c.Flow.NS.N * c.Flow.NS.N}
+	var err error
+	if e.train, err = Generate(c.Flow, c.Train, c.Seed, streamTrain); err != nil {
 		return nil, err
 	}
-	e := &experiment{c: c, p: set.N * set.N}
-	e.train, e.test = split(set, c.Train)
+	if e.test, err = Generate(c.Flow, c.Test, c.Seed, streamTest); err != nil {
+		return nil, err
+	}
 	fmt.Fprintf(w, "Data: %d training and %d test fields solved pseudo-spectrally (time step ≤ %g) in %.1f s.\n",
 		c.Train, c.Test, c.Flow.NS.Step, time.Since(start).Seconds())
-	fmt.Fprintf(w, "  vorticity RMS: %.3f at t = 0, %.3f at t = %g.\n\n", rms(set.X), rms(set.Y), c.Flow.T)
+	fmt.Fprintf(w, "  vorticity RMS of the training fields: %.3f at t = 0, %.3f at t = %g.\n\n", rms(e.train.X), rms(e.train.Y), c.Flow.T)
 	if e.in, err = FitStandardizer(e.train.X, e.p); err != nil {
 		return nil, err
 	}
@@ -353,14 +364,6 @@ func describe(r models.Recipe) string {
 		return fmt.Sprintf("MLP, one hidden relu layer of %d", r.Hidden)
 	}
 	return fmt.Sprintf("monotone relu deq-dense, h=%d", r.Hidden)
-}
-
-// split returns the first k samples and the rest.
-func split(s *Set, k int) (*Set, *Set) {
-	p := s.N * s.N
-	a := &Set{N: s.N, Count: k, X: s.X[:k*p], Y: s.Y[:k*p], Stokes: s.Stokes[:k*p]}
-	b := &Set{N: s.N, Count: s.Count - k, X: s.X[k*p:], Y: s.Y[k*p:], Stokes: s.Stokes[k*p:]}
-	return a, b
 }
 
 func meanIterations(r *core.Result) float64 {

@@ -16,7 +16,7 @@ import (
 // pseudo-spectrally on an n×n grid: the velocity comes from the stream
 // function, −Δψ = w, u = ∂ψ/∂y, v = −∂ψ/∂x; the advection term is formed
 // on the grid and transformed back with the 2/3 rule (modes with
-// max(|k_x|, |k_y|) > n/3 are kept at zero, so the quadratic term is
+// 3·max(|k_x|, |k_y|) ≥ n are kept at zero, so the quadratic term is
 // alias-free); the viscous term is stepped by Crank–Nicolson and advection
 // and forcing by second-order Adams–Bashforth (Euler on the first step).
 //
@@ -84,12 +84,14 @@ func NewNS(cfg NSConfig) (*NS, error) {
 			s.k[j] = 2 * math.Pi * float64(kj)
 		}
 	}
-	cut := n / 3
 	for i := range n {
 		for j := range n {
 			m := i*n + j
 			s.lap[m] = s.k[i]*s.k[i] + s.k[j]*s.k[j]
-			s.keep[m] = abs(s.index(i)) <= cut && abs(s.index(j)) <= cut
+			// 3|k| < n: the sum of two kept modes cannot alias onto a
+			// kept one (|k| ≤ n/3 would let 2n/3 alias onto −n/3 when 3
+			// divides n).
+			s.keep[m] = 3*abs(s.index(i)) < n && 3*abs(s.index(j)) < n
 		}
 	}
 	s.force = make([]complex128, n*n)
