@@ -172,14 +172,16 @@ func (m *Model) Inject(x []float64) []float64 {
 func (m *Model) Problem(x []float64) BatchProblem {
 	inj := m.Inject(x)
 	h := m.h
-	var scratch gemm.Scratch // a Problem is solved by one goroutine
+	act := m.d.Activation
+	// A Problem is solved by one goroutine. After a relu about half of z
+	// is zero, and a single row's product can skip it.
+	scratch := gemm.Scratch{Sparse: act == ReLU}
 	linear := func(dst, z []float64, rows []int) {
 		for k, i := range rows {
 			copy(dst[k*h:(k+1)*h], inj[i*h:(i+1)*h])
 		}
 		m.wt.MulAdd(dst, z, len(rows), &scratch)
 	}
-	act := m.d.Activation
 	return BatchProblem{
 		Dim:     h,
 		Samples: len(x) / m.p,

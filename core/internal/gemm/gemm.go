@@ -42,8 +42,14 @@ func (p *Packed) Dims() (k, n int) { return p.k, p.n }
 // Scratch holds the buffers of one MulAdd caller. A Scratch must not be used
 // by two goroutines at once; its zero value is ready.
 type Scratch struct {
-	a   []float64 // mr rows of A, interleaved: a[l*mr+r]
-	tmp [mr * nr]float64
+	// Sparse says the rows of A may be mostly zeros (after a relu, say):
+	// a single row with a quarter or more of its elements zero then goes
+	// through a kernel that skips them, with the same result bit for bit.
+	Sparse bool
+
+	a         []float64 // mr rows of A, interleaved: a[l*mr+r]
+	tmp       [mr * nr]float64
+	even, odd []int32 // a row's nonzero elements at even and odd l
 }
 
 // MulAdd sets c += a·B for a (m×k) and c (m×n), both row-major and
@@ -92,9 +98,15 @@ func (p *Packed) MulAdd(c, a []float64, m int, s *Scratch) {
 	full := n / nr // panels with no padding
 	for ; i < m; i++ {
 		row := a[i*k : (i+1)*k]
+		sparse := s.Sparse && full >= 2 && sparseRows() && s.nonzeros(row)
 		j := 0
 		for ; j+2 <= full; j += 2 {
-			row1x16(k, row, p.panels[j*k*nr:(j+1)*k*nr], p.panels[(j+1)*k*nr:(j+2)*k*nr], c[i*n+j*nr:])
+			b0, b1, cj := p.panels[j*k*nr:(j+1)*k*nr], p.panels[(j+1)*k*nr:(j+2)*k*nr], c[i*n+j*nr:i*n+j*nr+2*nr]
+			if sparse {
+				kern1x16Sparse(row, b0, b1, cj, s.even, s.odd)
+				continue
+			}
+			row1x16(k, row, b0, b1, cj)
 		}
 		for ; j < np; j++ {
 			panel := p.panels[j*k*nr : (j+1)*k*nr]
@@ -110,6 +122,24 @@ func (p *Packed) MulAdd(c, a []float64, m int, s *Scratch) {
 			}
 		}
 	}
+}
+
+// nonzeros records the indexes of row's nonzero elements at even and odd
+// positions, and reports whether a quarter or more of it is zero.
+func (s *Scratch) nonzeros(row []float64) bool {
+	s.even, s.odd = s.even[:0], s.odd[:0]
+	for l := 0; l+1 < len(row); l += 2 {
+		if row[l] != 0 {
+			s.even = append(s.even, int32(l))
+		}
+		if row[l+1] != 0 {
+			s.odd = append(s.odd, int32(l+1))
+		}
+	}
+	if len(row)%2 == 1 && row[len(row)-1] != 0 {
+		s.even = append(s.even, int32(len(row)-1))
+	}
+	return 4*(len(s.even)+len(s.odd)) <= 3*len(row)
 }
 
 // block6x8 sets c[r*ldc+q] += Σ_l a[l*mr+r]·b[l*nr+q] for r < 6, q < 8.

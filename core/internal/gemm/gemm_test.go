@@ -108,3 +108,37 @@ func itoa(i int) string {
 		}
 	}
 }
+
+// Rows that are mostly zeros, as after a relu, go through the sparse kernel
+// where there is one; the result must be the dense kernel's bit for bit.
+func TestSparseRowsExact(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	for _, k := range []int{1, 2, 3, 7, 8, 33, 64, 255, 256} {
+		for _, n := range []int{8, 16, 17, 40, 64, 256} {
+			b := randSlice(rng, k*n)
+			p := Pack(b, k, n)
+			for _, zeros := range []float64{0, 0.2, 0.5, 0.9, 1} {
+				for m := 1; m <= 7; m++ {
+					a := randSlice(rng, m*k)
+					for i := range a {
+						switch u := rng.Float64(); {
+						case u < zeros/2:
+							a[i] = 0
+						case u < zeros:
+							a[i] = math.Copysign(0, -1)
+						}
+					}
+					c0 := randSlice(rng, m*n)
+					dense, sparse := append([]float64(nil), c0...), append([]float64(nil), c0...)
+					p.MulAdd(dense, a, m, &Scratch{})
+					p.MulAdd(sparse, a, m, &Scratch{Sparse: true})
+					for i := range dense {
+						if math.Float64bits(dense[i]) != math.Float64bits(sparse[i]) {
+							t.Fatalf("k=%d n=%d m=%d zeros %.1f: c[%d] = %v sparse, %v dense", k, n, m, zeros, i, sparse[i], dense[i])
+						}
+					}
+				}
+			}
+		}
+	}
+}

@@ -20,6 +20,9 @@ func kern1x8AVX2(k int, a, b, c *float64)
 //go:noescape
 func kern1x16AVX2(k int, a, b0, b1, c *float64)
 
+//go:noescape
+func kern1x16SparseAVX2(a, b0, b1, c *float64, even, odd *int32, ne, no int)
+
 func kern6x8(k int, a, b, c []float64, ldc int) {
 	if Accelerated {
 		kern6x8AVX2(k, &a[0], &b[0], &c[0], ldc)
@@ -43,4 +46,20 @@ func kern1x16(k int, a, b0, b1, c []float64) {
 	}
 	genericKern1x8(k, a, b0, c[:nr])
 	genericKern1x8(k, a, b1, c[nr:])
+}
+
+// sparseRows reports whether the sparse single-row kernel exists here.
+func sparseRows() bool { return Accelerated }
+
+// kern1x16Sparse is kern1x16 over the nonzero elements of a, whose indexes
+// at even and odd l are in even and odd; only called when sparseRows.
+func kern1x16Sparse(a, b0, b1, c []float64, even, odd []int32) {
+	var e, o *int32
+	if len(even) > 0 {
+		e = &even[0]
+	}
+	if len(odd) > 0 {
+		o = &odd[0]
+	}
+	kern1x16SparseAVX2(&a[0], &b0[0], &b1[0], &c[0], e, o, len(even), len(odd))
 }

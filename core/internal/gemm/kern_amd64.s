@@ -225,3 +225,99 @@ sum16:
 	VMOVUPD Y3, 96(DX)
 	VZEROUPPER
 	RET
+
+// func kern1x16SparseAVX2(a, b0, b1, c *float64, even, odd *int32, ne, no int)
+//
+// kern1x16AVX2 over the nonzero elements of a only: even and odd hold the
+// indexes l of a's nonzero elements at even and odd l, ascending. Each
+// index goes to the accumulators its parity has in kern1x16AVX2 (Y0–Y3
+// even, Y4–Y7 odd), in the same order, so the result is the dense
+// kernel's bit for bit: a skipped term adds a zero product to an
+// accumulator that is never −0.
+TEXT ·kern1x16SparseAVX2(SB), NOSPLIT, $0-64
+	MOVQ a+0(FP), SI
+	MOVQ b0+8(FP), DI
+	MOVQ b1+16(FP), BX
+	MOVQ c+24(FP), DX
+	MOVQ even+32(FP), R8
+	MOVQ odd+40(FP), R9
+	MOVQ ne+48(FP), R10
+	MOVQ no+56(FP), R11
+
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	VXORPD Y2, Y2, Y2
+	VXORPD Y3, Y3, Y3
+	VXORPD Y4, Y4, Y4
+	VXORPD Y5, Y5, Y5
+	VXORPD Y6, Y6, Y6
+	VXORPD Y7, Y7, Y7
+
+pairs:
+	TESTQ R10, R10
+	JZ    odds
+	TESTQ R11, R11
+	JZ    evens
+	MOVLQSX      (R8), AX
+	MOVLQSX      (R9), R12
+	VBROADCASTSD (SI)(AX*8), Y8
+	SHLQ         $6, AX
+	VFMADD231PD  (DI)(AX*1), Y8, Y0
+	VFMADD231PD  32(DI)(AX*1), Y8, Y1
+	VFMADD231PD  (BX)(AX*1), Y8, Y2
+	VFMADD231PD  32(BX)(AX*1), Y8, Y3
+	VBROADCASTSD (SI)(R12*8), Y9
+	SHLQ         $6, R12
+	VFMADD231PD  (DI)(R12*1), Y9, Y4
+	VFMADD231PD  32(DI)(R12*1), Y9, Y5
+	VFMADD231PD  (BX)(R12*1), Y9, Y6
+	VFMADD231PD  32(BX)(R12*1), Y9, Y7
+	ADDQ         $4, R8
+	ADDQ         $4, R9
+	DECQ         R10
+	DECQ         R11
+	JMP          pairs
+
+evens:
+	TESTQ        R10, R10
+	JZ           sumsp
+	MOVLQSX      (R8), AX
+	VBROADCASTSD (SI)(AX*8), Y8
+	SHLQ         $6, AX
+	VFMADD231PD  (DI)(AX*1), Y8, Y0
+	VFMADD231PD  32(DI)(AX*1), Y8, Y1
+	VFMADD231PD  (BX)(AX*1), Y8, Y2
+	VFMADD231PD  32(BX)(AX*1), Y8, Y3
+	ADDQ         $4, R8
+	DECQ         R10
+	JMP          evens
+
+odds:
+	TESTQ        R11, R11
+	JZ           sumsp
+	MOVLQSX      (R9), R12
+	VBROADCASTSD (SI)(R12*8), Y9
+	SHLQ         $6, R12
+	VFMADD231PD  (DI)(R12*1), Y9, Y4
+	VFMADD231PD  32(DI)(R12*1), Y9, Y5
+	VFMADD231PD  (BX)(R12*1), Y9, Y6
+	VFMADD231PD  32(BX)(R12*1), Y9, Y7
+	ADDQ         $4, R9
+	DECQ         R11
+	JMP          odds
+
+sumsp:
+	VADDPD  Y4, Y0, Y0
+	VADDPD  Y5, Y1, Y1
+	VADDPD  Y6, Y2, Y2
+	VADDPD  Y7, Y3, Y3
+	VADDPD  (DX), Y0, Y0
+	VMOVUPD Y0, (DX)
+	VADDPD  32(DX), Y1, Y1
+	VMOVUPD Y1, 32(DX)
+	VADDPD  64(DX), Y2, Y2
+	VMOVUPD Y2, 64(DX)
+	VADDPD  96(DX), Y3, Y3
+	VMOVUPD Y3, 96(DX)
+	VZEROUPPER
+	RET
