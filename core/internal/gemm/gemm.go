@@ -47,9 +47,11 @@ type Scratch struct {
 	// through a kernel that skips them, with the same result bit for bit.
 	Sparse bool
 
-	a         []float64 // mr rows of A, interleaved: a[l*mr+r]
-	tmp       [mr * nr]float64
-	even, odd []int32 // a row's nonzero elements at even and odd l
+	a   []float64 // mr rows of A, interleaved: a[l*mr+r]
+	tmp [mr * nr]float64
+	// A row's nonzero elements: at even and odd l for the assembly kernel,
+	// which keeps two sets of accumulators; all of them, ascending, for Go's.
+	even, odd, all []int32
 }
 
 // MulAdd sets c += a·B for a (m×k) and c (m×n), both row-major and
@@ -98,12 +100,12 @@ func (p *Packed) MulAdd(c, a []float64, m int, s *Scratch) {
 	full := n / nr // panels with no padding
 	for ; i < m; i++ {
 		row := a[i*k : (i+1)*k]
-		sparse := s.Sparse && full >= 2 && sparseRows() && s.nonzeros(row)
+		sparse := s.Sparse && full >= 2 && s.nonzeros(row)
 		j := 0
 		for ; j+2 <= full; j += 2 {
 			b0, b1, cj := p.panels[j*k*nr:(j+1)*k*nr], p.panels[(j+1)*k*nr:(j+2)*k*nr], c[i*n+j*nr:i*n+j*nr+2*nr]
 			if sparse {
-				kern1x16Sparse(row, b0, b1, cj, s.even, s.odd)
+				s.kern1x16Sparse(row, b0, b1, cj)
 				continue
 			}
 			row1x16(k, row, b0, b1, cj)
@@ -127,6 +129,15 @@ func (p *Packed) MulAdd(c, a []float64, m int, s *Scratch) {
 // nonzeros records the indexes of row's nonzero elements at even and odd
 // positions, and reports whether a quarter or more of it is zero.
 func (s *Scratch) nonzeros(row []float64) bool {
+	if !sparseAsm() {
+		s.all = s.all[:0]
+		for l, v := range row {
+			if v != 0 {
+				s.all = append(s.all, int32(l))
+			}
+		}
+		return 4*len(s.all) <= 3*len(row)
+	}
 	s.even, s.odd = s.even[:0], s.odd[:0]
 	for l := 0; l+1 < len(row); l += 2 {
 		if row[l] != 0 {
@@ -140,6 +151,19 @@ func (s *Scratch) nonzeros(row []float64) bool {
 		s.even = append(s.even, int32(len(row)-1))
 	}
 	return 4*(len(s.even)+len(s.odd)) <= 3*len(row)
+}
+
+// kern1x16Sparse is row1x16 over the nonzero elements of a that nonzeros
+// recorded: the same result, bit for bit, since the kernels add the same
+// products in the same order, less products of zero, to accumulators that
+// start at +0 and so are never −0.
+func (s *Scratch) kern1x16Sparse(a, b0, b1, c []float64) {
+	if sparseAsm() {
+		kern1x16SparseAsm(a, b0, b1, c, s.even, s.odd)
+		return
+	}
+	genericKern1x8Sparse(s.all, a, b0, c[:nr])
+	genericKern1x8Sparse(s.all, a, b1, c[nr:])
 }
 
 // block6x8 sets c[r*ldc+q] += Σ_l a[l*mr+r]·b[l*nr+q] for r < 6, q < 8.

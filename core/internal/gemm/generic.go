@@ -178,3 +178,30 @@ func genericKern1x8(k int, a, b, c []float64) {
 	c[6] += c6
 	c[7] += c7
 }
+
+// genericKern1x8Sparse is genericKern1x8 over the elements of a at the
+// ascending indexes idx, the nonzero ones: c[q] += Σ_{l ∈ idx} a[l]·b[l*nr+q].
+func genericKern1x8Sparse(idx []int32, a, b, c []float64) {
+	var c0, c1, c2, c3, c4, c5, c6, c7 float64
+	for _, l := range idx {
+		x := a[l]
+		bl := b[int(l)*nr : int(l)*nr+nr : int(l)*nr+nr]
+		c0 += x * bl[0]
+		c1 += x * bl[1]
+		c2 += x * bl[2]
+		c3 += x * bl[3]
+		c4 += x * bl[4]
+		c5 += x * bl[5]
+		c6 += x * bl[6]
+		c7 += x * bl[7]
+	}
+	c = c[:nr:nr]
+	c[0] += c0
+	c[1] += c1
+	c[2] += c2
+	c[3] += c3
+	c[4] += c4
+	c[5] += c5
+	c[6] += c6
+	c[7] += c7
+}

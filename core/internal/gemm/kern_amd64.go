@@ -48,12 +48,12 @@ func kern1x16(k int, a, b0, b1, c []float64) {
 	genericKern1x8(k, a, b1, c[nr:])
 }
 
-// sparseRows reports whether the sparse single-row kernel exists here.
-func sparseRows() bool { return Accelerated }
+// sparseAsm reports whether the sparse single-row kernel is assembly.
+func sparseAsm() bool { return Accelerated }
 
-// kern1x16Sparse is kern1x16 over the nonzero elements of a, whose indexes
-// at even and odd l are in even and odd; only called when sparseRows.
-func kern1x16Sparse(a, b0, b1, c []float64, even, odd []int32) {
+// kern1x16SparseAsm is kern1x16AVX2 over the nonzero elements of a, whose
+// indexes at even and odd l are in even and odd.
+func kern1x16SparseAsm(a, b0, b1, c []float64, even, odd []int32) {
 	var e, o *int32
 	if len(even) > 0 {
 		e = &even[0]

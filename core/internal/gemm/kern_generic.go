@@ -14,21 +14,9 @@ func kern1x16(k int, a, b0, b1, c []float64) {
 // Accelerated reports whether the assembly kernels run.
 const Accelerated = false
 
-// sparseRows reports whether the sparse single-row kernel exists here: in
-// Go it would not pay.
-func sparseRows() bool { return false }
+// sparseAsm reports whether the sparse single-row kernel is assembly.
+func sparseAsm() bool { return false }
 
-func kern1x16Sparse(a, b0, b1, c []float64, even, odd []int32) {
-	for _, idx := range [][]int32{even, odd} {
-		for _, l := range idx {
-			x := a[l]
-			for q := range 2 * nr {
-				b := b0
-				if q >= nr {
-					b = b1
-				}
-				c[q] += x * b[int(l)*nr+q%nr]
-			}
-		}
-	}
+func kern1x16SparseAsm(a, b0, b1, c []float64, even, odd []int32) {
+	panic("gemm: no assembly in this build")
 }
