@@ -100,12 +100,20 @@ func (p Pattern) Extract(reply string) (answer, reasoning string, err error) {
 // dollar signs, thousands separators and a final full stop.
 var plainNumber = regexp.MustCompile(`^[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)$`)
 
+// numberWithUnit is a number followed by at most three words of unit, or a
+// per cent sign: "18 dollars", "7 red apples", "25%".
+var numberWithUnit = regexp.MustCompile(`^([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+))\s*(?:%|\pL+(?:\s+\pL+){0,2})$`)
+
 // Normalize returns the form in which answers are compared: a number in its
-// shortest form ("1,000.0" and "$1000" are "1000"), other text in lower case
-// with runs of white space made one space and a final full stop dropped.
+// shortest form ("1,000.0" and "$1000" are "1000"), also when a unit follows
+// it ("18 dollars" is "18"), other text in lower case with runs of white
+// space made one space and a final full stop dropped.
 func Normalize(answer string) string {
 	s := strings.TrimSuffix(strings.TrimSpace(answer), ".")
 	n := strings.NewReplacer("$", "", ",", "").Replace(s)
+	if m := numberWithUnit.FindStringSubmatch(n); m != nil {
+		n = m[1]
+	}
 	if plainNumber.MatchString(n) {
 		if f, err := strconv.ParseFloat(n, 64); err == nil {
 			if f == 0 {
