@@ -76,8 +76,8 @@ type Settings struct {
 	// this multiple of the smallest residual it has had (0 means 1e4, or
 	// off for the operator splittings; a negative value turns the test
 	// off). The splittings converge on any monotone layer, but their
-	// residual need not fall on the way: after a tiny first residual it
-	// can rise ten-thousandfold and still converge.
+	// residual need not fall on the way: it can rise thousands-fold from
+	// its smallest value and still converge.
 	DivergenceRatio float64
 	// Recorder, if not nil, sees every iteration.
 	Recorder Recorder

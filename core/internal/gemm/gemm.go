@@ -126,8 +126,9 @@ func (p *Packed) MulAdd(c, a []float64, m int, s *Scratch) {
 	}
 }
 
-// nonzeros records the indexes of row's nonzero elements at even and odd
-// positions, and reports whether a quarter or more of it is zero.
+// nonzeros records the indexes of row's nonzero elements, as the sparse
+// kernel of this build takes them, and reports whether a quarter or more of
+// the row is zero.
 func (s *Scratch) nonzeros(row []float64) bool {
 	if !sparseAsm() {
 		s.all = s.all[:0]

@@ -17,6 +17,7 @@ const Accelerated = false
 // sparseAsm reports whether the sparse single-row kernel is assembly.
 func sparseAsm() bool { return false }
 
+// kern1x16SparseAsm is never called in this build (sparseAsm is false).
 func kern1x16SparseAsm(a, b0, b1, c []float64, even, odd []int32) {
 	panic("gemm: no assembly in this build")
 }
