@@ -80,12 +80,22 @@ func TestGenericKernels(t *testing.T) {
 }
 
 func BenchmarkMulAdd(b *testing.B) {
-	for _, sh := range []struct{ m, k, n int }{{1, 64, 64}, {1, 256, 256}, {256, 64, 64}, {256, 256, 256}} {
+	for _, sh := range []struct {
+		m, k, n int
+		relu    bool // half of A zero, as after a relu, with Scratch.Sparse
+	}{{1, 64, 64, false}, {1, 64, 64, true}, {1, 256, 256, false}, {1, 256, 256, true}, {256, 64, 64, false}, {256, 256, 256, false}} {
 		rng := rand.New(rand.NewPCG(5, 6))
 		a, bm, c := randSlice(rng, sh.m*sh.k), randSlice(rng, sh.k*sh.n), make([]float64, sh.m*sh.n)
 		p := Pack(bm, sh.k, sh.n)
-		var s Scratch
-		b.Run(fmtShape(sh.m, sh.k, sh.n), func(b *testing.B) {
+		s := Scratch{Sparse: sh.relu}
+		name := fmtShape(sh.m, sh.k, sh.n)
+		if sh.relu {
+			for i := range a {
+				a[i] = max(a[i], 0)
+			}
+			name += "/relu"
+		}
+		b.Run(name, func(b *testing.B) {
 			for b.Loop() {
 				p.MulAdd(c, a, sh.m, &s)
 			}
