@@ -19,6 +19,8 @@ type TrainSettings struct {
 	// Loss is the training loss; nil means CrossEntropy.
 	Loss Loss
 	// Gradient sets the gradient mode and the forward and adjoint solves.
+	// Their iteration limits default to 1000, ten times inference's, unless
+	// the model file sets one.
 	Gradient GradientSettings
 	// FreezeCore keeps W (or A and B) as they are. With W = 0 the model is
 	// an explicit one-hidden-layer network y = C σ(U x + b) + c, which is
@@ -70,6 +72,16 @@ func NewTrainer(d *Dense, s TrainSettings) (*Trainer, error) {
 	}
 	if !(s.LearningRate > 0) || math.IsInf(s.LearningRate, 0) {
 		return nil, fmt.Errorf("%w: learning rate %v", ErrProblem, s.LearningRate)
+	}
+	// A layer needs more iterations as it learns, and a solve stopped short
+	// ends the run (ErrNotConverged): unless the settings or the model file
+	// set a limit, training's solves get ten times inference's.
+	if d.Defaults.MaxIter == 0 {
+		for _, st := range []*Settings{&s.Gradient.Forward, &s.Gradient.Backward} {
+			if st.MaxIter == 0 {
+				st.MaxIter = 10 * defaultMaxIter
+			}
+		}
 	}
 	t := &Trainer{d: d, set: s}
 	for _, p := range t.params(d) {

@@ -224,3 +224,22 @@ func TestCheckpointRecordsTheLoss(t *testing.T) {
 		}
 	}
 }
+
+// Training's solves get room to grow stiffer: 1000 iterations unless the
+// settings or the model file say otherwise.
+func TestTrainingSolveLimit(t *testing.T) {
+	for _, c := range []struct {
+		fileLimit, set, want int
+	}{{0, 0, 1000}, {0, 7, 7}, {50, 0, 0}} {
+		d := randomDense(1, ReLU, Monotone, 4, 3, 2, 0.5)
+		d.Defaults.MaxIter = c.fileLimit
+		tr, err := NewTrainer(d, TrainSettings{Gradient: GradientSettings{Forward: Settings{MaxIter: c.set}, Backward: Settings{MaxIter: c.set}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := tr.Settings().Gradient
+		if g.Forward.MaxIter != c.want || g.Backward.MaxIter != c.want {
+			t.Errorf("file limit %d, settings %d: forward %d, backward %d, want %d", c.fileLimit, c.set, g.Forward.MaxIter, g.Backward.MaxIter, c.want)
+		}
+	}
+}

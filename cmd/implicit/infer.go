@@ -27,7 +27,7 @@ type solverFlags struct {
 func (f *solverFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.solver, "solver", "", "fixed-point solver: picard, anderson, broyden, forward-backward or peaceman-rachford (default: the model's own, else anderson, or peaceman-rachford for monotone models)")
 	cmd.Flags().Float64Var(&f.tol, "tol", 0, "relative residual tolerance ‖f(z)−z‖/‖f(z)‖ (default: the model's own, else 1e-6)")
-	cmd.Flags().IntVar(&f.maxIter, "max-iter", 0, "iteration limit per sample (default: the model's own, else 100)")
+	cmd.Flags().IntVar(&f.maxIter, "max-iter", 0, "iteration limit per sample (default: the model's own, else 100, or 1000 in training)")
 }
 
 // settings turns the flags into core.Settings; unset flags stay zero, so

@@ -150,14 +150,9 @@ func (res *results) reconstruct(ctx context.Context, cfg config, held pair, sc s
 // MSE) and the explicit network's: as nearly as possible its parameter
 // count, trained the same way.
 func recipes(cfg config) (implicit, mlp models.Recipe) {
-	// The solves' default limit of 100 iterations is not always enough
-	// late in a long run, when the layer's contraction has weakened: a
-	// single square that misses the tolerance would end the training.
-	solves := core.Settings{MaxIter: 1000}
 	implicit = models.Recipe{
 		Hidden: cfg.hidden, Param: core.Monotone, Activation: core.ReLU, Monotone: 0.5,
 		Epochs: cfg.epochs, BatchSize: cfg.batch, LearningRate: cfg.learningRate, Seed: cfg.seed, Loss: core.MSE{},
-		Gradient: core.GradientSettings{Forward: solves, Backward: solves},
 	}
 	return implicit, implicit.MatchingMLP(cfg.p(), cfg.q())
 }

@@ -81,8 +81,5 @@ func (c trainConfig) recipe(hidden int) models.Recipe {
 	return models.Recipe{
 		Hidden: hidden, Param: core.Monotone, Activation: core.ReLU,
 		Epochs: c.epochs, BatchSize: c.batch, LearningRate: c.lr, Seed: c.seed, Loss: core.MSE{},
-		// The default 100 iterations are not always enough as W grows
-		// during training; an unconverged solve would stop training.
-		Gradient: core.GradientSettings{Forward: core.Settings{MaxIter: 1000}, Backward: core.Settings{MaxIter: 1000}},
 	}
 }

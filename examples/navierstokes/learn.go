@@ -67,12 +67,7 @@ func (s Standardizer) Invert(z []float64) []float64 {
 // implicitRecipe is how the implicit model is made and trained (the flags
 // set its size, epochs, batch, learning rate and seed): monotone relu, by
 // Adam on the mean squared error. Its MatchingMLP is the explicit baseline.
-var implicitRecipe = models.Recipe{
-	Param: core.Monotone, Activation: core.ReLU, Loss: core.MSE{},
-	// The fixed points get slower to reach as the layer learns; allow more
-	// than the default 100 iterations rather than stop training.
-	Gradient: core.GradientSettings{Forward: core.Settings{MaxIter: solveLimit}, Backward: core.Settings{MaxIter: solveLimit}},
-}
+var implicitRecipe = models.Recipe{Param: core.Monotone, Activation: core.ReLU, Loss: core.MSE{}}
 
 // solveLimit bounds the iterations of a solve to the fixed point.
 const solveLimit = 1000
