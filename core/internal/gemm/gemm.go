@@ -44,7 +44,8 @@ func (p *Packed) Dims() (k, n int) { return p.k, p.n }
 type Scratch struct {
 	// Sparse says the rows of A may be mostly zeros (after a relu, say):
 	// a single row with a quarter or more of its elements zero then goes
-	// through a kernel that skips them, with the same result bit for bit.
+	// through a kernel that skips them, with the same result bit for bit
+	// when B is finite (a model's weights are; 0·Inf would be NaN).
 	Sparse bool
 
 	a   []float64 // mr rows of A, interleaved: a[l*mr+r]
