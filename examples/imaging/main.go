@@ -41,11 +41,11 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime"
 	"time"
 
 	"github.com/implicitlab/implicit/core"
+	"github.com/implicitlab/implicit/internal/atomicfile"
 )
 
 func main() {
@@ -154,8 +154,8 @@ func (c config) validate() error {
 			return fmt.Errorf("-%s needs a path", f.name)
 		}
 		// Fail now, not after the training.
-		if fi, err := os.Stat(filepath.Dir(f.path)); err != nil || !fi.IsDir() {
-			return fmt.Errorf("-%s %s: no directory %s", f.name, f.path, filepath.Dir(f.path))
+		if err := atomicfile.CheckDir(f.path); err != nil {
+			return fmt.Errorf("-%s %w", f.name, err)
 		}
 	}
 	return nil

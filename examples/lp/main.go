@@ -44,11 +44,11 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"text/tabwriter"
 	"time"
 
 	"github.com/implicitlab/implicit/core"
+	"github.com/implicitlab/implicit/internal/atomicfile"
 	"github.com/implicitlab/implicit/internal/models"
 	"github.com/implicitlab/implicit/internal/scalereport"
 )
@@ -122,8 +122,8 @@ func (c config) validate() error {
 	}
 	if c.png != "" {
 		// Fail now rather than after the whole run.
-		if st, err := os.Stat(filepath.Dir(c.png)); err != nil || !st.IsDir() {
-			return fmt.Errorf("-png %s: its directory does not exist", c.png)
+		if err := atomicfile.CheckDir(c.png); err != nil {
+			return fmt.Errorf("-png %w", err)
 		}
 	}
 	return nil

@@ -48,11 +48,11 @@ import (
 	"math"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"text/tabwriter"
 	"time"
 
 	"github.com/implicitlab/implicit/core"
+	"github.com/implicitlab/implicit/internal/atomicfile"
 	"github.com/implicitlab/implicit/internal/models"
 	"github.com/implicitlab/implicit/internal/scalereport"
 )
@@ -112,8 +112,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	// Output directories and the solver's own settings are checked before
 	// any work starts.
 	for _, p := range []string{c.ScalePNG, c.FieldPNG} {
-		if st, err := os.Stat(filepath.Dir(p)); p != "" && (err != nil || !st.IsDir()) {
-			return c, fmt.Errorf("%s: its directory does not exist", p)
+		if p == "" {
+			continue
+		}
+		if err := atomicfile.CheckDir(p); err != nil {
+			return c, err
 		}
 	}
 	if _, err := NewNS(c.Flow.NS); err != nil {

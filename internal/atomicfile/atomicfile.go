@@ -4,6 +4,7 @@
 package atomicfile
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 )
@@ -81,4 +82,15 @@ func syncDir(dir string) {
 	}
 	d.Sync()
 	d.Close()
+}
+
+// CheckDir reports an error unless the directory WriteFile(path) would
+// write into exists: a program can check its output paths before long work
+// rather than fail after it.
+func CheckDir(path string) error {
+	dir := filepath.Dir(path)
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return fmt.Errorf("%s: no directory %s", path, dir)
+	}
+	return nil
 }

@@ -146,3 +146,16 @@ func TestWriteFileRelative(t *testing.T) {
 	}
 	checkFile(t, ".", "rel", []byte("x"))
 }
+
+func TestCheckDir(t *testing.T) {
+	dir := t.TempDir()
+	if err := CheckDir(filepath.Join(dir, "out.png")); err != nil {
+		t.Errorf("an existing directory: %v", err)
+	}
+	if err := CheckDir(filepath.Join(dir, "missing", "out.png")); err == nil {
+		t.Error("a missing directory: no error")
+	}
+	if err := CheckDir("out.png"); err != nil {
+		t.Errorf("the working directory: %v", err)
+	}
+}
