@@ -21,6 +21,11 @@ var (
 	// Settings.RequestTimeout. It is transient.
 	ErrRequestTimeout = errors.New("no reply within the request timeout")
 
+	// ErrReplyTooLarge means a reply was larger than the backend's limit on
+	// a reply's size (MaxReplyBytes in its Config). It is not transient: the
+	// same request would most likely get the same reply.
+	ErrReplyTooLarge = errors.New("reply too large")
+
 	// ErrNoAnswer means no answer could be read from a reply, or the loop
 	// stopped before any reply had one.
 	ErrNoAnswer = errors.New("no answer")

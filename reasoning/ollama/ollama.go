@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/ollama/ollama/api"
+	"github.com/ollama/ollama/format"
 
 	"github.com/implicitlab/implicit/reasoning"
 	"github.com/implicitlab/implicit/reasoning/internal/wire"
@@ -40,14 +41,31 @@ type Config struct {
 	// HTTPClient sends the requests. Default a client without a timeout:
 	// requests end with their context.
 	HTTPClient *http.Client
+
+	// MaxReplyBytes limits the size of a reply in bytes, as it comes from
+	// the server: its JSON and, streamed, that of every piece. A reply over
+	// it fails with an error wrapping reasoning.ErrReplyTooLarge, which is
+	// not retried. Default DefaultMaxReplyBytes; negative means no limit.
+	// Whatever it says, the api package reads lines of less than 8 MB
+	// (MaxLineBytes), and an unstreamed reply is one line: a longer line
+	// fails the same way.
+	MaxReplyBytes int64
 }
+
+// DefaultMaxReplyBytes is the default of Config.MaxReplyBytes, 64 MiB: a
+// streamed reply of about 500,000 tokens.
+const DefaultMaxReplyBytes = wire.DefaultMaxReplyBytes
+
+// MaxLineBytes is the length of a reply line that the api package does not
+// read: it stops there as if the reply had ended.
+const MaxLineBytes = 8 * format.MegaByte
 
 // Model is a model served by Ollama. It implements reasoning.Model and
 // reasoning.Embedder, and is safe for concurrent use.
 type Model struct {
-	client *api.Client
-	url    string
-	cfg    Config
+	base *url.URL
+	url  string
+	cfg  Config
 }
 
 // New returns the Model that cfg describes.
@@ -68,7 +86,15 @@ func New(cfg Config) (*Model, error) {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{}
 	}
-	return &Model{client: api.NewClient(u, cfg.HTTPClient), url: cfg.URL, cfg: cfg}, nil
+	cfg.MaxReplyBytes = wire.MaxReplyBytes(cfg.MaxReplyBytes)
+	return &Model{base: u, url: cfg.URL, cfg: cfg}, nil
+}
+
+// client returns an api client for one request, whose reply the Reply it
+// returns too watches.
+func (m *Model) client() (*api.Client, *wire.Reply) {
+	watch := &wire.Reply{Limit: m.cfg.MaxReplyBytes}
+	return api.NewClient(m.base, watch.Client(m.cfg.HTTPClient)), watch
 }
 
 // Chat sends req as a chat request, streamed if req.OnToken is set.
@@ -112,7 +138,8 @@ func (m *Model) Chat(ctx context.Context, req *reasoning.Request) (*reasoning.Re
 
 	var content, thinking strings.Builder
 	var final *api.ChatResponse
-	err := m.client.Chat(ctx, creq, func(r api.ChatResponse) error {
+	client, watch := m.client()
+	err := client.Chat(ctx, creq, func(r api.ChatResponse) error {
 		content.WriteString(r.Message.Content)
 		thinking.WriteString(r.Message.Thinking)
 		if req.OnToken != nil && (r.Message.Content != "" || r.Message.Thinking != "") {
@@ -123,13 +150,18 @@ func (m *Model) Chat(ctx context.Context, req *reasoning.Request) (*reasoning.Re
 		}
 		return nil
 	})
-	if ctx.Err() != nil {
-		return nil, ctx.Err()
+	if err := watch.Err(ctx, "ollama", m.url); err != nil {
+		return nil, err
 	}
 	if err != nil {
 		return nil, m.classify(err, m.cfg.Model)
 	}
-	// The api package ends a stream quietly when the connection drops.
+	// The api package ends a stream quietly when the connection drops, and
+	// when a line is too long for it.
+	if final == nil && watch.Longest() >= MaxLineBytes {
+		return nil, fmt.Errorf("ollama: %w: the reply from %s has a line of 8 MB or more, more than the api package reads (an unstreamed reply is a single line)",
+			reasoning.ErrReplyTooLarge, m.url)
+	}
 	if final == nil {
 		return nil, wire.Incomplete("ollama", m.url)
 	}
@@ -144,9 +176,10 @@ func (m *Model) Chat(ctx context.Context, req *reasoning.Request) (*reasoning.Re
 
 // Embed returns the embeddings of texts by EmbedModel.
 func (m *Model) Embed(ctx context.Context, texts []string) ([][]float64, error) {
-	resp, err := m.client.Embed(ctx, &api.EmbedRequest{Model: m.cfg.EmbedModel, Input: texts})
-	if ctx.Err() != nil {
-		return nil, ctx.Err()
+	client, watch := m.client()
+	resp, err := client.Embed(ctx, &api.EmbedRequest{Model: m.cfg.EmbedModel, Input: texts})
+	if err := watch.Err(ctx, "ollama", m.url); err != nil {
+		return nil, err
 	}
 	if err != nil {
 		return nil, m.classify(err, m.cfg.EmbedModel)
@@ -165,14 +198,17 @@ func (m *Model) classify(err error, model string) error {
 	var se api.StatusError
 	var ae api.AuthorizationError
 	switch {
-	case errors.As(err, &se) && se.StatusCode == http.StatusNotFound && wire.ModelMissing(se.ErrorMessage):
-		return fmt.Errorf("ollama: %w: %q is not on the server at %s (pull it with \"ollama pull %s\"): %s",
-			reasoning.ErrModelNotFound, model, m.url, model, se.ErrorMessage)
-	case errors.As(err, &se) && se.StatusCode == http.StatusNotFound:
-		return fmt.Errorf("ollama %s: %w (is this the address of an Ollama server? Its native API is at the root, not under /v1)",
-			m.url, &reasoning.ServerError{StatusCode: se.StatusCode, Message: se.ErrorMessage})
 	case errors.As(err, &se):
-		return fmt.Errorf("ollama %s: %w", m.url, &reasoning.ServerError{StatusCode: se.StatusCode, Message: se.ErrorMessage})
+		msg := wire.Clip(se.ErrorMessage)
+		switch {
+		case se.StatusCode == http.StatusNotFound && wire.ModelMissing(msg):
+			return fmt.Errorf("ollama: %w: %q is not on the server at %s (pull it with \"ollama pull %s\"): %s",
+				reasoning.ErrModelNotFound, model, m.url, model, msg)
+		case se.StatusCode == http.StatusNotFound:
+			return fmt.Errorf("ollama %s: %w (is this the address of an Ollama server? Its native API is at the root, not under /v1)",
+				m.url, &reasoning.ServerError{StatusCode: se.StatusCode, Message: msg})
+		}
+		return fmt.Errorf("ollama %s: %w", m.url, &reasoning.ServerError{StatusCode: se.StatusCode, Message: msg})
 	case errors.As(err, &ae):
 		return fmt.Errorf("ollama %s: %w", m.url, &reasoning.ServerError{StatusCode: ae.StatusCode, Message: ae.Status})
 	case strings.HasPrefix(err.Error(), "{"):

@@ -205,6 +205,64 @@ func TestRequestTimeout(t *testing.T) {
 	wiretest.CheckRequestTimeout(t, protocol, func(http.ResponseWriter) {}) // no headers even
 }
 
+// limited returns server(t, h) with replies limited to 64 KiB.
+func limited(t *testing.T, h http.HandlerFunc) reasoning.Model {
+	m := server(t, h)
+	m.cfg.MaxReplyBytes = 64 << 10
+	return m
+}
+
+func TestReplyTooLarge(t *testing.T) {
+	piece := `{"message":{"role":"assistant","content":"tick"},"done":false}` + "\n"
+	for _, tc := range []struct {
+		name   string
+		stream bool
+		reply  http.HandlerFunc
+	}{
+		{"whole", false, func(w http.ResponseWriter, r *http.Request) {
+			wiretest.Long(w, r, `{"message":{"role":"assistant","content":"`, "tick ", 4<<20)
+		}},
+		{"streamed", true, func(w http.ResponseWriter, r *http.Request) {
+			wiretest.Long(w, r, "", piece, 4<<20)
+		}},
+		{"error reply", false, func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			wiretest.Long(w, r, `{"error":"`, "busy ", 4<<20)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { wiretest.CheckReplyTooLarge(t, limited, tc.stream, tc.reply, "64 KiB") })
+	}
+}
+
+func TestReplyLineTooLong(t *testing.T) {
+	// The api package reads lines of less than 8 MB, and stops quietly at a
+	// longer one: not an interrupted reply, to be downloaded again.
+	for _, stream := range []bool{false, true} {
+		t.Run(fmt.Sprintf("streamed=%v", stream), func(t *testing.T) {
+			wiretest.CheckReplyTooLarge(t, func(t *testing.T, h http.HandlerFunc) reasoning.Model { return server(t, h) }, stream,
+				func(w http.ResponseWriter, r *http.Request) {
+					wiretest.Long(w, r, `{"message":{"role":"assistant","content":"`, "tick ", MaxLineBytes+1<<20)
+				}, "8 MB")
+		})
+	}
+}
+
+func TestEmbedTooLarge(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/api/embed", func(w http.ResponseWriter, r *http.Request) {
+		wiretest.Long(w, r, `{"embeddings":[[`, "0.5,", 1<<20)
+	})
+	srv := wiretest.Serve(t, mux)
+	m, err := New(Config{URL: srv.URL, Model: "tiny", MaxReplyBytes: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = m.Embed(context.Background(), []string{"a"})
+	if !errors.Is(err, reasoning.ErrReplyTooLarge) || !strings.Contains(err.Error(), "1000 bytes") {
+		t.Fatalf("got %v", err)
+	}
+}
+
 func TestEmbed(t *testing.T) {
 	m := server(t, func(http.ResponseWriter, *http.Request) {})
 	v, err := m.Embed(context.Background(), []string{"a", "b"})
@@ -227,4 +285,12 @@ func TestNew(t *testing.T) {
 	if err != nil || m.url != DefaultURL {
 		t.Errorf("default URL: %v, %v", m, err)
 	}
+	for _, tc := range []struct{ set, want int64 }{{0, DefaultMaxReplyBytes}, {-1, 0}, {5, 5}} {
+		m, err := New(Config{Model: "m", MaxReplyBytes: tc.set})
+		if err != nil || m.cfg.MaxReplyBytes != tc.want {
+			t.Errorf("MaxReplyBytes %d: got %v, %v; want %d", tc.set, m, err, tc.want)
+		}
+	}
 }
+
+func TestLongError(t *testing.T) { wiretest.CheckLongError(t, protocol) }

@@ -49,10 +49,21 @@ type Config struct {
 	// which OpenAI's reasoning models require, instead of max_tokens.
 	MaxCompletionTokens bool
 
+	// MaxReplyBytes limits the size of a reply in bytes, as it comes from
+	// the server: its JSON and, streamed, the framing of every piece. A
+	// reply over it fails with an error wrapping reasoning.ErrReplyTooLarge,
+	// which is not retried. Default DefaultMaxReplyBytes; negative means no
+	// limit.
+	MaxReplyBytes int64
+
 	// HTTPClient sends the requests. Default a client without a timeout:
 	// requests end with their context.
 	HTTPClient *http.Client
 }
+
+// DefaultMaxReplyBytes is the default of Config.MaxReplyBytes, 64 MiB: a
+// streamed reply of about 300,000 tokens, a whole one of millions.
+const DefaultMaxReplyBytes = wire.DefaultMaxReplyBytes
 
 // Model is a model on an OpenAI-compatible server. It implements
 // reasoning.Model and reasoning.Embedder, and is safe for concurrent use.
@@ -70,6 +81,7 @@ func New(cfg Config) (*Model, error) {
 		return nil, fmt.Errorf("openai: base URL %q: want http://host:port/v1", cfg.BaseURL)
 	}
 	cfg.BaseURL = strings.TrimSuffix(cfg.BaseURL, "/")
+	cfg.MaxReplyBytes = wire.MaxReplyBytes(cfg.MaxReplyBytes)
 	if cfg.EmbedModel == "" {
 		cfg.EmbedModel = cfg.Model
 	}
@@ -81,12 +93,13 @@ func New(cfg Config) (*Model, error) {
 
 // client returns a go-openai client whose requests get the JSON fields in
 // set added to their bodies, and whose reply bodies are copied to body if it
-// is not nil.
-func (m *Model) client(set map[string]any, body *bytes.Buffer) *goopenai.Client {
+// is not nil, and watched by the Reply it returns too.
+func (m *Model) client(set map[string]any, body *bytes.Buffer) (*goopenai.Client, *wire.Reply) {
 	c := goopenai.DefaultConfig(m.cfg.APIKey)
 	c.BaseURL = m.cfg.BaseURL
-	c.HTTPClient = &bodyFields{next: m.cfg.HTTPClient, set: set, reply: body}
-	return goopenai.NewClientWithConfig(c)
+	watch := &wire.Reply{Limit: m.cfg.MaxReplyBytes}
+	c.HTTPClient = &bodyFields{next: m.cfg.HTTPClient, set: set, reply: body, watch: watch}
+	return goopenai.NewClientWithConfig(c), watch
 }
 
 // message is a reply's message, or a streamed delta of one, with both names
@@ -174,9 +187,10 @@ func (m *Model) Chat(ctx context.Context, req *reasoning.Request) (*reasoning.Re
 // types without "reasoning", so the copy of the body is read here.
 func (m *Model) complete(ctx context.Context, creq goopenai.ChatCompletionRequest, set map[string]any) (*reasoning.Response, error) {
 	var body bytes.Buffer
-	if _, err := m.client(set, &body).CreateChatCompletion(ctx, creq); err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+	client, watch := m.client(set, &body)
+	if _, err := client.CreateChatCompletion(ctx, creq); err != nil {
+		if err := watch.Err(ctx, "openai", m.cfg.BaseURL); err != nil {
+			return nil, err
 		}
 		// A body that is not JSON, with a status of success.
 		var ae *goopenai.APIError
@@ -211,10 +225,11 @@ func (m *Model) complete(ctx context.Context, creq goopenai.ChatCompletionReques
 func (m *Model) stream(ctx context.Context, creq goopenai.ChatCompletionRequest, set map[string]any, onToken func(reasoning.Token)) (*reasoning.Response, error) {
 	creq.Stream = true
 	creq.StreamOptions = &goopenai.StreamOptions{IncludeUsage: true}
-	stream, err := m.client(set, nil).CreateChatCompletionStream(ctx, creq)
+	client, watch := m.client(set, nil)
+	stream, err := client.CreateChatCompletionStream(ctx, creq)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+		if err := watch.Err(ctx, "openai", m.cfg.BaseURL); err != nil {
+			return nil, err
 		}
 		return nil, m.classify(err, m.cfg.Model)
 	}
@@ -229,11 +244,18 @@ func (m *Model) stream(ctx context.Context, creq goopenai.ChatCompletionRequest,
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+		if err := watch.Err(ctx, "openai", m.cfg.BaseURL); err != nil {
+			return nil, err
 		}
 		if err != nil {
 			return nil, m.classify(err, m.cfg.Model)
+		}
+		if len(raw) == 0 {
+			// go-openai reads an error event whose "error" is a string,
+			// as llama-server sends, as an empty chunk.
+			if line := watch.ErrorLine(); line != nil {
+				return nil, fmt.Errorf("openai %s: %s", m.cfg.BaseURL, errorMessage(line))
+			}
 		}
 		var c chunk
 		if err := json.Unmarshal(raw, &c); err != nil {
@@ -276,12 +298,13 @@ func (m *Model) stream(ctx context.Context, creq goopenai.ChatCompletionRequest,
 
 // Embed returns the embeddings of texts by EmbedModel.
 func (m *Model) Embed(ctx context.Context, texts []string) ([][]float64, error) {
-	resp, err := m.client(nil, nil).CreateEmbeddings(ctx, goopenai.EmbeddingRequestStrings{
+	client, watch := m.client(nil, nil)
+	resp, err := client.CreateEmbeddings(ctx, goopenai.EmbeddingRequestStrings{
 		Input: texts,
 		Model: goopenai.EmbeddingModel(m.cfg.EmbedModel),
 	})
-	if ctx.Err() != nil {
-		return nil, ctx.Err()
+	if err := watch.Err(ctx, "openai", m.cfg.BaseURL); err != nil {
+		return nil, err
 	}
 	if err != nil {
 		return nil, m.classify(err, m.cfg.EmbedModel)
@@ -304,16 +327,20 @@ func (m *Model) classify(err error, model string) error {
 	var ae *goopenai.APIError
 	var re *goopenai.RequestError
 	switch {
-	case errors.As(err, &ae):
-		status, msg = ae.HTTPStatusCode, ae.Message
+	// First the RequestError, which go-openai returns, with the status,
+	// for a body it cannot read as {"error": {...}}; it may wrap an empty
+	// APIError.
 	case errors.As(err, &re):
-		status, msg = re.HTTPStatusCode, strings.TrimSpace(string(re.Body))
+		status, msg = re.HTTPStatusCode, errorMessage(re.Body)
 		if msg == "" && re.Err != nil {
 			msg = re.Err.Error()
 		}
+	case errors.As(err, &ae):
+		status, msg = ae.HTTPStatusCode, ae.Message
 	default:
 		return wire.Transport("openai", m.cfg.BaseURL, err)
 	}
+	msg = wire.Clip(msg)
 	if status == http.StatusNotFound && wire.ModelMissing(msg) {
 		return fmt.Errorf("openai: %w: %q is not on the server at %s (on Ollama, pull it with \"ollama pull %s\"; other servers serve the models they were started with): %s",
 			reasoning.ErrModelNotFound, model, m.cfg.BaseURL, model, msg)
@@ -329,14 +356,53 @@ func (m *Model) classify(err error, model string) error {
 	return fmt.Errorf("openai %s: %w", m.cfg.BaseURL, &reasoning.ServerError{StatusCode: status, Message: msg})
 }
 
+// errorMessage returns the message of an error reply's body, as servers
+// word it: {"error": "…"} (llama-server, vLLM in some versions),
+// {"error": {"message": "…"}} (OpenAI, Ollama) or {"message": "…"} (vLLM in
+// others); else the body itself.
+func errorMessage(body []byte) string {
+	var e struct {
+		Error   json.RawMessage `json:"error"`
+		Message json.RawMessage `json:"message"`
+	}
+	var obj struct {
+		Message json.RawMessage `json:"message"`
+	}
+	if json.Unmarshal(body, &e) == nil {
+		if s := jsonString(e.Error); s != "" {
+			return s
+		}
+		if json.Unmarshal(e.Error, &obj) == nil {
+			if s := jsonString(obj.Message); s != "" {
+				return s
+			}
+		}
+		if s := jsonString(e.Message); s != "" {
+			return s
+		}
+	}
+	return strings.TrimSpace(string(body))
+}
+
+// jsonString returns v if it is a JSON string, else "".
+func jsonString(v json.RawMessage) string {
+	var s string
+	if json.Unmarshal(v, &s) != nil {
+		return ""
+	}
+	return s
+}
+
 // bodyFields is an HTTP client that sets fields in JSON request bodies, as
 // go-openai leaves out zero values, such as a temperature of 0, that a
-// request must carry; and that copies reply bodies to reply, if not nil, for
-// the fields that go-openai's types lack.
+// request must carry; that has watch watch the reply bodies; and that
+// copies them to reply, if not nil, for the fields that go-openai's types
+// lack.
 type bodyFields struct {
 	next  goopenai.HTTPDoer
 	set   map[string]any
 	reply *bytes.Buffer
+	watch *wire.Reply
 }
 
 func (b *bodyFields) Do(req *http.Request) (*http.Response, error) {
@@ -346,6 +412,9 @@ func (b *bodyFields) Do(req *http.Request) (*http.Response, error) {
 		}
 	}
 	resp, err := b.next.Do(req)
+	if err == nil {
+		resp.Body = b.watch.Body(resp.Body)
+	}
 	if err == nil && b.reply != nil {
 		resp.Body = struct {
 			io.Reader

@@ -188,6 +188,21 @@ func TestChatErrors(t *testing.T) {
 		{"503 not JSON", false, func(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "Loading model", http.StatusServiceUnavailable)
 		}, nil, 503, "Loading model"},
+		// llama-server, and vLLM in some versions, send the error as a
+		// string; go-openai then loses the status and the message.
+		{"503 error string", false, func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprint(w, `{"error":"Loading model"}`)
+		}, nil, 503, "Loading model"},
+		{"503 error string streamed", true, func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprint(w, `{"error":"Loading model"}`)
+		}, nil, 503, "Loading model"},
+		// vLLM in other versions: the message at the top level.
+		{"400 top-level message", false, func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprint(w, `{"object":"error","message":"max_tokens is too large","type":"BadRequestError","code":400}`)
+		}, nil, 400, "max_tokens is too large"},
 		{"500 streamed", true, func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusInternalServerError)
 			fmt.Fprint(w, `{"error":{"message":"kv cache full","type":"server_error"}}`)
@@ -206,6 +221,9 @@ func TestChatErrors(t *testing.T) {
 		}, nil, 0, "malformed stream chunk"},
 		{"error in stream", true, func(w http.ResponseWriter, r *http.Request) {
 			sse(w, `{"choices":[{"delta":{"content":"a"}}]}`, `{"error":{"message":"context overflow"}}`)
+		}, nil, 0, "context overflow"},
+		{"error string in stream", true, func(w http.ResponseWriter, r *http.Request) {
+			sse(w, `{"choices":[{"delta":{"content":"a"}}]}`, `{"error":"context overflow"}`)
 		}, nil, 0, "context overflow"},
 		{"stream cut", true, func(w http.ResponseWriter, r *http.Request) {
 			sse(w, `{"choices":[{"delta":{"content":"a"},"finish_reason":null}]}`)
@@ -318,9 +336,79 @@ var protocol = wiretest.Protocol{
 
 func TestRefineThroughOpenAI(t *testing.T) { wiretest.CheckRefine(t, protocol) }
 
+func TestRefineRetriesErrorString(t *testing.T) {
+	// A 503 whose body holds the error as a string is retried as any 503.
+	p := protocol
+	p.Busy = func(w http.ResponseWriter) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprint(w, `{"error":"Loading model"}`)
+	}
+	wiretest.CheckRefine(t, p)
+}
+
+// limited returns server(t, h) with replies limited to 64 KiB.
+func limited(t *testing.T, h http.HandlerFunc) reasoning.Model {
+	m := server(t, h)
+	m.cfg.MaxReplyBytes = 64 << 10
+	return m
+}
+
+func TestReplyTooLarge(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		stream bool
+		reply  http.HandlerFunc
+	}{
+		{"whole", false, func(w http.ResponseWriter, r *http.Request) {
+			wiretest.Long(w, r, `{"choices":[{"message":{"content":"`, "tick ", 4<<20)
+		}},
+		{"streamed", true, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/event-stream")
+			wiretest.Long(w, r, "", `data: {"choices":[{"delta":{"content":"tick"},"finish_reason":null}]}`+"\n\n", 4<<20)
+		}},
+		{"one endless event", true, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/event-stream")
+			wiretest.Long(w, r, `data: {"choices":[{"delta":{"content":"`, "tick ", 4<<20)
+		}},
+		{"error reply", false, func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			wiretest.Long(w, r, `{"error":"`, "busy ", 4<<20)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { wiretest.CheckReplyTooLarge(t, limited, tc.stream, tc.reply, "64 KiB") })
+	}
+}
+
+func TestEmbedTooLarge(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/v1/embeddings", func(w http.ResponseWriter, r *http.Request) {
+		wiretest.Long(w, r, `{"object":"list","data":[{"object":"embedding","index":0,"embedding":[`, "0.5,", 1<<20)
+	})
+	srv := wiretest.Serve(t, mux)
+	m, err := New(Config{BaseURL: srv.URL + "/v1", Model: "tiny", MaxReplyBytes: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = m.Embed(context.Background(), []string{"a"})
+	if !errors.Is(err, reasoning.ErrReplyTooLarge) || !strings.Contains(err.Error(), "1000 bytes") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestMaxReplyBytes(t *testing.T) {
+	for _, tc := range []struct{ set, want int64 }{{0, DefaultMaxReplyBytes}, {-1, 0}, {5, 5}} {
+		m, err := New(Config{BaseURL: "http://h/v1", Model: "m", MaxReplyBytes: tc.set})
+		if err != nil || m.cfg.MaxReplyBytes != tc.want {
+			t.Errorf("MaxReplyBytes %d: got %v, %v; want %d", tc.set, m, err, tc.want)
+		}
+	}
+}
+
 func TestRequestTimeout(t *testing.T) {
 	wiretest.CheckRequestTimeout(t, protocol, func(w http.ResponseWriter) {
 		w.WriteHeader(http.StatusOK) // headers, then nothing
 		w.(http.Flusher).Flush()
 	})
 }
+
+func TestLongError(t *testing.T) { wiretest.CheckLongError(t, protocol) }

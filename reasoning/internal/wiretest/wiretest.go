@@ -136,3 +136,62 @@ func CheckRequestTimeout(t *testing.T, p Protocol, start func(w http.ResponseWri
 		t.Fatalf("got %v after %d calls", err, calls.Load())
 	}
 }
+
+// Long writes start, then filler again and again, n bytes in all or until
+// the client goes away: a reply far longer than any limit of a test, which
+// still ends, so that a test of a limit that is not kept fails rather than
+// hangs.
+func Long(w http.ResponseWriter, r *http.Request, start, filler string, n int) {
+	if _, err := io.WriteString(w, start); err != nil {
+		return
+	}
+	chunk := strings.Repeat(filler, max(1, 32<<10/len(filler)))
+	for n -= len(start); n > 0 && r.Context().Err() == nil; n -= len(chunk) {
+		if _, err := io.WriteString(w, chunk[:min(n, len(chunk))]); err != nil {
+			return
+		}
+	}
+}
+
+// CheckReplyTooLarge runs the loop, streamed if stream is set, through the
+// model that model returns for a test server whose chat endpoint is reply,
+// a reply larger than the model's limit: the loop fails with
+// reasoning.ErrReplyTooLarge, with an error that mentions limit, after one
+// request: a reply too large is not retried.
+func CheckReplyTooLarge(t *testing.T, model func(t *testing.T, h http.HandlerFunc) reasoning.Model, stream bool, reply http.HandlerFunc, limit string) {
+	t.Helper()
+	var calls atomic.Int32
+	m := model(t, func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		reply(w, r)
+	})
+	s := &reasoning.Settings{Backoff: time.Millisecond}
+	if stream {
+		s.OnToken = func(int, reasoning.Token) {}
+	}
+	_, err := reasoning.Refine(context.Background(), m, "q", s)
+	if !errors.Is(err, reasoning.ErrReplyTooLarge) || !strings.Contains(err.Error(), limit) {
+		t.Errorf("got %v, want %v naming the limit, %s", err, reasoning.ErrReplyTooLarge, limit)
+	}
+	if errors.Is(err, reasoning.ErrInterrupted) {
+		t.Errorf("%v: a reply too large taken for an interrupted one", err)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("%d requests: a reply too large was retried", n)
+	}
+}
+
+// CheckLongError checks that p's backend turns an error reply of 100 KiB
+// into an error of a few lines.
+func CheckLongError(t *testing.T, p Protocol) {
+	t.Helper()
+	m := p.Model(t, func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusInternalServerError)
+		fmt.Fprintf(w, `{"error":"%s"}`, strings.Repeat("é", 50<<10))
+	})
+	_, err := m.Chat(context.Background(), &reasoning.Request{})
+	CheckError(t, err, nil, http.StatusInternalServerError, "(102400 bytes in all)")
+	if err != nil && len(err.Error()) > 2000 {
+		t.Errorf("an error of %d bytes", len(err.Error()))
+	}
+}
