@@ -1,0 +1,70 @@
+package model_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/implicitlab/implicit/api"
+	"github.com/implicitlab/implicit/core/internal/modeltest"
+	"github.com/implicitlab/implicit/core/model"
+)
+
+// benchModel returns a model of the benchmark shapes: p=64 inputs, q=10
+// outputs, h hidden units.
+func benchModel(b *testing.B, h int, param model.Parametrization) *model.Model {
+	b.Helper()
+	m, err := model.New(modeltest.RandomDense(21, model.ReLU, param, h, 64, 10, 1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m
+}
+
+// BenchmarkSolve is a forward solve to a relative residual of 1e-4, per
+// solver, at h = 64 and 256 and batch 1 and 256.
+func BenchmarkSolve(b *testing.B) {
+	for _, h := range []int{64, 256} {
+		for _, n := range []int{1, 256} {
+			for _, c := range []struct {
+				param model.Parametrization
+				meth  api.Method
+			}{
+				{model.Direct, &api.Picard{}}, {model.Direct, &api.Anderson{}}, {model.Direct, &api.Broyden{}},
+				{model.Monotone, &api.PeacemanRachford{}}, {model.Monotone, &api.ForwardBackward{}},
+			} {
+				b.Run(fmt.Sprintf("h=%d/batch=%d/%s/%s", h, n, c.param, c.meth), func(b *testing.B) {
+					m := benchModel(b, h, c.param)
+					x := modeltest.RandomInputs(22, n, 64)
+					s := api.Settings{Method: c.meth, RelTol: 1e-4, MaxIter: 500}
+					var iters int
+					for b.Loop() {
+						out, err := m.Infer(context.Background(), x, s)
+						if err != nil {
+							b.Fatal(err)
+						}
+						iters = out.Result.Iterations
+					}
+					b.ReportMetric(float64(iters), "iters")
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkLatency is one sample, exactly 30 plain iterations: the cost of
+// the product and the solver's bookkeeping, without convergence effects.
+func BenchmarkLatency(b *testing.B) {
+	for _, h := range []int{64, 256} {
+		b.Run(fmt.Sprintf("h=%d", h), func(b *testing.B) {
+			m := benchModel(b, h, model.Direct)
+			x := modeltest.RandomInputs(23, 1, 64)
+			s := api.Settings{Method: &api.Picard{}, MaxIter: 30, RelTol: -1}
+			for b.Loop() {
+				if _, err := m.Infer(context.Background(), x, s); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

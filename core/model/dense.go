@@ -1,0 +1,614 @@
+package model
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/implicitlab/implicit/api"
+	"github.com/implicitlab/implicit/core/fixedpoint"
+	"github.com/implicitlab/implicit/core/internal/gemm"
+	"github.com/implicitlab/implicit/core/internal/vec"
+)
+
+// The deq-dense kind: one dense implicit layer,
+//
+//	z* = σ(W z* + U x + b),  y = C z* + c,  z⁰ = 0,
+//
+// with W given directly or by the monotone parametrisation. Its file has the
+// metadata keys implicit.activation ("relu", "tanh" or "identity"),
+// implicit.param ("direct" or "monotone") and implicit.monotone_m (m > 0,
+// monotone only), and the tensors of PyTorch's nn.Linear layers (weight is
+// [out, in]): encoder.weight [h, p] (U), encoder.bias [h] (b),
+// decoder.weight [q, h] (C), decoder.bias [q] (c), and core.weight [h, h]
+// (direct) or core.A and core.B [h, h] (monotone).
+const (
+	kindDense      = "deq-dense"
+	metaActivation = "implicit.activation"
+	metaParam      = "implicit.param"
+	metaMonotone   = "implicit.monotone_m"
+)
+
+var denseKind = Kind{
+	Name:   kindDense,
+	Keys:   []string{metaActivation, metaParam, metaMonotone},
+	Decode: decodeDense,
+}
+
+// Parametrization says how a deq-dense layer's W is stored.
+type Parametrization string
+
+const (
+	// Direct stores W itself. A unique fixed point is not guaranteed; the
+	// iteration converges when, for instance, ‖W‖₂ < 1 with a 1-Lipschitz σ.
+	Direct Parametrization = "direct"
+	// Monotone stores A and B with W = (1 − m) I − AᵀA + B − Bᵀ, so that
+	// I − W ⪰ m I: the layer has exactly one fixed point for any A, B and
+	// m > 0 (Winston & Kolter 2020), whatever ‖W‖₂.
+	Monotone Parametrization = "monotone"
+)
+
+// Dense holds the parameters of a deq-dense model with h hidden units, p
+// inputs and q outputs. Its fields mirror the model file. A Dense must not
+// change while a Model built from it is in use.
+type Dense struct {
+	Activation Activation
+	Param      Parametrization
+	// Monotone is m > 0 of the monotone parametrisation.
+	Monotone float64
+	// W is h×h (Direct); A and B are h×h (Monotone). The unused ones are empty.
+	W, A, B Matrix
+	U       Matrix    // h×p, the input injection (encoder.weight)
+	Bias    []float64 // b, h values (encoder.bias)
+	C       Matrix    // q×h, the readout (decoder.weight)
+	OutBias []float64 // c, q values (decoder.bias)
+
+	Defaults api.Defaults
+}
+
+// Kind is "deq-dense".
+func (d *Dense) Kind() string { return kindDense }
+
+// Sizes are p inputs, h hidden units (the state) and q outputs.
+func (d *Dense) Sizes() api.Sizes { return api.Sizes{In: d.U.Cols, State: d.U.Rows, Out: d.C.Rows} }
+
+// Describe names the model: "monotone (m=0.5) relu, h=64".
+func (d *Dense) Describe() string {
+	h := d.U.Rows
+	if d.Param == Monotone {
+		return fmt.Sprintf("monotone (m=%g) %s, h=%d", d.Monotone, d.Activation, h)
+	}
+	return fmt.Sprintf("%s %s, h=%d", d.Param, d.Activation, h)
+}
+
+// SolverDefaults points at the file's solver settings.
+func (d *Dense) SolverDefaults() *api.Defaults { return &d.Defaults }
+
+// DefaultMethod is Peaceman-Rachford for a monotone layer, which converges
+// however large ‖W‖₂ is (Anderson usually is faster but can diverge there),
+// and Anderson for a direct one.
+func (d *Dense) DefaultMethod() api.Method {
+	if d.Param == Monotone {
+		return &api.PeacemanRachford{}
+	}
+	return nil
+}
+
+// Tensors are encoder.weight, encoder.bias, decoder.weight, decoder.bias,
+// then core.A and core.B (monotone) or core.weight (direct).
+func (d *Dense) Tensors() []Tensor {
+	ts := []Tensor{
+		matrixTensor("encoder.weight", d.U), vectorTensor("encoder.bias", d.Bias),
+		matrixTensor("decoder.weight", d.C), vectorTensor("decoder.bias", d.OutBias),
+	}
+	if d.Param == Monotone {
+		return append(ts, matrixTensor("core.A", d.A), matrixTensor("core.B", d.B))
+	}
+	return append(ts, matrixTensor("core.weight", d.W))
+}
+
+func matrixTensor(name string, m Matrix) Tensor {
+	return Tensor{Name: name, Shape: []int{m.Rows, m.Cols}, Data: m.Data}
+}
+
+func vectorTensor(name string, v []float64) Tensor {
+	return Tensor{Name: name, Shape: []int{len(v)}, Data: v}
+}
+
+// Metadata holds the activation, the parametrisation and m.
+func (d *Dense) Metadata() map[string]string {
+	meta := map[string]string{metaActivation: string(d.Activation), metaParam: string(d.Param)}
+	if d.Param == Monotone {
+		meta[metaMonotone] = strconv.FormatFloat(d.Monotone, 'g', -1, 64)
+	}
+	return meta
+}
+
+// Zero returns a Dense of the same shapes with zero parameters.
+func (d *Dense) Zero() Architecture {
+	h, p, q := d.U.Rows, d.U.Cols, d.C.Rows
+	g := &Dense{Activation: d.Activation, Param: d.Param, Monotone: d.Monotone,
+		U: NewMatrix(h, p), Bias: make([]float64, h), C: NewMatrix(q, h), OutBias: make([]float64, q)}
+	if d.Param == Monotone {
+		g.A, g.B = NewMatrix(h, h), NewMatrix(h, h)
+	} else {
+		g.W = NewMatrix(h, h)
+	}
+	return g
+}
+
+// Validate checks that the parameters describe a deq-dense model: known
+// activation and parametrisation, consistent shapes, finite values.
+func (d *Dense) Validate() error {
+	if !d.Activation.valid() {
+		return modelErrorf("activation %q (want relu, tanh or identity)", d.Activation)
+	}
+	h, p, q := d.U.Rows, d.U.Cols, d.C.Rows
+	if h <= 0 || p <= 0 || q <= 0 {
+		return modelErrorf("sizes h=%d, p=%d, q=%d (all must be positive)", h, p, q)
+	}
+	empty := func(name string, m Matrix) error {
+		if m.Rows != 0 || m.Cols != 0 || len(m.Data) != 0 {
+			return modelErrorf("%s is set, but the %s parametrisation does not use it", name, d.Param)
+		}
+		return nil
+	}
+	var errs []error
+	switch d.Param {
+	case Direct:
+		errs = append(errs, checkMatrix("W (core.weight)", d.W, h, h), empty("A (core.A)", d.A), empty("B (core.B)", d.B))
+		if d.Monotone != 0 {
+			errs = append(errs, modelErrorf("monotone m=%v is set for a direct model", d.Monotone))
+		}
+	case Monotone:
+		errs = append(errs, checkMatrix("A (core.A)", d.A, h, h), checkMatrix("B (core.B)", d.B, h, h), empty("W (core.weight)", d.W))
+		// |(AᵀA)ᵢⱼ| ≤ ‖A‖²_F, so these bounds on m, A and B keep W finite.
+		const limit = math.MaxFloat64 / 4
+		if !(d.Monotone > 0 && d.Monotone < limit) {
+			errs = append(errs, modelErrorf("monotone m=%v (want a finite m > 0)", d.Monotone))
+		}
+		if s := vec.Dot(d.A.Data, d.A.Data); len(d.A.Data) == h*h && !(s < limit) {
+			errs = append(errs, modelErrorf("A (core.A) is too large: ‖A‖²_F = %v overflows W = (1 − m) I − AᵀA + B − Bᵀ", s))
+		}
+		for i, b := range d.B.Data {
+			if !(math.Abs(b) < limit) {
+				errs = append(errs, modelErrorf("B (core.B) is too large: %v at index %d overflows W = (1 − m) I − AᵀA + B − Bᵀ", b, i))
+				break
+			}
+		}
+	default:
+		return modelErrorf("parametrisation %q (want direct or monotone)", d.Param)
+	}
+	errs = append(errs,
+		checkMatrix("U (encoder.weight)", d.U, h, p),
+		checkValues("b (encoder.bias)", d.Bias, h),
+		checkMatrix("C (decoder.weight)", d.C, q, h),
+		checkValues("c (decoder.bias)", d.OutBias, q),
+		validateDefaults(d.Defaults),
+	)
+	return firstError(errs...)
+}
+
+// EffectiveW returns the h×h matrix W of the layer: W itself, or
+// (1 − m) I − AᵀA + B − Bᵀ for the monotone parametrisation.
+func (d *Dense) EffectiveW() Matrix {
+	h := d.U.Rows
+	w := NewMatrix(h, h)
+	if d.Param != Monotone {
+		copy(w.Data, d.W.Data)
+		return w
+	}
+	gemmTN(-1, d.A.Data, d.A.Data, h, h, h, w.Data) // −AᵀA
+	b := d.B.Data
+	for i := 0; i < h; i++ {
+		for j := 0; j < h; j++ {
+			w.Data[i*h+j] += b[i*h+j] - b[j*h+i]
+		}
+		w.Data[i*h+i] += 1 - d.Monotone
+	}
+	return w
+}
+
+// decodeDense reads a deq-dense file's metadata and tensors.
+func decodeDense(ts tensors, meta map[string]string) (Architecture, error) {
+	d := &Dense{Activation: Activation(meta[metaActivation]), Param: Parametrization(meta[metaParam])}
+	if !d.Activation.valid() {
+		return nil, modelErrorf("metadata %s=%q (want relu, tanh or identity)", metaActivation, meta[metaActivation])
+	}
+	switch d.Param {
+	case Direct:
+		if v, ok := meta[metaMonotone]; ok {
+			return nil, modelErrorf("metadata %s=%q is set for a direct model", metaMonotone, v)
+		}
+	case Monotone:
+		v, ok := meta[metaMonotone]
+		if !ok {
+			return nil, modelErrorf("metadata %s is missing (a monotone model needs m > 0)", metaMonotone)
+		}
+		m, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(m > 0) || math.IsInf(m, 0) {
+			return nil, modelErrorf("metadata %s=%q (want a number > 0)", metaMonotone, v)
+		}
+		d.Monotone = m
+	default:
+		return nil, modelErrorf("metadata %s=%q (want direct or monotone)", metaParam, meta[metaParam])
+	}
+	want := []string{"encoder.weight", "encoder.bias", "decoder.weight", "decoder.bias"}
+	if d.Param == Monotone {
+		want = append(want, "core.A", "core.B")
+	} else {
+		want = append(want, "core.weight")
+	}
+	if err := ts.expect(fmt.Sprintf("a %s %s model", d.Param, kindDense), want); err != nil {
+		return nil, err
+	}
+	h, q, err := linearSizes(ts)
+	if err != nil {
+		return nil, err
+	}
+	why := fmt.Sprintf("h=%d from encoder.weight %v, q=%d from decoder.weight", h, ts["encoder.weight"].Shape, q)
+	for _, name := range want[4:] {
+		if err := ts.shape(name, []int{h, h}, why); err != nil {
+			return nil, err
+		}
+	}
+	d.U, d.Bias, d.C, d.OutBias = ts.matrix("encoder.weight"), ts["encoder.bias"].Data, ts.matrix("decoder.weight"), ts["decoder.bias"].Data
+	if d.Param == Monotone {
+		d.A, d.B = ts.matrix("core.A"), ts.matrix("core.B")
+	} else {
+		d.W = ts.matrix("core.weight")
+	}
+	return d, nil
+}
+
+// linearSizes checks the shapes of the encoder and decoder nn.Linear
+// tensors of a file and returns h and q: encoder.weight [h, p],
+// encoder.bias [h], decoder.weight [q, h], decoder.bias [q].
+func linearSizes(ts tensors) (h, q int, err error) {
+	enc := ts["encoder.weight"]
+	if len(enc.Shape) != 2 {
+		return 0, 0, modelErrorf("tensor \"encoder.weight\" has shape %v, want [h, p]", enc.Shape)
+	}
+	h = enc.Shape[0]
+	dec := ts["decoder.weight"]
+	if len(dec.Shape) != 2 {
+		return 0, 0, modelErrorf("tensor \"decoder.weight\" has shape %v, want [q, %d]", dec.Shape, h)
+	}
+	q = dec.Shape[0]
+	why := fmt.Sprintf("h=%d from encoder.weight %v, q=%d from decoder.weight", h, enc.Shape, q)
+	return h, q, firstError(ts.shape("encoder.bias", []int{h}, why), ts.shape("decoder.weight", []int{q, h}, why), ts.shape("decoder.bias", []int{q}, why))
+}
+
+// denseLayer is a deq-dense model prepared to compute.
+type denseLayer struct {
+	d       *Dense
+	h, p, q int
+	act     Activation
+	weff    []float64 // W (h×h), as given or from the monotone parametrisation
+	// z·Wᵀ, with Wᵀ packed for the kernel; the encoder x·Uᵀ + b and the
+	// decoder z·Cᵀ + c.
+	wt      *gemm.Packed
+	encoder affine
+	decoder affine
+	// u·W, for the adjoint of training, packed on first use.
+	wOnce sync.Once
+	w     *gemm.Packed
+
+	splitOnce sync.Once
+	split     splitInfo
+	mu        sync.Mutex
+	resolvent map[resolventKey]*gemm.Packed
+}
+
+// resolventKey names a factored resolvent: its step α, and whether it is
+// (I + α(I − Wᵀ))⁻¹, the adjoint's, rather than (I + α(I − W))⁻¹.
+type resolventKey struct {
+	alpha     float64
+	transpose bool
+}
+
+// splitInfo holds the layer's monotonicity m and Lipschitz bound L of I − W,
+// computed on first use by a splitting method.
+type splitInfo struct {
+	m, lip float64
+	err    error
+}
+
+// Build packs the layer's matrices for the kernel.
+func (d *Dense) Build() (Layer, error) {
+	if err := d.Validate(); err != nil {
+		return nil, err
+	}
+	h := d.U.Rows
+	l := &denseLayer{d: d, h: h, p: d.U.Cols, q: d.C.Rows, act: d.Activation, resolvent: map[resolventKey]*gemm.Packed{}}
+	l.weff = d.EffectiveW().Data
+	l.wt = gemm.Pack(transposed(l.weff, h, h), h, h)
+	l.encoder = newAffine(d.U, d.Bias)
+	l.decoder = newAffine(d.C, d.OutBias)
+	return l, nil
+}
+
+// Inject returns U x + b (n×h).
+func (l *denseLayer) Inject(x []float64, n int) []float64 {
+	u := make([]float64, n*l.h)
+	l.encoder.forward(u, x, n)
+	return u
+}
+
+// Readout sets y = C z + c.
+func (l *denseLayer) Readout(y, z []float64, n int) { l.decoder.forward(y, z, n) }
+
+// Problem is z = σ(W z + u_i), u = inj. It carries the layer's Splitting,
+// so every method applies.
+func (l *denseLayer) Problem(inj []float64, n int) fixedpoint.BatchProblem {
+	h, act := l.h, l.act
+	// A Problem is solved by one goroutine. After a relu about half of z
+	// is zero, and a single row's product can skip it.
+	scratch := gemm.Scratch{Sparse: act == ReLU}
+	linear := func(dst, z []float64, rows []int) {
+		for k, i := range rows {
+			copy(dst[k*h:(k+1)*h], inj[i*h:(i+1)*h])
+		}
+		l.wt.MulAdd(dst, z, len(rows), &scratch)
+	}
+	return fixedpoint.BatchProblem{
+		Dim:     h,
+		Samples: n,
+		F: func(dst, z []float64, rows []int) {
+			linear(dst, z, rows)
+			act.apply(dst)
+		},
+		Split: &fixedpoint.Splitting{
+			Linear: linear,
+			Prox:   func(v []float64, _ []int, alpha float64) { act.prox(v, alpha) },
+			Resolvent: func(alpha float64) (func(dst, v []float64, rows []int), error) {
+				return l.resolventFunc(alpha, false, inj)
+			},
+			Bounds: l.bounds,
+		},
+	}
+}
+
+// bounds returns the monotonicity m of I − W and a bound on ‖I − W‖₂,
+// which I − Wᵀ shares.
+func (l *denseLayer) bounds() (float64, float64, error) {
+	s := l.splitting()
+	return s.m, s.lip, s.err
+}
+
+func eye(n int) *mat.Dense {
+	e := mat.NewDense(n, n, nil)
+	for i := 0; i < n; i++ {
+		e.Set(i, i, 1)
+	}
+	return e
+}
+
+// splitting computes, once, the monotonicity m of I − W (exact for the
+// monotone parametrisation, the smallest eigenvalue of its symmetric part
+// for a direct W) and a bound on ‖I − W‖₂.
+func (l *denseLayer) splitting() splitInfo {
+	l.splitOnce.Do(func() {
+		h := l.h
+		iw := mat.NewDense(h, h, nil) // I − W
+		iw.Sub(eye(h), mat.NewDense(h, h, l.weff))
+		if l.d.Param == Monotone {
+			l.split.m = l.d.Monotone
+		} else {
+			sym := mat.NewSymDense(h, nil)
+			for i := 0; i < h; i++ {
+				for j := i; j < h; j++ {
+					sym.SetSym(i, j, (iw.At(i, j)+iw.At(j, i))/2)
+				}
+			}
+			var eig mat.EigenSym
+			if !eig.Factorize(sym, false) {
+				l.split.err = fmt.Errorf("%w: eigendecomposition of the layer failed", api.ErrProblem)
+				return
+			}
+			l.split.m = eig.Values(nil)[0]
+		}
+		// ‖I − W‖₂ by power iteration, padded 5%, and never above the
+		// guaranteed bound √(‖·‖₁‖·‖∞). Cheaper than an SVD by far (which
+		// dominated a WebAssembly guest's first solve), and precise enough:
+		// Peaceman-Rachford converges for any step, and forward-backward's
+		// default step is half the largest safe one.
+		ml := Matrix{Rows: h, Cols: h, Data: iw.RawMatrix().Data}
+		est := 1.04 * powerNorm(ml, rand.New(rand.NewPCG(1, 2))) // powerNorm adds 1%
+		l.split.lip = math.Min(est, math.Sqrt(mat.Norm(iw, 1)*mat.Norm(iw, math.Inf(1))))
+	})
+	return l.split
+}
+
+// resolventFunc returns dst = (I + α(I − W))⁻¹ (v + α u_i) for each row,
+// or with Wᵀ for W if transpose is set; the matrix is factored once per α
+// and kept.
+func (l *denseLayer) resolventFunc(alpha float64, transpose bool, inj []float64) (func(dst, v []float64, rows []int), error) {
+	if err := l.splitting().err; err != nil {
+		return nil, err
+	}
+	key := resolventKey{alpha, transpose}
+	l.mu.Lock()
+	rt, ok := l.resolvent[key]
+	if !ok {
+		h := l.h
+		// I + α(I − W) = (1 + α) I − α W
+		a := mat.NewDense(h, h, nil)
+		a.Scale(-alpha, mat.NewDense(h, h, l.weff))
+		for i := 0; i < h; i++ {
+			a.Set(i, i, a.At(i, i)+1+alpha)
+		}
+		var inv mat.Dense
+		if err := inv.Inverse(a); err != nil {
+			l.mu.Unlock()
+			return nil, fmt.Errorf("%w: I + α(I − W) is singular for α=%v: %v", api.ErrProblem, alpha, err)
+		}
+		// Rows are multiplied on the right: by the inverse's transpose, and
+		// for the adjoint, whose inverse is that transpose, by the inverse.
+		r := inv.RawMatrix().Data
+		if !transpose {
+			r = transposed(r, h, h)
+		}
+		rt = gemm.Pack(r, h, h)
+		if len(l.resolvent) > 8 {
+			clear(l.resolvent) // a few step sizes are in use at a time
+		}
+		l.resolvent[key] = rt
+	}
+	l.mu.Unlock()
+	h := l.h
+	var (
+		tmp     []float64
+		scratch gemm.Scratch
+	)
+	return func(dst, v []float64, rows []int) {
+		n := len(rows)
+		if cap(tmp) < n*h {
+			tmp = make([]float64, n*h)
+		}
+		t := tmp[:n*h]
+		for k, i := range rows {
+			tk, vk, uk := t[k*h:(k+1)*h], v[k*h:(k+1)*h], inj[i*h:(i+1)*h]
+			for j := range tk {
+				tk[j] = vk[j] + alpha*uk[j]
+			}
+		}
+		clear(dst[:n*h])
+		rt.MulAdd(dst, t, n, &scratch)
+	}, nil
+}
+
+// packedW returns W itself packed for the kernel (rows times W), built on
+// first use: only training needs it.
+func (l *denseLayer) packedW() *gemm.Packed {
+	l.wOnce.Do(func() {
+		l.w = gemm.Pack(l.weff, l.h, l.h)
+	})
+	return l.w
+}
+
+// denseBackward holds a batch's fixed points z*, inputs x and
+// D = σ'(W z* + U x + b).
+type denseBackward struct {
+	l     *denseLayer
+	x, z  []float64
+	n     int
+	deriv []float64
+}
+
+func (l *denseLayer) Backward(x, inj, z []float64, n int) Backward {
+	d := make([]float64, n*l.h)
+	if l.act != Identity {
+		// σ(pre) is f(z*), which is z* itself up to the solve's tolerance;
+		// recomputing the pre-activation keeps the derivative exact at the
+		// point used.
+		l.Problem(inj, n).Split.Linear(d, z, seq(n))
+	}
+	l.act.derivative(d, d)
+	return &denseBackward{l: l, x: x, z: z, n: n, deriv: d}
+}
+
+// Readout adds ∂C = gyᵀ z* and ∂c = Σ gy, and returns ∂L/∂z* = gy C.
+func (b *denseBackward) Readout(grad Architecture, gy []float64) []float64 {
+	g := grad.(*Dense)
+	b.l.decoder.paramGrad(g.C.Data, g.OutBias, gy, b.z, b.n)
+	return b.l.decoder.inputGrad(gy, b.n)
+}
+
+// JacobianFree returns v = D ⊙ gz.
+func (b *denseBackward) JacobianFree(gz []float64) []float64 {
+	v := make([]float64, len(gz))
+	for i := range v {
+		v[i] = b.deriv[i] * gz[i]
+	}
+	return v
+}
+
+// Adjoint is the adjoint fixed point u = J_f(z*)ᵀ u + gz, with J_f = D W,
+// written for v = D u: v = D (Wᵀ v + gz), solved row by row as
+// v ← D ⊙ (v W + gz), a vector-Jacobian product, never a dense Jacobian.
+//
+// In this form the adjoint of a monotone layer is itself a monotone
+// equilibrium problem, so the splittings apply to it: I − Wᵀ has the same
+// monotonicity and norm as I − W, and v ↦ D ⊙ v is the proximal operator of
+// φ(v) = ½ Σ (1/dᵢ − 1) vᵢ² (plus the constraint vᵢ = 0 where dᵢ = 0), as
+// 0 ≤ dᵢ ≤ 1 for relu, tanh and identity. Its scaled form,
+// prox_{αφ}(v)ᵢ = vᵢ dᵢ / (dᵢ + α(1 − dᵢ)), is what the splitting steps need.
+func (b *denseBackward) Adjoint(gz []float64) fixedpoint.BatchProblem {
+	l, h, deriv := b.l, b.l.h, b.deriv
+	w := l.packedW()
+	var scratch gemm.Scratch
+	linear := func(dst, v []float64, rows []int) {
+		for k, i := range rows {
+			copy(dst[k*h:(k+1)*h], gz[i*h:(i+1)*h])
+		}
+		w.MulAdd(dst, v, len(rows), &scratch)
+	}
+	prox := func(v []float64, rows []int, alpha float64) {
+		for k, i := range rows {
+			vk, dk := v[k*h:(k+1)*h], deriv[i*h:(i+1)*h]
+			for j, d := range dk {
+				if alpha == 1 {
+					vk[j] *= d
+				} else {
+					vk[j] *= d / (d + alpha*(1-d))
+				}
+			}
+		}
+	}
+	return fixedpoint.BatchProblem{
+		Dim:     h,
+		Samples: len(gz) / h,
+		F: func(dst, v []float64, rows []int) {
+			linear(dst, v, rows)
+			prox(dst, rows, 1)
+		},
+		Split: &fixedpoint.Splitting{
+			Linear: linear,
+			Prox:   prox,
+			Resolvent: func(alpha float64) (func(dst, v []float64, rows []int), error) {
+				return l.resolventFunc(alpha, true, gz)
+			},
+			Bounds: l.bounds,
+		},
+	}
+}
+
+// Params adds ∂U = vᵀ x, ∂b = Σ v and ∂W = vᵀ z*, or for the monotone
+// parametrisation W = (1 − m) I − AᵀA + B − Bᵀ, ∂A = −A (G + Gᵀ) and
+// ∂B = G − Gᵀ with G = ∂W.
+func (b *denseBackward) Params(grad Architecture, v []float64) {
+	g, l, n, h := grad.(*Dense), b.l, b.n, b.l.h
+	l.encoder.paramGrad(g.U.Data, g.Bias, v, b.x, n)
+	if l.d.Param != Monotone {
+		gemmTN(1, v, b.z, n, h, h, g.W.Data) // ∂W = vᵀ z*
+		return
+	}
+	gw := NewMatrix(h, h)
+	gemmTN(1, v, b.z, n, h, h, gw.Data)
+	sym := NewMatrix(h, h)
+	for i := 0; i < h; i++ {
+		for j := 0; j < h; j++ {
+			sym.Data[i*h+j] = gw.Data[i*h+j] + gw.Data[j*h+i]
+			g.B.Data[i*h+j] += gw.Data[i*h+j] - gw.Data[j*h+i]
+		}
+	}
+	blas64.Gemm(blas.NoTrans, blas.NoTrans, -1,
+		blas64.General{Rows: h, Cols: h, Stride: h, Data: l.d.A.Data},
+		blas64.General{Rows: h, Cols: h, Stride: h, Data: sym.Data},
+		1, blas64.General{Rows: h, Cols: h, Stride: h, Data: g.A.Data})
+}
+
+func seq(n int) []int {
+	s := make([]int, n)
+	for i := range s {
+		s[i] = i
+	}
+	return s
+}

@@ -1,0 +1,151 @@
+package model
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/implicitlab/implicit/api"
+	"github.com/implicitlab/implicit/core/fixedpoint"
+)
+
+// Model runs a model of any kind: it solves each sample's fixed point with
+// the kind's map and reads out the result. It is safe for concurrent use.
+type Model struct {
+	arch  Architecture
+	layer Layer
+	info  api.Info
+}
+
+// New validates a and prepares it for inference. a must not change while
+// the Model is in use.
+func New(a Architecture) (*Model, error) {
+	if err := a.Validate(); err != nil {
+		return nil, err
+	}
+	kind, ok := kindOf(a.Kind())
+	if !ok {
+		return nil, modelErrorf("kind %q is not registered (this build knows %v)", a.Kind(), Kinds())
+	}
+	layer, err := a.Build()
+	if err != nil {
+		return nil, err
+	}
+	m := &Model{arch: a, layer: layer}
+	m.info = api.Info{
+		Kind: a.Kind(), Description: a.Describe(), Sizes: a.Sizes(), Params: paramCount(a),
+		Defaults: *a.SolverDefaults(), Explicit: kind.Explicit,
+	}
+	s, err := m.Settings(api.Settings{})
+	if err != nil {
+		return nil, err
+	}
+	m.info.Method = s.WithDefaults().Method.String()
+	return m, nil
+}
+
+// Load decodes a model file (see Decode) and prepares its model.
+func Load(file []byte) (*Model, error) {
+	a, err := Decode(file)
+	if err != nil {
+		return nil, err
+	}
+	return New(a)
+}
+
+// Architecture returns the model's parameters.
+func (m *Model) Architecture() Architecture { return m.arch }
+
+// Layer returns the model's prepared maps.
+func (m *Model) Layer() Layer { return m.layer }
+
+// Info describes the model.
+func (m *Model) Info() api.Info { return m.info }
+
+// Settings returns s completed with the model's own defaults (its file's
+// solver, tolerance and iteration limit, then the kind's default solver)
+// where s leaves them unset.
+func (m *Model) Settings(s api.Settings) (api.Settings, error) {
+	def := *m.arch.SolverDefaults()
+	switch {
+	case s.Method != nil:
+	case def.Solver != "":
+		meth, err := api.MethodByName(def.Solver)
+		if err != nil {
+			return s, err
+		}
+		s.Method = meth
+	default:
+		s.Method = m.arch.DefaultMethod()
+	}
+	if s.MaxIter == 0 {
+		s.MaxIter = def.MaxIter
+	}
+	if s.AbsTol == 0 && s.RelTol == 0 && def.Tol > 0 {
+		s.RelTol = def.Tol
+	}
+	return s, nil
+}
+
+// Infer runs the model on n = len(x)/In samples, x row-major, solving each
+// sample's fixed point with s completed by the model's defaults (see
+// Settings). Errors are those of fixedpoint.SolveBatch; the Output holds
+// what was computed so far when the solve fails.
+func (m *Model) Infer(ctx context.Context, x []float64, s api.Settings) (*api.Output, error) {
+	sv, err := m.NewSolver(x, s)
+	if err != nil {
+		return nil, err
+	}
+	res, err := sv.Run(ctx)
+	y, rerr := m.Readout(res.Z)
+	if err == nil {
+		err = rerr
+	}
+	return &api.Output{Y: y, Z: res.Z, Result: res}, err
+}
+
+// NewSolver prepares a solve of the samples x (n×In, row-major) that can
+// run in bounded steps, with s completed by the model's defaults; Readout
+// turns its Result's Z into outputs.
+func (m *Model) NewSolver(x []float64, s api.Settings) (*fixedpoint.Solver, error) {
+	n, err := m.samples(x)
+	if err != nil {
+		return nil, err
+	}
+	s, err = m.Settings(s)
+	if err != nil {
+		return nil, err
+	}
+	return fixedpoint.NewSolver(m.layer.Problem(m.layer.Inject(x, n), n), n, s)
+}
+
+// samples returns the number of samples in x.
+func (m *Model) samples(x []float64) (int, error) {
+	p := m.info.In
+	if len(x)%p != 0 {
+		return 0, fmt.Errorf("%w: %d input values are not a whole number of samples of %d features", api.ErrProblem, len(x), p)
+	}
+	return len(x) / p, nil
+}
+
+// Problem returns the fixed-point problem of the samples x (row-major, In
+// features each), with the kind's Splitting where it has one.
+func (m *Model) Problem(x []float64) (fixedpoint.BatchProblem, error) {
+	n, err := m.samples(x)
+	if err != nil {
+		return fixedpoint.BatchProblem{}, err
+	}
+	return m.layer.Problem(m.layer.Inject(x, n), n), nil
+}
+
+// Readout returns the outputs y = h(z) of the states z (n×State,
+// row-major).
+func (m *Model) Readout(z []float64) ([]float64, error) {
+	h, q := m.info.State, m.info.Out
+	if len(z)%h != 0 {
+		return nil, fmt.Errorf("%w: %d values are not a whole number of states of %d", api.ErrProblem, len(z), h)
+	}
+	n := len(z) / h
+	y := make([]float64, n*q)
+	m.layer.Readout(y, z, n)
+	return y, nil
+}

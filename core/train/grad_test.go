@@ -1,0 +1,208 @@
+package train_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/implicitlab/implicit/api"
+	"github.com/implicitlab/implicit/core/internal/modeltest"
+	"github.com/implicitlab/implicit/core/internal/vec"
+	"github.com/implicitlab/implicit/core/model"
+	"github.com/implicitlab/implicit/core/train"
+)
+
+// tensors lists an architecture's parameter slices by name, for perturbing
+// and comparing.
+func tensors(a model.Architecture) map[string][]float64 {
+	t := map[string][]float64{}
+	for _, tn := range a.Tensors() {
+		t[tn.Name] = tn.Data
+	}
+	return t
+}
+
+var tight = api.Settings{RelTol: 1e-15, AbsTol: 1e-15, MaxIter: 20000}
+
+func lossAt(t *testing.T, d model.Architecture, x, target []float64, loss train.Loss) float64 {
+	t.Helper()
+	m, err := model.New(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := train.Gradient(context.Background(), m, x, target, loss, train.GradientSettings{Mode: train.JacobianFree, Forward: tight, AllowUnconverged: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.Loss
+}
+
+// The implicit gradient must match central finite differences of the loss
+// (each forward solved to machine precision) to a relative error below 1e-5,
+// for both parametrisations of deq-dense, the mlp, all three activations and
+// both losses.
+func TestGradientMatchesFiniteDifferences(t *testing.T) {
+	const h, p, q, n = 6, 4, 3, 5
+	for _, act := range []model.Activation{model.ReLU, model.Tanh, model.Identity} {
+		for _, loss := range []train.Loss{train.CrossEntropy{}, train.MSE{}} {
+			archs := map[string]model.Architecture{
+				"direct":   modeltest.RandomDense(31, act, model.Direct, h, p, q, 1),
+				"monotone": modeltest.RandomDense(31, act, model.Monotone, h, p, q, 1),
+				"mlp":      modeltest.RandomMLP(31, act, h, p, q),
+			}
+			for name, a := range archs {
+				t.Run(fmt.Sprintf("%s/%s/%T", name, act, loss), func(t *testing.T) {
+					rng := rand.New(rand.NewPCG(32, 1))
+					x := modeltest.RandVec(rng, n*p, 1)
+					target := modeltest.RandVec(rng, n*loss.TargetLen(q), 1)
+					if _, ok := loss.(train.CrossEntropy); ok {
+						for i := range target {
+							target[i] = float64(rng.IntN(q))
+						}
+					}
+					checkGradient(t, a, x, target, loss)
+				})
+			}
+		}
+	}
+}
+
+// checkGradient compares the implicit gradient of a with central finite
+// differences.
+func checkGradient(t *testing.T, a model.Architecture, x, target []float64, loss train.Loss) {
+	t.Helper()
+	m, err := model.New(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Solves to 1e-15 may stall a hair above it, at the rounding floor:
+	// that is converged enough here.
+	r, err := train.Gradient(context.Background(), m, x, target, loss, train.GradientSettings{Forward: tight, Backward: tight, AllowUnconverged: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if explicit := m.Info().Explicit; explicit != (r.Backward == nil) || (!explicit && r.Backward.RelResidual > 1e-13) {
+		t.Fatalf("adjoint solve of a model explicit=%v: %+v", explicit, r.Backward)
+	}
+	analytic := tensors(r.Grad)
+	const eps = 1e-6
+	for name, vals := range tensors(a) {
+		var num2, diff2 float64
+		for i := range vals {
+			orig := vals[i]
+			vals[i] = orig + eps
+			lp := lossAt(t, a, x, target, loss)
+			vals[i] = orig - eps
+			lm := lossAt(t, a, x, target, loss)
+			vals[i] = orig
+			fd := (lp - lm) / (2 * eps)
+			num2 += fd * fd
+			diff2 += (fd - analytic[name][i]) * (fd - analytic[name][i])
+		}
+		rel := math.Sqrt(diff2 / num2)
+		t.Logf("∂L/∂%s: relative error %.2g", name, rel)
+		if !(rel < 1e-5) {
+			t.Errorf("∂L/∂%s: relative error %.2g (‖fd‖ = %.3g)", name, rel, math.Sqrt(num2))
+		}
+	}
+}
+
+func TestJacobianFreeIsADescentDirection(t *testing.T) {
+	d := modeltest.RandomDense(33, model.Tanh, model.Direct, 16, 5, 3, 0)
+	rng := rand.New(rand.NewPCG(34, 1))
+	x, target := modeltest.RandVec(rng, 20*5, 1), modeltest.RandVec(rng, 20*3, 1)
+	m, _ := model.New(d)
+	ex, err := train.Gradient(context.Background(), m, x, target, train.MSE{}, train.GradientSettings{Forward: tight, Backward: tight, AllowUnconverged: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jf, err := train.Gradient(context.Background(), m, x, target, train.MSE{}, train.GradientSettings{Mode: train.JacobianFree, Forward: tight, AllowUnconverged: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if jf.Backward != nil || jf.Loss != ex.Loss {
+		t.Fatalf("jacobian-free: backward %v, loss %v vs %v", jf.Backward, jf.Loss, ex.Loss)
+	}
+	var inner float64
+	for name, g := range tensors(ex.Grad) {
+		inner += vec.Dot(g, tensors(jf.Grad)[name])
+	}
+	if !(inner > 0) {
+		t.Errorf("⟨exact, jacobian-free⟩ = %v, want > 0", inner)
+	}
+	// Readout gradients do not pass through the fixed point: equal.
+	if modeltest.MaxAbsDiff(ex.Grad.(*model.Dense).C.Data, jf.Grad.(*model.Dense).C.Data) != 0 {
+		t.Error("∂C differs between modes")
+	}
+}
+
+func TestGradientBadInput(t *testing.T) {
+	m, _ := model.New(modeltest.RandomDense(35, model.ReLU, model.Direct, 4, 2, 3, 0))
+	ctx := context.Background()
+	if _, err := train.Gradient(ctx, m, []float64{1, 2, 3}, []float64{0}, train.CrossEntropy{}, train.GradientSettings{}); !errors.Is(err, api.ErrProblem) {
+		t.Errorf("3 inputs for p=2: %v", err)
+	}
+	if _, err := train.Gradient(ctx, m, []float64{1, 2}, []float64{0, 1}, train.CrossEntropy{}, train.GradientSettings{}); !errors.Is(err, api.ErrProblem) {
+		t.Errorf("2 labels for 1 sample: %v", err)
+	}
+	for _, label := range []float64{3, -1, 0.5, math.NaN()} {
+		if _, err := train.Gradient(ctx, m, []float64{1, 2}, []float64{label}, train.CrossEntropy{}, train.GradientSettings{}); !errors.Is(err, api.ErrProblem) {
+			t.Errorf("label %v: %v", label, err)
+		}
+	}
+}
+
+// On a stiff monotone layer (‖W‖₂ > 4), where undamped api.Anderson diverges,
+// the default adjoint solve (Peaceman-Rachford on the adjoint's own monotone
+// splitting) must converge, and agree with a damped api.Anderson solve.
+func TestAdjointOfStiffMonotoneLayer(t *testing.T) {
+	for _, act := range []model.Activation{model.ReLU, model.Tanh, model.Identity} {
+		d := modeltest.RandomDense(7, act, model.Monotone, 32, 6, 3, 2)
+		m, err := model.New(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rng := rand.New(rand.NewPCG(36, 1))
+		x, target := modeltest.RandVec(rng, 16*6, 1), modeltest.RandVec(rng, 16*3, 1)
+		s := api.Settings{RelTol: 1e-10, MaxIter: 2000}
+		def, err := train.Gradient(context.Background(), m, x, target, train.MSE{}, train.GradientSettings{Forward: s, Backward: s})
+		if err != nil {
+			t.Fatalf("%s: %v", act, err)
+		}
+		damped := s
+		damped.Method = &api.Anderson{Mixing: 0.2}
+		ref, err := train.Gradient(context.Background(), m, x, target, train.MSE{}, train.GradientSettings{Forward: s, Backward: damped})
+		if err != nil {
+			t.Fatalf("%s, damped Anderson: %v", act, err)
+		}
+		if diff := modeltest.MaxAbsDiff(def.Grad.(*model.Dense).A.Data, ref.Grad.(*model.Dense).A.Data); diff > 1e-7 {
+			t.Errorf("%s: ∂A differs between adjoint solvers by %g", act, diff)
+		}
+		t.Logf("%s: adjoint in %d iterations", act, def.Backward.Iterations)
+	}
+}
+
+func TestGradientRefusesUnconvergedSolves(t *testing.T) {
+	d := modeltest.RandomDense(7, model.ReLU, model.Monotone, 32, 6, 3, 2)
+	m, _ := model.New(d)
+	rng := rand.New(rand.NewPCG(37, 1))
+	x, target := modeltest.RandVec(rng, 4*6, 1), modeltest.RandVec(rng, 4*3, 1)
+	few := api.Settings{MaxIter: 3}
+	_, err := train.Gradient(context.Background(), m, x, target, train.MSE{}, train.GradientSettings{Forward: few})
+	if !errors.Is(err, train.ErrNotConverged) || errors.Is(err, train.ErrAdjoint) {
+		t.Errorf("3 forward iterations: %v", err)
+	}
+	_, err = train.Gradient(context.Background(), m, x, target, train.MSE{}, train.GradientSettings{Backward: few})
+	if !errors.Is(err, train.ErrNotConverged) || !errors.Is(err, train.ErrAdjoint) {
+		t.Errorf("3 adjoint iterations: %v", err)
+	}
+	if _, err = train.Gradient(context.Background(), m, x, target, train.MSE{}, train.GradientSettings{Forward: few, Backward: few, AllowUnconverged: true}); err != nil {
+		t.Errorf("allowed: %v", err)
+	}
+	if _, err := train.Gradient(context.Background(), m, nil, nil, train.MSE{}, train.GradientSettings{}); !errors.Is(err, api.ErrProblem) {
+		t.Errorf("empty batch: %v", err)
+	}
+}

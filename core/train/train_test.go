@@ -1,0 +1,252 @@
+package train_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/implicitlab/implicit/api"
+	"github.com/implicitlab/implicit/core/internal/modeltest"
+	"github.com/implicitlab/implicit/core/model"
+	"github.com/implicitlab/implicit/core/train"
+)
+
+// blobs returns n samples of p features in q Gaussian clusters, labelled by
+// cluster.
+func blobs(seed uint64, n, p, q int) train.Data {
+	rng := rand.New(rand.NewPCG(seed, 9))
+	centres := modeltest.RandVec(rng, q*p, 2)
+	d := train.Data{N: n}
+	for i := 0; i < n; i++ {
+		c := rng.IntN(q)
+		for j := 0; j < p; j++ {
+			d.X = append(d.X, centres[c*p+j]+rng.NormFloat64())
+		}
+		d.Target = append(d.Target, float64(c))
+	}
+	return d
+}
+
+func TestTrainingLearns(t *testing.T) {
+	for _, param := range []model.Parametrization{model.Direct, model.Monotone} {
+		for _, mode := range []train.GradientMode{train.Implicit, train.JacobianFree} {
+			d, err := model.NewDense(model.DenseConfig{Hidden: 16, In: 5, Out: 3, Activation: model.ReLU, Param: param}, rand.New(rand.NewPCG(1, 2)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr, err := train.NewTrainer(d, train.TrainSettings{Seed: 3, Gradient: train.GradientSettings{Mode: mode}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			data := blobs(4, 300, 5, 3)
+			var first, last train.StepStats
+			for range 10 {
+				if err := tr.Epoch(context.Background(), data, func(s train.StepStats) {
+					if first.Samples == 0 {
+						first = s
+					}
+					last = s
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			acc := accuracy(t, d, data)
+			if !(last.Loss < first.Loss/3) || acc < 0.9 {
+				t.Errorf("%s/%s: loss %.3f → %.3f, accuracy %.3f", param, mode, first.Loss, last.Loss, acc)
+			}
+			if last.ForwardIters == 0 || (mode == train.Implicit) != (last.BackwardIters > 0) {
+				t.Errorf("%s/%s: iterations %+v", param, mode, last)
+			}
+		}
+	}
+}
+
+// A run interrupted mid-epoch, checkpointed and resumed must end with the
+// same parameters, bit for bit, as one that ran straight through.
+func TestResumeContinuesExactly(t *testing.T) {
+	for _, param := range []model.Parametrization{model.Direct, model.Monotone} {
+		t.Run(string(param), func(t *testing.T) {
+			data := blobs(5, 100, 4, 3)
+			cfg := model.DenseConfig{Hidden: 8, In: 4, Out: 3, Activation: model.Tanh, Param: param}
+			set := train.TrainSettings{Seed: 6, BatchSize: 16, LearningRate: 0.01}
+			ctx := context.Background()
+
+			straight, _ := model.NewDense(cfg, rand.New(rand.NewPCG(7, 7)))
+			tr, _ := train.NewTrainer(straight, set)
+			for range 3 {
+				if err := tr.Epoch(ctx, data, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+
+			d, _ := model.NewDense(cfg, rand.New(rand.NewPCG(7, 7)))
+			tr, _ = train.NewTrainer(d, set)
+			if err := tr.Epoch(ctx, data, nil); err != nil {
+				t.Fatal(err)
+			}
+			stop, cancel := context.WithCancel(ctx)
+			err := tr.Epoch(stop, data, func(s train.StepStats) {
+				if s.Step == 3 {
+					cancel() // Ctrl-C, in the middle of epoch 2
+				}
+			})
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("interrupted epoch: %v", err)
+			}
+			if e, s := tr.Progress(); e != 1 || s != 3 {
+				t.Fatalf("progress %d, %d", e, s)
+			}
+			state, _, err := tr.Checkpoint()
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The solver settings come from the caller; the run's from the state.
+			tr, err = train.Resume(state, train.TrainSettings{Seed: 999, LearningRate: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 2 {
+				if err := tr.Epoch(ctx, data, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if !reflect.DeepEqual(tr.Model(), straight) {
+				t.Error("resumed run differs from the straight one")
+			}
+		})
+	}
+}
+
+// The state is complete on its own: the parameters, and the solvers'
+// settings unless the caller sets them.
+func TestResumeFromState(t *testing.T) {
+	d, _ := model.NewDense(model.DenseConfig{Hidden: 4, In: 2, Out: 2, Activation: model.ReLU, Param: model.Direct}, rand.New(rand.NewPCG(1, 1)))
+	fwd := api.Settings{Method: &api.Broyden{}, RelTol: 1e-7, MaxIter: 77}
+	tr, _ := train.NewTrainer(d, train.TrainSettings{Gradient: train.GradientSettings{Forward: fwd}})
+	state, file, err := tr.Checkpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := model.Decode(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := train.Resume(state, train.TrainSettings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.Model(), want) {
+		t.Error("the resumed parameters differ from the checkpoint's")
+	}
+	if f := got.Settings().Gradient.Forward; f.Method.String() != "broyden" || f.RelTol != 1e-7 || f.MaxIter != 77 {
+		t.Errorf("forward settings %+v", f)
+	}
+	got, _ = train.Resume(state, train.TrainSettings{Gradient: train.GradientSettings{Forward: api.Settings{MaxIter: 5}}})
+	if f := got.Settings().Gradient.Forward; f.MaxIter != 5 || f.RelTol != 1e-7 {
+		t.Errorf("overridden forward settings %+v", f)
+	}
+	for name, b := range map[string][]byte{"not a state": []byte("not a state"), "a model file": file, "truncated": state[:len(state)-8]} {
+		if _, err := train.Resume(b, train.TrainSettings{}); !errors.Is(err, api.ErrModel) {
+			t.Errorf("%s: %v, want ErrModel", name, err)
+		}
+	}
+}
+
+// BenchmarkTrainStep shows that a training step's memory does not grow with
+// the number of forward iterations: run with -benchmem and compare B/op at
+// max-iter 10, 50 and 200 (every solve runs exactly that many iterations).
+func BenchmarkTrainStep(b *testing.B) {
+	data := blobs(8, 64, 64, 10)
+	for _, iters := range []int{10, 50, 200} {
+		for _, mode := range []train.GradientMode{train.Implicit, train.JacobianFree} {
+			b.Run(fmt.Sprintf("max-iter=%d/%s", iters, mode), func(b *testing.B) {
+				d, _ := model.NewDense(model.DenseConfig{Hidden: 64, In: 64, Out: 10, Activation: model.ReLU, Param: model.Direct}, rand.New(rand.NewPCG(1, 1)))
+				exact := api.Settings{Method: &api.Picard{}, MaxIter: iters, RelTol: -1}
+				tr, _ := train.NewTrainer(d, train.TrainSettings{BatchSize: 64, Gradient: train.GradientSettings{Mode: mode, Forward: exact, Backward: exact, AllowUnconverged: true}})
+				b.ReportAllocs()
+				for b.Loop() {
+					if err := tr.Epoch(context.Background(), data, nil); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// halfMSE is a loss the checkpoint cannot name.
+type halfMSE struct{ train.MSE }
+
+// A checkpoint records the run's loss so that resuming continues the same
+// run; a loss it cannot record must be an error, not silently replaced by
+// cross-entropy on resume.
+func TestCheckpointRecordsTheLoss(t *testing.T) {
+	for _, c := range []struct {
+		loss train.Loss
+		ok   bool
+	}{{train.MSE{}, true}, {&train.MSE{}, true}, {train.CrossEntropy{}, true}, {&train.CrossEntropy{}, true}, {halfMSE{}, false}} {
+		d, _ := model.NewDense(model.DenseConfig{Hidden: 4, In: 2, Out: 2, Activation: model.ReLU, Param: model.Direct}, rand.New(rand.NewPCG(1, 1)))
+		tr, err := train.NewTrainer(d, train.TrainSettings{Loss: c.loss})
+		if err != nil {
+			t.Fatal(err)
+		}
+		state, _, err := tr.Checkpoint()
+		if !c.ok {
+			if !errors.Is(err, api.ErrProblem) {
+				t.Errorf("%T: Checkpoint: %v, want ErrProblem", c.loss, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%T: %v", c.loss, err)
+		}
+		back, err := train.Resume(state, train.TrainSettings{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := fmt.Sprintf("%T", back.Settings().Loss), strings.TrimPrefix(fmt.Sprintf("%T", c.loss), "*"); got != want {
+			t.Errorf("%T resumes as %s", c.loss, got)
+		}
+	}
+}
+
+// Training's solves get room to grow stiffer: 1000 iterations unless the
+// settings or the model file say otherwise.
+func TestTrainingSolveLimit(t *testing.T) {
+	for _, c := range []struct {
+		fileLimit, set, want int
+	}{{0, 0, 1000}, {0, 7, 7}, {50, 0, 0}} {
+		d := modeltest.RandomDense(1, model.ReLU, model.Monotone, 4, 3, 2, 0.5)
+		d.Defaults.MaxIter = c.fileLimit
+		tr, err := train.NewTrainer(d, train.TrainSettings{Gradient: train.GradientSettings{Forward: api.Settings{MaxIter: c.set}, Backward: api.Settings{MaxIter: c.set}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := tr.Settings().Gradient
+		if g.Forward.MaxIter != c.want || g.Backward.MaxIter != c.want {
+			t.Errorf("file limit %d, settings %d: forward %d, backward %d, want %d", c.fileLimit, c.set, g.Forward.MaxIter, g.Backward.MaxIter, c.want)
+		}
+	}
+}
+
+// accuracy returns a's accuracy on data at the fixed point.
+func accuracy(t *testing.T, a model.Architecture, data train.Data) float64 {
+	t.Helper()
+	m, err := model.New(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := m.Infer(context.Background(), data.X, api.Settings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc, err := train.Accuracy(out.Y, data.Target, m.Info().Out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return acc
+}
