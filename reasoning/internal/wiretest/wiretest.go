@@ -122,19 +122,47 @@ func CheckRefine(t *testing.T, p Protocol) {
 // CheckRequestTimeout runs the loop through p against a server that starts
 // a reply with start and then hangs: each attempt ends at the request
 // timeout, and the loop fails with ErrRequestTimeout after one retry.
+//
+// Nothing here depends on the machine's speed: the timeout is long enough
+// for a loaded machine to send the request within it, but only the loop's
+// own count of attempts is checked, not the server's, which misses an
+// attempt whose timeout came before the request reached it; and the loop
+// has minutes to end, against the 2 × 250 ms it takes.
 func CheckRequestTimeout(t *testing.T, p Protocol, start func(w http.ResponseWriter)) {
 	t.Helper()
+	const timeout = 250 * time.Millisecond
 	var calls atomic.Int32
+	release := make(chan struct{}) // ends the handlers if the loop does not
 	m := p.Model(t, func(w http.ResponseWriter, r *http.Request) {
 		calls.Add(1)
 		start(w)
-		<-r.Context().Done()
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
 	})
-	s := &reasoning.Settings{RequestTimeout: 50 * time.Millisecond, Retries: 1, Backoff: time.Millisecond}
-	_, err := reasoning.Refine(context.Background(), m, "q", s)
-	if !errors.Is(err, reasoning.ErrRequestTimeout) || calls.Load() != 2 {
-		t.Fatalf("got %v after %d calls", err, calls.Load())
+	t.Cleanup(func() { close(release) }) // before the server closes
+	s := &reasoning.Settings{RequestTimeout: timeout, Retries: 1, Backoff: time.Millisecond}
+	done := make(chan error, 1)
+	t0 := time.Now()
+	go func() {
+		_, err := reasoning.Refine(context.Background(), m, "q", s)
+		done <- err
+	}()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("the loop has not ended 2 minutes after it started, with a request timeout of %v", timeout)
 	}
+	elapsed := time.Since(t0)
+	if !errors.Is(err, reasoning.ErrRequestTimeout) || !strings.Contains(err.Error(), "after 2 attempts") {
+		t.Fatalf("got %v, want %v after 2 attempts", err, reasoning.ErrRequestTimeout)
+	}
+	if elapsed < 2*timeout {
+		t.Errorf("two attempts ended after %v, before two request timeouts of %v", elapsed, timeout)
+	}
+	t.Logf("%d of 2 attempts reached the server; %v", calls.Load(), elapsed)
 }
 
 // Long writes start, then filler again and again, n bytes in all or until
