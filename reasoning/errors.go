@@ -62,16 +62,29 @@ type AnswerError struct {
 	// Settings.TokenBudget rather than Settings.MaxTokens, so that a reply
 	// cut there calls for a larger budget, not a larger MaxTokens.
 	BudgetLimit bool
+
+	// MaxTokens is the request's token limit; 0 if it had none.
+	MaxTokens int
+
+	// limitName is what the message calls Settings.MaxTokens (its
+	// MaxTokensName); "MaxTokens" if empty.
+	limitName string
 }
 
 func (e *AnswerError) Error() string {
 	msg := e.Err.Error()
+	name := e.limitName
+	if name == "" {
+		name = "MaxTokens"
+	}
 	switch {
 	case e.FinishReason != FinishLength:
 	case e.BudgetLimit:
 		msg += " (the reply was cut at what was left of the token budget)"
+	case e.MaxTokens > 0:
+		msg += fmt.Sprintf(" (the reply was cut at the token limit, %d tokens; raise %s)", e.MaxTokens, name)
 	default:
-		msg += " (the reply was cut at the token limit; raise MaxTokens)"
+		msg += fmt.Sprintf(" (the reply was cut at the server's token limit; set %s)", name)
 	}
 	return fmt.Sprintf("%s; reply: %q", msg, truncate(e.Reply, 200))
 }

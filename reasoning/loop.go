@@ -286,7 +286,8 @@ func (r *run) ask(n int, prompt string, seed *int) (Round, error) {
 
 	answer, reasoning, fallback, err := r.extract(resp.Content)
 	if err != nil {
-		r.answerErr = &AnswerError{Reply: resp.Content, FinishReason: resp.FinishReason, Err: err, BudgetLimit: budgetCapped}
+		r.answerErr = &AnswerError{Reply: resp.Content, FinishReason: resp.FinishReason, Err: err,
+			BudgetLimit: budgetCapped, MaxTokens: req.MaxTokens, limitName: r.c.MaxTokensName}
 		round.Error = r.answerErr.Error()
 		return round, nil
 	}

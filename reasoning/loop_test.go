@@ -268,7 +268,20 @@ func TestRefineNoAnswer(t *testing.T) {
 	m = &script{replies: []replyFunc{func(context.Context, *Request) (*Response, error) {
 		return &Response{Content: `{"reasoning": "long`, FinishReason: FinishLength}, nil
 	}}}
-	if _, err := Refine(context.Background(), m, "q", &Settings{MaxTokens: 5}); !strings.Contains(err.Error(), "raise MaxTokens") {
+	if _, err := Refine(context.Background(), m, "q", &Settings{MaxTokens: 5}); !strings.Contains(err.Error(), "token limit, 5 tokens; raise MaxTokens") {
+		t.Fatalf("got %v", err)
+	}
+	// A program that sets MaxTokens by another name has the error say it,
+	// in the trace too.
+	m.requests = nil
+	res, err = Refine(context.Background(), m, "q", &Settings{MaxTokens: 5, MaxTokensName: "--max-tokens"})
+	if err == nil || !strings.Contains(err.Error(), "raise --max-tokens") || strings.Contains(err.Error(), "MaxTokens") ||
+		!strings.Contains(res.Rounds[0].Error, "raise --max-tokens") {
+		t.Fatalf("got %v, round error %q", err, res.Rounds[0].Error)
+	}
+	// Cut where the server stopped it, with no limit asked for.
+	m.requests = nil
+	if _, err := Refine(context.Background(), m, "q", nil); !strings.Contains(err.Error(), "server's token limit; set MaxTokens") {
 		t.Fatalf("got %v", err)
 	}
 }

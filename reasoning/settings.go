@@ -62,6 +62,10 @@ type Settings struct {
 	MaxTokens   int  // limit on each reply's generated tokens
 	Think       *bool
 
+	// MaxTokensName is what errors call MaxTokens, such as a command-line
+	// flag that sets it; default "MaxTokens".
+	MaxTokensName string
+
 	// Retries is how many times a request that failed transiently (see
 	// Model) is tried again, waiting Backoff, then twice as long each time
 	// up to 30s. Default 3 retries and 500ms; a negative Retries means none.
@@ -162,6 +166,9 @@ func (s *Settings) config() (*config, error) {
 	}
 	if c.Fallback == nil {
 		c.Fallback = LastNumber{}
+	}
+	if c.MaxTokensName == "" {
+		c.MaxTokensName = "MaxTokens"
 	}
 	if c.Normalize == nil {
 		c.Normalize = Normalize

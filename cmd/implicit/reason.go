@@ -9,10 +9,12 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/implicitlab/implicit/internal/atomicfile"
 	"github.com/implicitlab/implicit/reasoning"
@@ -40,7 +42,8 @@ type reasonFlags struct {
 func (f *reasonFlags) register(cmd *cobra.Command, rounds int) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.backend, "backend", "ollama", "server API: ollama (native) or openai (any OpenAI-compatible server)")
-	fl.StringVar(&f.url, "url", "", "server address (default $OLLAMA_HOST or "+ollama.DefaultURL+"; for openai, the base URL up to /v1, default "+ollama.DefaultURL+"/v1)")
+	fl.StringVar(&f.url, "url", "", "server address (default $OLLAMA_HOST, read as Ollama reads it, else "+ollama.DefaultURL+
+		"); for --backend openai, the base URL up to /v1 (default $OPENAI_BASE_URL, else Ollama's /v1 at that address)")
 	fl.StringVar(&f.model, "model", "", "model name, as on the server (required)")
 	fl.StringVar(&f.embedModel, "embed-model", "", "model for --distance embedding (default --model)")
 	fl.StringVar(&f.apiKey, "api-key", "", "API key for --backend openai (default $OPENAI_API_KEY)")
@@ -52,7 +55,7 @@ func (f *reasonFlags) register(cmd *cobra.Command, rounds int) {
 	fl.StringVar(&f.damping, "damping", "most-frequent", "answer on a cycle: most-frequent or last")
 	fl.IntVar(&f.tokenBudget, "token-budget", 0, "limit on generated tokens over all rounds (0: none)")
 	fl.DurationVar(&f.timeLimit, "time-limit", 0, "wall-clock limit (0: none)")
-	fl.IntVar(&f.maxTokens, "max-tokens", 0, "limit on each reply's generated tokens (0: server default)")
+	fl.IntVar(&f.maxTokens, "max-tokens", defaultReasonMaxTokens, "limit on each reply's generated tokens (0: the server's, which may be none)")
 	fl.Float64Var(&f.temperature, "temperature", -1, "sampling temperature, 0 for greedy decoding (-1: the server's default)")
 	fl.IntVar(&f.seed, "seed", -1, "sampling seed (-1: none)")
 	fl.StringVar(&f.think, "think", "", "separate thinking: true or false (default: the server's)")
@@ -61,6 +64,12 @@ func (f *reasonFlags) register(cmd *cobra.Command, rounds int) {
 	fl.IntVar(&f.retries, "retries", 3, "retries of a request that failed transiently (a 5xx status, a broken stream, a timeout), with doubling waits from 0.5s")
 	fl.DurationVar(&f.requestTimeout, "request-timeout", 10*time.Minute, "limit on each request, after which it is retried (0: none)")
 }
+
+// defaultReasonMaxTokens is the default of --max-tokens: room for the
+// working of a hard problem, and at 10 tokens a second, a CPU's pace for a
+// small model, 7 minutes; without a limit, a model that never closes its
+// JSON runs on until the request timeout, four times over.
+const defaultReasonMaxTokens = 4096
 
 // build returns the model and the settings that the flags describe.
 func (f *reasonFlags) build() (reasoning.Model, *reasoning.Settings, error) {
@@ -77,21 +86,12 @@ func (f *reasonFlags) modelFor() (reasoning.Model, reasoning.Embedder, error) {
 	if f.model == "" {
 		return nil, nil, errors.New("no model: pass --model, for example --model qwen3:1.7b")
 	}
-	url := f.url
+	url := reasonURL(f.backend, f.url)
 	switch f.backend {
 	case "ollama":
-		if url == "" {
-			url = os.Getenv("OLLAMA_HOST")
-			if url != "" && !strings.Contains(url, "://") {
-				url = "http://" + url
-			}
-		}
 		m, err := ollama.New(ollama.Config{URL: url, Model: f.model, EmbedModel: f.embedModel})
 		return m, m, err
 	case "openai":
-		if url == "" {
-			url = ollama.DefaultURL + "/v1"
-		}
 		key := f.apiKey
 		if key == "" {
 			key = os.Getenv("OPENAI_API_KEY")
@@ -102,6 +102,24 @@ func (f *reasonFlags) modelFor() (reasoning.Model, reasoning.Embedder, error) {
 	return nil, nil, fmt.Errorf("--backend %q: want ollama or openai", f.backend)
 }
 
+// reasonURL returns the server's address for backend: the --url flag's
+// value if set; else, for ollama, $OLLAMA_HOST as Ollama reads it (a host
+// alone means port 11434), default http://127.0.0.1:11434; for openai,
+// $OPENAI_BASE_URL, else Ollama's OpenAI-compatible API: /v1 at that same
+// address.
+func reasonURL(backend, flag string) string {
+	if flag != "" {
+		return flag
+	}
+	if backend == "openai" {
+		if u := strings.TrimSpace(os.Getenv("OPENAI_BASE_URL")); u != "" {
+			return u
+		}
+		return strings.TrimSuffix(ollama.EnvURL(), "/") + "/v1"
+	}
+	return ollama.EnvURL()
+}
+
 // settings turns the flags into reasoning.Settings.
 func (f *reasonFlags) settings(emb reasoning.Embedder) (*reasoning.Settings, error) {
 	s := &reasoning.Settings{
@@ -109,6 +127,7 @@ func (f *reasonFlags) settings(emb reasoning.Embedder) (*reasoning.Settings, err
 		TokenBudget:    f.tokenBudget,
 		TimeLimit:      f.timeLimit,
 		MaxTokens:      f.maxTokens,
+		MaxTokensName:  "--max-tokens",
 		Plain:          f.plain,
 		Retries:        f.retries,
 		RequestTimeout: f.requestTimeout,
@@ -128,6 +147,12 @@ func (f *reasonFlags) settings(emb reasoning.Embedder) (*reasoning.Settings, err
 	}
 	if f.tol < 0 {
 		return nil, fmt.Errorf("--tol %v: want 0 or more", f.tol)
+	}
+	if f.maxTokens < 0 {
+		return nil, fmt.Errorf("--max-tokens %d: want 0 (the server's limit) or more", f.maxTokens)
+	}
+	if f.tokenBudget < 0 {
+		return nil, fmt.Errorf("--token-budget %d: want 0 (none) or more", f.tokenBudget)
 	}
 	s.Stop = []reasoning.Criterion{reasoning.Unchanged{K: f.k}, reasoning.Oscillation{MaxPeriod: f.maxPeriod}}
 	if f.tol > 0 {
@@ -200,7 +225,18 @@ round as it completes, then the final answer and why the loop stopped.`,
 			if trace == "-" {
 				progress = cmd.ErrOrStderr()
 			}
-			s.OnRound = func(r reasoning.Round) { printReasonRound(progress, r) }
+			// A streamed reply shows itself; else, on a terminal, a spinner
+			// shows the round in flight.
+			var spin *reasonSpinner
+			if !stream && isTerminal(progress) {
+				spin = startReasonSpinner(progress, reasonSpinnerEvery)
+			}
+			spin.show("round 1")
+			s.OnRound = func(r reasoning.Round) {
+				spin.hide()
+				printReasonRound(progress, r)
+				spin.show(fmt.Sprintf("round %d", r.N+1))
+			}
 			if stream {
 				st := &reasonStream{w: progress}
 				s.OnToken = func(_ int, t reasoning.Token) { st.token(t) }
@@ -212,6 +248,7 @@ round as it completes, then the final answer and why the loop stopped.`,
 				run = reasoning.SelfConsistency
 			}
 			res, err := run(cmd.Context(), m, args[0], s)
+			spin.stop()
 			if res != nil {
 				printReasonResult(progress, res)
 				err = errors.Join(err, writeReasonTrace(out, trace, res))
@@ -225,6 +262,92 @@ round as it completes, then the final answer and why the loop stopped.`,
 	cmd.Flags().IntVar(&samples, "self-consistency", 0, "instead of refining, draw this many independent answers and take a majority vote")
 	cmd.AddCommand(newReasonEvalCmd())
 	return cmd
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// reasonSpinnerEvery is how often the spinner turns.
+const reasonSpinnerEvery = 125 * time.Millisecond
+
+// reasonSpinner shows, on one line of a terminal, what is in flight with a
+// spinner and the time it has taken so far, until it is hidden. A nil
+// *reasonSpinner shows nothing.
+type reasonSpinner struct {
+	w    io.Writer
+	mu   sync.Mutex
+	what string // "" while hidden
+	t0   time.Time
+	turn int
+	quit chan struct{}
+	done chan struct{}
+}
+
+var reasonSpinnerFrames = []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"}
+
+func startReasonSpinner(w io.Writer, every time.Duration) *reasonSpinner {
+	p := &reasonSpinner{w: w, quit: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-p.quit:
+				return
+			case <-tick.C:
+				p.draw()
+			}
+		}
+	}()
+	return p
+}
+
+// show starts showing what, timed from now.
+func (p *reasonSpinner) show(what string) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.what, p.t0 = what, time.Now()
+}
+
+func (p *reasonSpinner) draw() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.what == "" {
+		return
+	}
+	p.turn++
+	fmt.Fprintf(p.w, "\r\x1b[K%s %s: waiting for the reply, %s", reasonSpinnerFrames[p.turn%len(reasonSpinnerFrames)], p.what,
+		time.Since(p.t0).Truncate(time.Second))
+}
+
+// hide clears the spinner's line, if it is shown, for other output.
+func (p *reasonSpinner) hide() {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.what != "" && p.turn > 0 {
+		fmt.Fprint(p.w, "\r\x1b[K")
+	}
+	p.what, p.turn = "", 0
+}
+
+// stop hides the spinner for good.
+func (p *reasonSpinner) stop() {
+	if p == nil {
+		return
+	}
+	close(p.quit)
+	<-p.done
+	p.hide()
 }
 
 // reasonStream prints a reply as it streams in, its separate thinking
@@ -355,7 +478,12 @@ reference, compared as numbers.`,
 			}
 			sc := *s
 			sc.Temperature = &scTemperature
-			ev, err := runReasonEval(cmd.Context(), cmd.ErrOrStderr(), m, problems, s, &sc)
+			var spin *reasonSpinner
+			if isTerminal(cmd.ErrOrStderr()) {
+				spin = startReasonSpinner(cmd.ErrOrStderr(), reasonSpinnerEvery)
+			}
+			ev, err := runReasonEval(cmd.Context(), cmd.ErrOrStderr(), spin, m, problems, s, &sc)
+			spin.stop()
 			if ev != nil {
 				ev.Model = f.model + " (" + f.backend + ")"
 				ev.print(cmd.OutOrStdout())
@@ -398,13 +526,21 @@ type reasonEvaluation struct {
 // runReasonEval runs every problem for s.MaxRounds rounds, then replays s.Stop on
 // the trace to find where the loop would have stopped, and runs
 // self-consistency (settings sc) with the tokens that the stopped loop used.
-func runReasonEval(ctx context.Context, progress io.Writer, m reasoning.Model, problems []gsm8k.Problem, s, sc *reasoning.Settings) (*reasonEvaluation, error) {
+// spin, if not nil, shows the round in flight.
+func runReasonEval(ctx context.Context, progress io.Writer, spin *reasonSpinner, m reasoning.Model, problems []gsm8k.Problem, s, sc *reasoning.Settings) (*reasonEvaluation, error) {
 	stop := s.Stop
 	all := *s
 	all.Stop = []reasoning.Criterion{} // every round runs; stop is replayed below
 	ev := &reasonEvaluation{Rounds: s.MaxRounds}
 	for i, p := range problems {
 		ep := reasonEvalProblem{Question: p.Question, Gold: p.Answer}
+		spinning := func(what string) func(reasoning.Round) {
+			spin.show(fmt.Sprintf("problem %d/%d, %s 1", i+1, len(problems), what))
+			return func(r reasoning.Round) {
+				spin.show(fmt.Sprintf("problem %d/%d, %s %d", i+1, len(problems), what, r.N+1))
+			}
+		}
+		all.OnRound = spinning("refine round")
 		res, err := reasoning.Refine(ctx, m, p.Question, &all)
 		if ctx.Err() != nil {
 			return ev, ctx.Err()
@@ -428,6 +564,7 @@ func runReasonEval(ctx context.Context, progress io.Writer, m reasoning.Model, p
 		} else {
 			scs.MaxRounds = max(ep.StopAt, 1)
 		}
+		scs.OnRound = spinning("self-consistency sample")
 		scRes, err := reasoning.SelfConsistency(ctx, m, p.Question, &scs)
 		if ctx.Err() != nil {
 			return ev, ctx.Err()
@@ -438,6 +575,7 @@ func runReasonEval(ctx context.Context, progress io.Writer, m reasoning.Model, p
 		ep.SC = scRes
 		ep.SCOK = scRes != nil && gsm8k.Correct(scRes.Answer, p.Answer)
 		ev.Problems = append(ev.Problems, ep)
+		spin.hide()
 		fmt.Fprintf(progress, "problem %d/%d: gold %s; refine %s (%s at round %d); self-consistency %s\n",
 			i+1, len(problems), p.Answer, rightOrWrong(ep.StopOK), ep.Stop, ep.StopAt, rightOrWrong(ep.SCOK))
 	}

@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,11 +24,25 @@ import (
 // fakeOllama is an Ollama chat endpoint whose replies answer(prompt) gives.
 func fakeOllama(t *testing.T, answer func(prompt string) string) string {
 	t.Helper()
+	return fakeOllamaReplies(t, func(req fakeRequest) (string, string) {
+		content, _ := json.Marshal(map[string]string{"reasoning": "work", "answer": answer(req.Messages[len(req.Messages)-1].Content)})
+		return string(content), "stop"
+	})
+}
+
+// fakeRequest is what fakeOllamaReplies reads of a chat request.
+type fakeRequest struct {
+	Model    string
+	Messages []struct{ Content string }
+	Options  map[string]any
+}
+
+// fakeOllamaReplies is an Ollama chat endpoint whose replies, and their
+// done_reason, reply(request) gives.
+func fakeOllamaReplies(t *testing.T, reply func(fakeRequest) (content, doneReason string)) string {
+	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var req struct {
-			Model    string
-			Messages []struct{ Content string }
-		}
+		var req fakeRequest
 		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || r.URL.Path != "/api/chat" {
 			http.Error(w, "bad request", http.StatusBadRequest)
 			return
@@ -35,10 +52,10 @@ func fakeOllama(t *testing.T, answer func(prompt string) string) string {
 			fmt.Fprintf(w, `{"error":"model '%s' not found"}`, req.Model)
 			return
 		}
-		content, _ := json.Marshal(map[string]string{"reasoning": "work", "answer": answer(req.Messages[len(req.Messages)-1].Content)})
+		content, reason := reply(req)
 		b, _ := json.Marshal(map[string]any{
-			"message": map[string]string{"role": "assistant", "content": string(content)},
-			"done":    true, "done_reason": "stop", "prompt_eval_count": 50, "eval_count": 10,
+			"message": map[string]string{"role": "assistant", "content": content},
+			"done":    true, "done_reason": reason, "prompt_eval_count": 50, "eval_count": 10,
 		})
 		w.Write(append(b, '\n'))
 	}))
@@ -95,6 +112,8 @@ func TestReasonErrors(t *testing.T) {
 		{[]string{"reason", "--url", url, "--model", "tiny", "--rounds", "0", "q"}, "--rounds"},
 		{[]string{"reason", "--url", url, "--model", "tiny", "--distance", "l2", "q"}, "--distance"},
 		{[]string{"reason", "--url", url, "--model", "tiny", "--damping", "best", "q"}, "--damping"},
+		{[]string{"reason", "--url", url, "--model", "tiny", "--max-tokens", "-1", "q"}, "--max-tokens -1"},
+		{[]string{"reason", "--url", url, "--model", "tiny", "--token-budget", "-5", "q"}, "--token-budget -5"},
 		{[]string{"reason", "eval", "--url", url, "--model", "tiny", "--data", "math"}, "--data"},
 		{[]string{"reason", "eval", "--url", url, "--model", "tiny", "--n", "0"}, "--n"},
 		{[]string{"reason", "eval", "--url", url, "--model", "tiny", "--offset", "5000"}, "--offset"},
@@ -224,5 +243,144 @@ func TestReasonRetryFlags(t *testing.T) {
 		if err != nil || s.Retries != tc.wantR || s.RequestTimeout != tc.wantT {
 			t.Errorf("--retries %d --request-timeout %v: got %v, retries %d, timeout %v", tc.retries, tc.timeout, err, s.Retries, s.RequestTimeout)
 		}
+	}
+}
+
+func TestReasonMaxTokens(t *testing.T) {
+	// Each reply has a limit by default, and a reply cut there is shown
+	// with the flag to raise, not the Go field.
+	var limits []any
+	url := fakeOllamaReplies(t, func(req fakeRequest) (string, string) {
+		limits = append(limits, req.Options["num_predict"])
+		return `{"reasoning": "and so on and so`, "length"
+	})
+	out, _, err := run(t, "reason", "--url", url, "--model", "tiny", "q")
+	if err == nil || !strings.Contains(err.Error(), "token limit, 4096 tokens; raise --max-tokens") || strings.Contains(err.Error(), "MaxTokens") {
+		t.Errorf("got %v, want the error to name --max-tokens", err)
+	}
+	if !strings.Contains(out, "raise --max-tokens") || strings.Contains(out, "MaxTokens") {
+		t.Errorf("output names the Go field, or no flag:\n%s", out)
+	}
+	if len(limits) != 1 || limits[0] != float64(defaultReasonMaxTokens) {
+		t.Errorf("num_predict %v, want %d", limits, defaultReasonMaxTokens)
+	}
+	// --max-tokens 0 leaves the limit to the server.
+	limits = nil
+	run(t, "reason", "--url", url, "--model", "tiny", "--max-tokens", "0", "q")
+	if len(limits) != 1 || limits[0] != nil {
+		t.Errorf("--max-tokens 0: num_predict %v, want none", limits)
+	}
+}
+
+func TestReasonURL(t *testing.T) {
+	for _, tc := range []struct {
+		backend, flag, ollamaHost, openaiBase, want string
+	}{
+		{"ollama", "", "", "", "http://127.0.0.1:11434"},
+		{"ollama", "", "127.0.0.1", "", "http://127.0.0.1:11434"}, // Ollama's port, not 80
+		{"ollama", "", "0.0.0.0:9999", "", "http://0.0.0.0:9999"},
+		{"ollama", "", "https://ollama.example.com", "", "https://ollama.example.com:443"},
+		{"ollama", "http://h:1", "127.0.0.1", "", "http://h:1"},
+		{"openai", "", "", "", "http://127.0.0.1:11434/v1"},
+		{"openai", "", "10.0.0.2", "", "http://10.0.0.2:11434/v1"},
+		{"openai", "", "10.0.0.2", "http://127.0.0.1:8080/v1", "http://127.0.0.1:8080/v1"},
+		{"openai", "http://h:1/v1", "10.0.0.2", "http://127.0.0.1:8080/v1", "http://h:1/v1"},
+	} {
+		t.Setenv("OLLAMA_HOST", tc.ollamaHost)
+		t.Setenv("OPENAI_BASE_URL", tc.openaiBase)
+		if got := reasonURL(tc.backend, tc.flag); got != tc.want {
+			t.Errorf("%+v: got %s", tc, got)
+		}
+	}
+}
+
+func TestReasonEnvironment(t *testing.T) {
+	// OLLAMA_HOST without a scheme or port, as Ollama allows it.
+	url := fakeOllama(t, func(string) string { return "42" })
+	t.Setenv("OLLAMA_HOST", strings.TrimPrefix(url, "http://"))
+	t.Setenv("OPENAI_BASE_URL", "")
+	if out, _, err := run(t, "reason", "--model", "tiny", "q"); err != nil || !strings.Contains(out, "answer: 42") {
+		t.Fatalf("OLLAMA_HOST=%s: %v\n%s", os.Getenv("OLLAMA_HOST"), err, out)
+	}
+	// --backend openai goes to OPENAI_BASE_URL, here where nothing listens.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + l.Addr().String() + "/v1"
+	l.Close()
+	t.Setenv("OPENAI_BASE_URL", base)
+	_, _, err = run(t, "reason", "--backend", "openai", "--model", "tiny", "--retries", "0", "q")
+	if !errors.Is(err, reasoning.ErrUnreachable) || !strings.Contains(err.Error(), base) {
+		t.Fatalf("OPENAI_BASE_URL=%s: got %v", base, err)
+	}
+}
+
+// syncBuffer is a strings.Builder safe for a spinner and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+func TestReasonSpinner(t *testing.T) {
+	var b syncBuffer
+	p := startReasonSpinner(&b, time.Millisecond)
+	p.show("round 2")
+	// Wait, as long as a loaded machine may need, for two turns.
+	for deadline := time.Now().Add(time.Minute); strings.Count(b.String(), "round 2") < 2; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the spinner has not turned twice in a minute: %q", b.String())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	p.hide()
+	hidden := b.String()
+	if !strings.HasSuffix(hidden, "\r\x1b[K") || !strings.Contains(hidden, "round 2: waiting for the reply, 0s") {
+		t.Errorf("the spinner's line is not cleared when hidden: %q", hidden)
+	}
+	time.Sleep(20 * time.Millisecond) // turns that must not draw
+	p.stop()
+	if b.String() != hidden {
+		t.Errorf("the spinner drew while hidden: %q", strings.TrimPrefix(b.String(), hidden))
+	}
+	var none *reasonSpinner // what reason uses off a terminal
+	none.show("x")
+	none.hide()
+	none.stop()
+}
+
+func TestReasonNoSpinnerOffTerminal(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	for _, out := range []io.Writer{f, w, &strings.Builder{}} {
+		if isTerminal(out) {
+			t.Errorf("%T taken for a terminal", out)
+		}
+	}
+	url := fakeOllama(t, func(string) string { return "42" })
+	out, errOut, err := run(t, "reason", "--url", url, "--model", "tiny", "q")
+	if err != nil || strings.Contains(out+errOut, "\r") || strings.Contains(out+errOut, "waiting") {
+		t.Errorf("%v; a spinner off a terminal:\n%q", err, out+errOut)
 	}
 }

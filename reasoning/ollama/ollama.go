@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/ollama/ollama/api"
+	"github.com/ollama/ollama/envconfig"
 	"github.com/ollama/ollama/format"
 
 	"github.com/implicitlab/implicit/reasoning"
@@ -23,9 +24,18 @@ import (
 // DefaultURL is where Ollama listens unless told otherwise.
 const DefaultURL = "http://127.0.0.1:11434"
 
+// EnvURL returns the server's address as Ollama's own clients read it from
+// the environment variable OLLAMA_HOST, with Ollama's envconfig.Host: a
+// host alone, as in "127.0.0.1" or "0.0.0.0", means http and port 11434;
+// "http://host" means port 80 and "https://host" port 443; a path is kept.
+// It returns DefaultURL if OLLAMA_HOST is not set. Config.URL does not
+// default to it: call it to honour the variable.
+func EnvURL() string { return envconfig.Host().String() }
+
 // Config configures a Model.
 type Config struct {
-	// URL is the server's address. Default DefaultURL.
+	// URL is the server's address. Default DefaultURL; EnvURL reads it
+	// from OLLAMA_HOST as Ollama does.
 	URL string
 
 	// Model is the model's name, as in "ollama pull NAME".

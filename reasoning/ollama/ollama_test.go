@@ -294,3 +294,26 @@ func TestNew(t *testing.T) {
 }
 
 func TestLongError(t *testing.T) { wiretest.CheckLongError(t, protocol) }
+
+func TestEnvURL(t *testing.T) {
+	for host, want := range map[string]string{
+		"":                           DefaultURL,
+		"127.0.0.1":                  "http://127.0.0.1:11434", // not port 80
+		"0.0.0.0":                    "http://0.0.0.0:11434",
+		"example.com":                "http://example.com:11434",
+		"example.com:8080":           "http://example.com:8080",
+		"http://example.com":         "http://example.com:80",
+		"https://example.com":        "https://example.com:443",
+		"https://example.com/ollama": "https://example.com:443/ollama",
+		"[::1]:9000":                 "http://[::1]:9000",
+		`"10.0.0.2:1234"`:            "http://10.0.0.2:1234", // quotes, as a shell file may leave them
+	} {
+		t.Setenv("OLLAMA_HOST", host)
+		if got := EnvURL(); got != want {
+			t.Errorf("OLLAMA_HOST=%s: got %s, want %s", host, got, want)
+		}
+		if _, err := New(Config{URL: EnvURL(), Model: "m"}); err != nil {
+			t.Errorf("OLLAMA_HOST=%s: %v", host, err)
+		}
+	}
+}
