@@ -10,7 +10,8 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/experimental"
 
-	"github.com/implicitlab/implicit/core"
+	"github.com/implicitlab/implicit/api"
+	"github.com/implicitlab/implicit/core/model"
 	"github.com/implicitlab/implicit/wasm"
 )
 
@@ -23,20 +24,20 @@ func BenchmarkInfer(b *testing.B) {
 	rt := sharedRuntime(b)
 	ctx := context.Background()
 	for _, h := range []int{64, 256} {
-		file := encode(b, randomDense(21, core.ReLU, h, 64, 10))
+		file := encode(b, randomDense(21, model.ReLU, h, 64, 10))
 		nm, wm := pair(b, rt, file)
 		for _, n := range []int{1, 64} {
 			x := randomInputs(22, n, 64)
 			for _, c := range []struct {
 				name string
-				s    core.Settings
+				s    api.Settings
 			}{
-				{"picard30", core.Settings{Method: &core.Picard{}, MaxIter: 30, RelTol: -1}},
-				{"anderson", core.Settings{Method: &core.Anderson{}, MaxIter: 500, RelTol: 1e-4}},
+				{"picard30", api.Settings{Method: &api.Picard{}, MaxIter: 30, RelTol: -1}},
+				{"anderson", api.Settings{Method: &api.Anderson{}, MaxIter: 500, RelTol: 1e-4}},
 			} {
 				for _, side := range []struct {
 					name  string
-					infer func(context.Context, []float64, core.Settings) (*core.Output, error)
+					infer func(context.Context, []float64, api.Settings) (*api.Output, error)
 				}{{"native", nm.Infer}, {"wasm", wm.Infer}} {
 					b.Run(fmt.Sprintf("h=%d/batch=%d/%s/%s", h, n, c.name, side.name), func(b *testing.B) {
 						var iters int
@@ -111,7 +112,7 @@ func BenchmarkStart(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if _, err := m.Infer(ctx, x, core.Settings{}); err != nil {
+			if _, err := m.Infer(ctx, x, api.Settings{}); err != nil {
 				b.Fatal(err)
 			}
 			rt.Close(ctx)

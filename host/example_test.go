@@ -8,11 +8,11 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/implicitlab/implicit/core"
+	"github.com/implicitlab/implicit/api"
 	"github.com/implicitlab/implicit/host"
 )
 
-// Run a model sandboxed: the same calls as with core.NewModel, but the model
+// Run a model sandboxed: the same calls as with core/model's Load, but the model
 // is decoded and solved inside WebAssembly.
 func Example() {
 	ctx := context.Background()
@@ -27,7 +27,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	m, err := rt.Load(ctx, file) // natively: core.DecodeDense, core.NewModel
+	m, err := rt.Load(ctx, file) // natively: model.Load(file)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -46,7 +46,7 @@ func Example() {
 	for i := range pixels {
 		pixels[i] /= 16
 	}
-	out, err := m.Infer(ctx, pixels, core.Settings{})
+	out, err := m.Infer(ctx, pixels, api.Settings{})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -77,12 +77,12 @@ func ExampleModel_Infer_deadline() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	_, p, _ := m.Sizes()
+	p := m.Info().In
 
 	ctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
 	// A tolerance that is never met: the solve would run a billion iterations.
-	out, err := m.Infer(ctx, make([]float64, p), core.Settings{Method: &core.Picard{}, MaxIter: 1e9, RelTol: -1})
+	out, err := m.Infer(ctx, make([]float64, p), api.Settings{Method: &api.Picard{}, MaxIter: 1e9, RelTol: -1})
 	fmt.Println(err, out.Result.Status)
 	// Output: context deadline exceeded canceled
 }

@@ -8,23 +8,23 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/implicitlab/implicit/core"
+	"github.com/implicitlab/implicit/core/model"
 )
 
 // randomDense returns a direct deq-dense model whose W has spectral norm
 // about 0.7 (a Gaussian h×h matrix with entries of variance 1/h has norm
 // about 2), so that plain iteration converges.
-func randomDense(seed uint64, act core.Activation, h, p, q int) *core.Dense {
+func randomDense(seed uint64, act model.Activation, h, p, q int) *model.Dense {
 	rng := rand.New(rand.NewPCG(seed, 11))
-	mat := func(rows, cols int, scale float64) core.Matrix {
-		m := core.NewMatrix(rows, cols)
+	mat := func(rows, cols int, scale float64) model.Matrix {
+		m := model.NewMatrix(rows, cols)
 		for i := range m.Data {
 			m.Data[i] = scale * rng.NormFloat64()
 		}
 		return m
 	}
-	return &core.Dense{
-		Activation: act, Param: core.Direct,
+	return &model.Dense{
+		Activation: act, Param: model.Direct,
 		W: mat(h, h, 0.35/math.Sqrt(float64(h))),
 		U: mat(h, p, 1/math.Sqrt(float64(p))), Bias: mat(1, h, 0.1).Data,
 		C: mat(q, h, 1/math.Sqrt(float64(h))), OutBias: mat(1, q, 0.1).Data,
@@ -40,10 +40,16 @@ func randomInputs(seed uint64, n, p int) []float64 {
 	return x
 }
 
-// encode returns d's model file.
-func encode(tb testing.TB, d *core.Dense) []byte {
+// randomMLP returns an mlp model.
+func randomMLP(seed uint64, act model.Activation, h, p, q int) *model.MLP {
+	d := randomDense(seed, act, h, p, q)
+	return &model.MLP{Activation: act, U: d.U, Bias: d.Bias, C: d.C, OutBias: d.OutBias}
+}
+
+// encode returns a's model file.
+func encode(tb testing.TB, d model.Architecture) []byte {
 	tb.Helper()
-	b, err := d.Encode(core.F64)
+	b, err := model.Encode(d, model.F64)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -51,13 +57,13 @@ func encode(tb testing.TB, d *core.Dense) []byte {
 }
 
 // pair loads one model file natively and into rt.
-func pair(tb testing.TB, rt *Runtime, file []byte) (*core.Model, *Model) {
+func pair(tb testing.TB, rt *Runtime, file []byte) (*model.Model, *Model) {
 	tb.Helper()
-	d, err := core.DecodeDense(file)
+	d, err := model.Decode(file)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	nm, err := core.NewModel(d)
+	nm, err := model.New(d)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -1,12 +1,15 @@
 // Package host runs implicit models sandboxed: core compiled to WebAssembly
 // (package wasm) and run by wazero, with no cgo.
 //
-// Its API mirrors core's, with core's own types, so that switching between
-// native and sandboxed execution is one line:
+// Its API mirrors core/model's, with the shared types of package api, so
+// that switching between native and sandboxed execution is one line:
 //
-//	m, err := core.NewModel(d)              // native
+//	m, err := model.Load(file)              // native (core/model)
 //	m, err := rt.Load(ctx, file)            // sandboxed; rt is a *host.Runtime
 //	out, err := m.Infer(ctx, x, settings)   // either way
+//
+// The package links no numerical engine: the engine runs inside the module,
+// and only api's types cross over.
 //
 // A Runtime compiles the module once (optionally through an on-disk cache)
 // and keeps a pool of instances, so that calls from many goroutines run in
@@ -14,13 +17,13 @@
 // filesystem, network, environment or arguments. A solve runs in bounded
 // chunks of iterations, and the context is checked between them: a deadline
 // or cancellation stops it promptly, and the samples still running come
-// back as core.Canceled with ctx's error, as in core. An instance that traps
+// back as api.Canceled with ctx's error, as natively. An instance that traps
 // or runs out of memory is thrown away and replaced; the Runtime keeps
 // serving.
 //
-// Errors are core's: errors.Is(err, core.ErrModel) for a bad model file,
-// core.ErrProblem for bad inputs or settings, and a *core.SolveError
-// wrapping core.ErrDiverged or core.ErrNonFinite for a failed sample. A
+// Errors are the engine's: errors.Is(err, api.ErrModel) for a bad model
+// file, api.ErrProblem for bad inputs or settings, and an *api.SolveError
+// wrapping api.ErrDiverged or api.ErrNonFinite for a failed sample. A
 // failed instance gives a *TrapError (ErrTrap, ErrOutOfMemory).
 package host
 

@@ -13,7 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/implicitlab/implicit/core"
+	"github.com/implicitlab/implicit/api"
+	"github.com/implicitlab/implicit/core/model"
 	"github.com/implicitlab/implicit/internal/csvdata"
 )
 
@@ -37,11 +38,11 @@ func torchCases(t *testing.T) []torchCase {
 		if err != nil {
 			t.Fatal(err)
 		}
-		d, err := core.DecodeDense(file)
+		d, err := model.Decode(file)
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, p, _ := d.Sizes()
+		p := d.Sizes().In
 		in, err := os.ReadFile(strings.TrimSuffix(f, ".safetensors") + ".input.csv")
 		if err != nil {
 			t.Fatal(err)
@@ -72,7 +73,7 @@ func relClose(a, b, tol float64) bool {
 
 // sameOutput checks that a sandboxed output agrees with the native one to
 // 1e-9 relative, with the same statuses and counts.
-func sameOutput(t *testing.T, what string, got, want *core.Output) {
+func sameOutput(t *testing.T, what string, got, want *api.Output) {
 	t.Helper()
 	if (got == nil) != (want == nil) {
 		t.Fatalf("%s: output %v, native %v", what, got != nil, want != nil)
@@ -108,7 +109,7 @@ func sameOutput(t *testing.T, what string, got, want *core.Output) {
 }
 
 // settingsString prints s with its method's parameters.
-func settingsString(s core.Settings) string {
+func settingsString(s api.Settings) string {
 	m := "<nil>"
 	if s.Method != nil {
 		m = fmt.Sprintf("%s%+v", s.Method, s.Method)
@@ -118,20 +119,20 @@ func settingsString(s core.Settings) string {
 }
 
 // methods are the settings every model is solved with, both ways.
-func methods(param core.Parametrization) []core.Settings {
-	s := []core.Settings{
+func methods(param model.Parametrization) []api.Settings {
+	s := []api.Settings{
 		{}, // the model's defaults
-		{Method: &core.Picard{}, MaxIter: 7, RelTol: -1},
-		{Method: &core.Picard{Damping: 0.7}, MaxIter: 300},
-		{Method: &core.Anderson{Memory: 3, Reg: 1e-8, Mixing: 0.9}, RelTol: 1e-10},
-		{Method: &core.Broyden{Memory: 4}, AbsTol: 1e-12, MaxIter: 50},
-		{Method: &core.Anderson{}, NoTrace: true, DivergenceRatio: 1e6},
+		{Method: &api.Picard{}, MaxIter: 7, RelTol: -1},
+		{Method: &api.Picard{Damping: 0.7}, MaxIter: 300},
+		{Method: &api.Anderson{Memory: 3, Reg: 1e-8, Mixing: 0.9}, RelTol: 1e-10},
+		{Method: &api.Broyden{Memory: 4}, AbsTol: 1e-12, MaxIter: 50},
+		{Method: &api.Anderson{}, NoTrace: true, DivergenceRatio: 1e6},
 	}
-	if param == core.Monotone {
+	if param == model.Monotone {
 		s = append(s,
-			core.Settings{Method: &core.PeacemanRachford{}},
-			core.Settings{Method: &core.PeacemanRachford{Alpha: 0.5}, MaxIter: 500},
-			core.Settings{Method: &core.ForwardBackward{}, MaxIter: 2000, RelTol: 1e-8},
+			api.Settings{Method: &api.PeacemanRachford{}},
+			api.Settings{Method: &api.PeacemanRachford{Alpha: 0.5}, MaxIter: 500},
+			api.Settings{Method: &api.ForwardBackward{}, MaxIter: 2000, RelTol: 1e-8},
 		)
 	}
 	return s
@@ -140,12 +141,18 @@ func methods(param core.Parametrization) []core.Settings {
 func TestAgreesWithNative(t *testing.T) {
 	rt := sharedRuntime(t)
 	ctx := context.Background()
-	for _, c := range torchCases(t) {
+	cases := append(torchCases(t),
+		torchCase{"mlp", encode(t, randomMLP(4, model.Tanh, 9, 5, 3)), randomInputs(5, 7, 5)})
+	for _, c := range cases {
 		nm, wm := pair(t, rt, c.file)
-		if h, p, q := wm.Sizes(); [3]int{h, p, q} != func() [3]int { h, p, q := nm.Sizes(); return [3]int{h, p, q} }() {
-			t.Fatalf("%s: sizes %d %d %d differ from native", c.name, h, p, q)
+		if wi, ni := wm.Info(), nm.Info(); wi != ni {
+			t.Fatalf("%s: info %+v differs from native %+v", c.name, wi, ni)
 		}
-		for _, s := range methods(nm.Dense().Param) {
+		param := model.Direct
+		if d, ok := nm.Architecture().(*model.Dense); ok {
+			param = d.Param
+		}
+		for _, s := range methods(param) {
 			what := fmt.Sprintf("%s/%v", c.name, s.Method)
 			want, werr := nm.Infer(ctx, c.x, s)
 			got, gerr := wm.Infer(ctx, c.x, s)
@@ -154,7 +161,7 @@ func TestAgreesWithNative(t *testing.T) {
 			}
 			sameOutput(t, what, got, want)
 
-			gs, gerr := wm.Settings(s)
+			gs, gerr := wm.Settings(ctx, s)
 			ws, werr := nm.Settings(s)
 			if fmt.Sprint(gerr) != fmt.Sprint(werr) || settingsString(gs) != settingsString(ws) {
 				t.Fatalf("%s: settings %#v (%v), native %#v (%v)", what, gs, gerr, ws, werr)
@@ -167,12 +174,12 @@ func TestAgreesWithNative(t *testing.T) {
 func TestDefaultsAndInit(t *testing.T) {
 	rt := sharedRuntime(t)
 	ctx := context.Background()
-	d := randomDense(3, core.Tanh, 12, 5, 3)
-	d.Defaults = core.SolverDefaults{Solver: "broyden", Tol: 1e-9, MaxIter: 40}
+	d := randomDense(3, model.Tanh, 12, 5, 3)
+	d.Defaults = api.Defaults{Solver: "broyden", Tol: 1e-9, MaxIter: 40}
 	nm, wm := pair(t, rt, encode(t, d))
 	x := randomInputs(4, 6, 5)
 	init := randomInputs(5, 6, 12)
-	for _, s := range []core.Settings{{}, {Init: init}, {Method: &core.Picard{}, Init: init, MaxIter: 3, RelTol: -1}} {
+	for _, s := range []api.Settings{{}, {Init: init}, {Method: &api.Picard{}, Init: init, MaxIter: 3, RelTol: -1}} {
 		want, werr := nm.Infer(ctx, x, s)
 		got, gerr := wm.Infer(ctx, x, s)
 		if fmt.Sprint(gerr) != fmt.Sprint(werr) {
@@ -180,7 +187,7 @@ func TestDefaultsAndInit(t *testing.T) {
 		}
 		sameOutput(t, fmt.Sprintf("%v init=%v", s.Method, s.Init != nil), got, want)
 	}
-	s, err := wm.Settings(core.Settings{Init: init})
+	s, err := wm.Settings(ctx, api.Settings{Init: init})
 	if err != nil || s.Method == nil || s.Method.String() != "broyden" || s.RelTol != 1e-9 || s.MaxIter != 40 || len(s.Init) != len(init) {
 		t.Fatalf("Settings = %#v, %v", s, err)
 	}
@@ -188,14 +195,14 @@ func TestDefaultsAndInit(t *testing.T) {
 
 func TestPicardRunsExactlyMaxIter(t *testing.T) {
 	rt := sharedRuntime(t)
-	_, wm := pair(t, rt, encode(t, randomDense(6, core.ReLU, 16, 4, 2)))
+	_, wm := pair(t, rt, encode(t, randomDense(6, model.ReLU, 16, 4, 2)))
 	for _, iters := range []int{1, 2, 13, 250} {
-		out, err := wm.Infer(context.Background(), randomInputs(7, 3, 4), core.Settings{Method: &core.Picard{}, MaxIter: iters, RelTol: -1})
+		out, err := wm.Infer(context.Background(), randomInputs(7, 3, 4), api.Settings{Method: &api.Picard{}, MaxIter: iters, RelTol: -1})
 		if err != nil {
 			t.Fatal(err)
 		}
 		for i, s := range out.Result.Samples {
-			if s.Iterations != iters || s.Status != core.IterationLimit || len(s.Trace) != iters {
+			if s.Iterations != iters || s.Status != api.IterationLimit || len(s.Trace) != iters {
 				t.Fatalf("MaxIter %d: sample %d ran %d iterations (%v, trace %d)", iters, i, s.Iterations, s.Status, len(s.Trace))
 			}
 		}
@@ -205,19 +212,19 @@ func TestPicardRunsExactlyMaxIter(t *testing.T) {
 func TestErrors(t *testing.T) {
 	rt := sharedRuntime(t)
 	ctx := context.Background()
-	file := encode(t, randomDense(8, core.ReLU, 8, 3, 2))
+	file := encode(t, randomDense(8, model.ReLU, 8, 3, 2))
 
 	// Malformed model files: the same error as native, wrapping ErrModel.
 	bad := [][]byte{nil, file[:7], file[:len(file)/2], append([]byte{0xff}, file[1:]...)}
-	mono := randomDense(8, core.ReLU, 8, 3, 2)
+	mono := randomDense(8, model.ReLU, 8, 3, 2)
 	mono.Monotone = 0.1 // a direct model with m set
-	if b, err := mono.Encode(core.F64); err == nil {
+	if b, err := model.Encode(mono, model.F64); err == nil {
 		bad = append(bad, b)
 	}
 	for i, b := range bad {
-		_, werr := core.DecodeDense(b)
+		_, werr := model.Decode(b)
 		_, gerr := rt.Load(ctx, b)
-		if !errors.Is(gerr, core.ErrModel) {
+		if !errors.Is(gerr, api.ErrModel) {
 			t.Errorf("bad file %d: %v, want ErrModel", i, gerr)
 		}
 		if werr != nil && gerr.Error() != werr.Error() {
@@ -228,57 +235,57 @@ func TestErrors(t *testing.T) {
 	nm, wm := pair(t, rt, file)
 	for _, c := range []struct {
 		x []float64
-		s core.Settings
+		s api.Settings
 	}{
-		{make([]float64, 7), core.Settings{}},                                     // not whole samples
-		{make([]float64, 6), core.Settings{Method: &core.Anderson{Memory: 1000}}}, // bad memory
-		{make([]float64, 6), core.Settings{Method: &core.Picard{Damping: 2}}},     // bad damping
-		{make([]float64, 6), core.Settings{AbsTol: math.NaN()}},                   // NaN tolerance
-		{make([]float64, 6), core.Settings{Init: make([]float64, 3)}},             // short warm start
-		{make([]float64, 6), core.Settings{Method: &core.ForwardBackward{}}},      // splitting on a non-monotone layer? (direct: may work)
-		{make([]float64, 6), core.Settings{Method: &core.PeacemanRachford{Alpha: -1}}},
-		{make([]float64, 6), core.Settings{MaxIter: -1}},
+		{make([]float64, 7), api.Settings{}},                                    // not whole samples
+		{make([]float64, 6), api.Settings{Method: &api.Anderson{Memory: 1000}}}, // bad memory
+		{make([]float64, 6), api.Settings{Method: &api.Picard{Damping: 2}}},     // bad damping
+		{make([]float64, 6), api.Settings{AbsTol: math.NaN()}},                  // NaN tolerance
+		{make([]float64, 6), api.Settings{Init: make([]float64, 3)}},            // short warm start
+		{make([]float64, 6), api.Settings{Method: &api.ForwardBackward{}}},      // splitting on a non-monotone layer? (direct: may work)
+		{make([]float64, 6), api.Settings{Method: &api.PeacemanRachford{Alpha: -1}}},
+		{make([]float64, 6), api.Settings{MaxIter: -1}},
 	} {
 		want, werr := nm.Infer(ctx, c.x, c.s)
 		got, gerr := wm.Infer(ctx, c.x, c.s)
 		if fmt.Sprint(gerr) != fmt.Sprint(werr) {
 			t.Errorf("%v: error %v, native %v", c.s.Method, gerr, werr)
 		}
-		if werr != nil && errors.Is(werr, core.ErrProblem) != errors.Is(gerr, core.ErrProblem) {
+		if werr != nil && errors.Is(werr, api.ErrProblem) != errors.Is(gerr, api.ErrProblem) {
 			t.Errorf("%v: errors.Is(ErrProblem) differs: %v", c.s.Method, gerr)
 		}
 		sameOutput(t, fmt.Sprint(c.s.Method), got, want)
 	}
 	// A method that cannot cross the boundary: a nil *Picard.
-	if _, err := wm.Infer(ctx, make([]float64, 3), core.Settings{Method: (*core.Picard)(nil)}); !errors.Is(err, core.ErrProblem) {
+	if _, err := wm.Infer(ctx, make([]float64, 3), api.Settings{Method: (*api.Picard)(nil)}); !errors.Is(err, api.ErrProblem) {
 		t.Errorf("nil *Picard: %v, want ErrProblem", err)
 	}
 }
 
-// Divergence and non-finite values come back as *core.SolveError, with the
+// Divergence and non-finite values come back as *api.SolveError, with the
 // Output so far, like native.
 func TestSolveErrors(t *testing.T) {
 	rt := sharedRuntime(t)
 	ctx := context.Background()
-	d := randomDense(9, core.Identity, 10, 3, 2)
+	d := randomDense(9, model.Identity, 10, 3, 2)
 	for i := range d.W.Data {
 		d.W.Data[i] *= 30 // ‖W‖₂ ≈ 20: plain iteration blows up
 	}
 	nm, wm := pair(t, rt, encode(t, d))
 	x := randomInputs(10, 4, 3)
 	for _, c := range []struct {
-		s    core.Settings
+		s    api.Settings
 		want error
 	}{
-		{core.Settings{Method: &core.Picard{}, MaxIter: 1000}, core.ErrDiverged},
-		{core.Settings{Method: &core.Picard{}, MaxIter: 1000, DivergenceRatio: -1}, core.ErrNonFinite},
+		{api.Settings{Method: &api.Picard{}, MaxIter: 1000}, api.ErrDiverged},
+		{api.Settings{Method: &api.Picard{}, MaxIter: 1000, DivergenceRatio: -1}, api.ErrNonFinite},
 	} {
 		want, werr := nm.Infer(ctx, x, c.s)
 		got, gerr := wm.Infer(ctx, x, c.s)
 		if !errors.Is(werr, c.want) || !errors.Is(gerr, c.want) {
 			t.Fatalf("%v: errors %v and native %v, want %v", c.want, gerr, werr, c.want)
 		}
-		var gs, ws *core.SolveError
+		var gs, ws *api.SolveError
 		if !errors.As(gerr, &gs) || !errors.As(werr, &ws) || *gs != *ws {
 			t.Fatalf("SolveError %+v, native %+v", gs, ws)
 		}
@@ -288,13 +295,13 @@ func TestSolveErrors(t *testing.T) {
 
 // recorded collects what a Recorder sees, and fails at iteration stop.
 type recorded struct {
-	its  []core.Iterate
+	its  []api.Iterate
 	stop int
 }
 
 var errStop = errors.New("stop here")
 
-func (r *recorded) Record(it core.Iterate) error {
+func (r *recorded) Record(it api.Iterate) error {
 	r.its = append(r.its, it)
 	if len(r.its) == r.stop {
 		return errStop
@@ -305,13 +312,13 @@ func (r *recorded) Record(it core.Iterate) error {
 func TestRecorder(t *testing.T) {
 	rt := sharedRuntime(t)
 	ctx := context.Background()
-	nm, wm := pair(t, rt, encode(t, randomDense(11, core.Tanh, 20, 5, 3)))
+	nm, wm := pair(t, rt, encode(t, randomDense(11, model.Tanh, 20, 5, 3)))
 	x := randomInputs(12, 9, 5)
 	for _, stop := range []int{0, 1, 4} {
 		var gr, wr recorded
 		gr.stop, wr.stop = stop, stop
-		want, werr := nm.Infer(ctx, x, core.Settings{Method: &core.Anderson{}, Recorder: &wr})
-		got, gerr := wm.Infer(ctx, x, core.Settings{Method: &core.Anderson{}, Recorder: &gr})
+		want, werr := nm.Infer(ctx, x, api.Settings{Method: &api.Anderson{}, Recorder: &wr})
+		got, gerr := wm.Infer(ctx, x, api.Settings{Method: &api.Anderson{}, Recorder: &gr})
 		if werr != gerr {
 			t.Fatalf("stop %d: error %v, native %v", stop, gerr, werr)
 		}
@@ -335,9 +342,9 @@ func TestRecorder(t *testing.T) {
 // Canceled, as natively.
 func TestCancel(t *testing.T) {
 	rt := sharedRuntime(t)
-	_, wm := pair(t, rt, encode(t, randomDense(13, core.ReLU, 128, 16, 4)))
+	_, wm := pair(t, rt, encode(t, randomDense(13, model.ReLU, 128, 16, 4)))
 	x := randomInputs(14, 8, 16)
-	s := core.Settings{Method: &core.Picard{}, MaxIter: 1 << 30, RelTol: -1}
+	s := api.Settings{Method: &api.Picard{}, MaxIter: 1 << 30, RelTol: -1}
 	for _, c := range []struct {
 		name string
 		ctx  func() (context.Context, context.CancelFunc)
@@ -363,13 +370,13 @@ func TestCancel(t *testing.T) {
 		if took > 2*time.Second {
 			t.Errorf("%s: returned after %v", c.name, took)
 		}
-		if out == nil || out.Result.Status != core.Canceled || out.Result.Iterations == 0 {
+		if out == nil || out.Result.Status != api.Canceled || out.Result.Iterations == 0 {
 			t.Fatalf("%s: output %+v", c.name, out)
 		}
 		t.Logf("%s after %v, %d iterations", c.name, took.Round(time.Millisecond), out.Result.Iterations)
 	}
 	// The instance is fine afterwards.
-	if _, err := wm.Infer(context.Background(), x, core.Settings{}); err != nil {
+	if _, err := wm.Infer(context.Background(), x, api.Settings{}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -383,11 +390,11 @@ func TestConcurrent(t *testing.T) {
 	}
 	defer rt.Close(ctx)
 	var models [2]struct {
-		n *core.Model
+		n *model.Model
 		w *Model
 	}
 	for i := range models {
-		models[i].n, models[i].w = pair(t, rt, encode(t, randomDense(uint64(15+i), core.Tanh, 24, 6, 3)))
+		models[i].n, models[i].w = pair(t, rt, encode(t, randomDense(uint64(15+i), model.Tanh, 24, 6, 3)))
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
@@ -398,12 +405,12 @@ func TestConcurrent(t *testing.T) {
 			for j := 0; j < 10; j++ {
 				m := models[(g+j)%2]
 				x := randomInputs(uint64(100*g+j), 1+j%4, 6)
-				got, err := m.w.Infer(ctx, x, core.Settings{})
+				got, err := m.w.Infer(ctx, x, api.Settings{})
 				if err != nil {
 					errs <- err
 					return
 				}
-				want, _ := m.n.Infer(ctx, x, core.Settings{})
+				want, _ := m.n.Infer(ctx, x, api.Settings{})
 				for i := range got.Y {
 					if !relClose(got.Y[i], want.Y[i], 1e-9) {
 						errs <- fmt.Errorf("goroutine %d call %d: Y[%d] = %v, native %v", g, j, i, got.Y[i], want.Y[i])
@@ -431,11 +438,11 @@ func TestOutOfMemoryReplaced(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rt.Close(ctx)
-	nm, wm := pair(t, rt, encode(t, randomDense(17, core.ReLU, 256, 8, 2)))
+	nm, wm := pair(t, rt, encode(t, randomDense(17, model.ReLU, 256, 8, 2)))
 	// 20,000 samples of h = 256 need 40 MB for each of several n×h
 	// buffers: more than 48 MiB in all.
 	big := randomInputs(18, 20000, 8)
-	_, err = wm.Infer(ctx, big, core.Settings{MaxIter: 2})
+	_, err = wm.Infer(ctx, big, api.Settings{MaxIter: 2})
 	if !errors.Is(err, ErrTrap) || !errors.Is(err, ErrOutOfMemory) {
 		t.Fatalf("huge batch: %v, want ErrTrap and ErrOutOfMemory", err)
 	}
@@ -445,11 +452,11 @@ func TestOutOfMemoryReplaced(t *testing.T) {
 	}
 	t.Logf("%.300s", err)
 	x := randomInputs(19, 3, 8)
-	got, err := wm.Infer(ctx, x, core.Settings{})
+	got, err := wm.Infer(ctx, x, api.Settings{})
 	if err != nil {
 		t.Fatalf("after the failure: %v", err)
 	}
-	want, _ := nm.Infer(ctx, x, core.Settings{})
+	want, _ := nm.Infer(ctx, x, api.Settings{})
 	sameOutput(t, "after the failure", got, want)
 }
 
@@ -466,7 +473,7 @@ func TestMemoryFlat(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rt.Close(ctx)
-	file := encode(t, randomDense(20, core.ReLU, 64, 16, 4))
+	file := encode(t, randomDense(20, model.ReLU, 64, 16, 4))
 	x := randomInputs(21, 32, 16)
 	pages := func() uint32 {
 		in := <-rt.idle
@@ -480,7 +487,7 @@ func TestMemoryFlat(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := m.Infer(ctx, x, core.Settings{}); err != nil {
+		if _, err := m.Infer(ctx, x, api.Settings{}); err != nil {
 			t.Fatal(err)
 		}
 		m.Close()
@@ -501,15 +508,15 @@ func TestClosed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, wm := pair(t, rt, encode(t, randomDense(22, core.ReLU, 8, 2, 2)))
+	_, wm := pair(t, rt, encode(t, randomDense(22, model.ReLU, 8, 2, 2)))
 	wm.Close()
-	if _, err := wm.Infer(ctx, make([]float64, 2), core.Settings{}); !errors.Is(err, ErrClosed) {
+	if _, err := wm.Infer(ctx, make([]float64, 2), api.Settings{}); !errors.Is(err, ErrClosed) {
 		t.Errorf("closed model: %v", err)
 	}
 	if err := rt.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := rt.Load(ctx, encode(t, randomDense(22, core.ReLU, 8, 2, 2))); !errors.Is(err, ErrClosed) {
+	if _, err := rt.Load(ctx, encode(t, randomDense(22, model.ReLU, 8, 2, 2))); !errors.Is(err, ErrClosed) {
 		t.Errorf("closed runtime: %v", err)
 	}
 }

@@ -8,10 +8,10 @@ import (
 	"sync"
 
 	"github.com/tetratelabs/wazero"
-	"github.com/tetratelabs/wazero/api"
+	wasmapi "github.com/tetratelabs/wazero/api"
 
-	"github.com/implicitlab/implicit/core"
-	"github.com/implicitlab/implicit/wasm/abi"
+	"github.com/implicitlab/implicit/api"
+	"github.com/implicitlab/implicit/internal/abi"
 )
 
 // exports are the module's functions an instance calls, in the order of
@@ -43,9 +43,9 @@ const (
 // instance is one module instance. It runs one call at a time: the pool
 // hands it to one goroutine at a time.
 type instance struct {
-	mod    api.Module
-	mem    api.Memory
-	fns    [len(exports)]api.Function
+	mod    wasmapi.Module
+	mem    wasmapi.Memory
+	fns    [len(exports)]wasmapi.Function
 	stack  []uint64
 	in     uint32 // a guest buffer for the records the host passes in
 	out    uint32 // a guest buffer for the records the guest writes
@@ -163,7 +163,7 @@ func (in *instance) view(ptr, n uint32) ([]byte, error) {
 // alloc returns a guest buffer of n bytes.
 func (in *instance) alloc(ctx context.Context, n int) (uint32, error) {
 	if n <= 0 || n > abi.MaxAlloc {
-		return 0, fmt.Errorf("%w: %d bytes do not fit one guest buffer (at most %d)", core.ErrProblem, n, abi.MaxAlloc)
+		return 0, fmt.Errorf("%w: %d bytes do not fit one guest buffer (at most %d)", api.ErrProblem, n, abi.MaxAlloc)
 	}
 	p, err := in.call(ctx, fnAlloc, uint64(n))
 	if err != nil {
@@ -229,18 +229,22 @@ func (in *instance) load(ctx context.Context, file []byte) (int32, error) {
 	return h, err
 }
 
-func (in *instance) info(ctx context.Context, h int32) (abi.Info, error) {
+func (in *instance) info(ctx context.Context, h int32) (api.Info, error) {
 	if _, err := in.check(ctx, fnInfo, uint64(h), uint64(in.out)); err != nil {
-		return abi.Info{}, err
+		return api.Info{}, err
 	}
-	b, err := in.view(in.out, abi.InfoSize)
+	b, err := in.regionView(in.out)
 	if err != nil {
-		return abi.Info{}, err
+		return api.Info{}, err
 	}
-	return abi.DecodeInfo(b)
+	info, err := abi.DecodeInfo(b)
+	if err != nil {
+		in.broken = true // the guest wrote nonsense
+	}
+	return info, err
 }
 
-func (in *instance) putSettings(s core.Settings) error {
+func (in *instance) putSettings(s api.Settings) error {
 	b, err := in.view(in.in, abi.SettingsSize)
 	if err != nil {
 		return err
@@ -249,7 +253,7 @@ func (in *instance) putSettings(s core.Settings) error {
 }
 
 // settings completes s with the model's defaults, in the guest.
-func (in *instance) settings(ctx context.Context, h int32, s core.Settings) (core.Settings, error) {
+func (in *instance) settings(ctx context.Context, h int32, s api.Settings) (api.Settings, error) {
 	if err := in.putSettings(s); err != nil {
 		return s, err
 	}
@@ -270,7 +274,7 @@ func (in *instance) settings(ctx context.Context, h int32, s core.Settings) (cor
 
 // infer runs model h on x in chunks of iterations, checking ctx between
 // them; work is the cost of one iteration per sample, to size the chunks.
-func (in *instance) infer(ctx context.Context, h int32, x []float64, s core.Settings, work int) (*core.Output, error) {
+func (in *instance) infer(ctx context.Context, h int32, x []float64, s api.Settings, work int) (*api.Output, error) {
 	if err := in.putSettings(s); err != nil {
 		return nil, err
 	}
@@ -296,7 +300,7 @@ func (in *instance) infer(ctx context.Context, h int32, x []float64, s core.Sett
 }
 
 // finish steps a run to its end and reads its output.
-func (in *instance) finish(ctx context.Context, run int32, rec core.Recorder, work int) (*core.Output, error) {
+func (in *instance) finish(ctx context.Context, run int32, rec api.Recorder, work int) (*api.Output, error) {
 	serr := in.steps(ctx, run, rec, work)
 	if in.broken {
 		return nil, serr
@@ -327,7 +331,7 @@ const chunkWork = 1 << 21
 
 // steps runs a run to its end, or until ctx is done or the recorder fails,
 // in which case it cancels the run and returns that error.
-func (in *instance) steps(ctx context.Context, run int32, rec core.Recorder, work int) error {
+func (in *instance) steps(ctx context.Context, run int32, rec api.Recorder, work int) error {
 	chunk := uint64(max(1, chunkWork/max(work, 1)))
 	if rec != nil {
 		chunk = 1 // the recorder sees every iteration, and can stop after any

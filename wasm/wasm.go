@@ -1,5 +1,6 @@
 // Package wasm is implicit's core compiled to one WebAssembly module, a WASI
-// (preview 1) reactor that exports the ABI of package wasm/abi. Package host
+// (preview 1) reactor that exports the ABI of package internal/abi (documented
+// for other hosts in wasm/README.md). Package host
 // runs it from Go with wazero; wasm/js runs it in Node and in browsers.
 //
 // The module is committed as implicit.wasm, so that using it needs no

@@ -19,7 +19,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/implicitlab/implicit/core"
+	"github.com/implicitlab/implicit/api"
+	"github.com/implicitlab/implicit/core/model"
 	"github.com/implicitlab/implicit/internal/csvdata"
 )
 
@@ -153,18 +154,22 @@ func runBench(ctx context.Context, w io.Writer, python, scripts string, scale fl
 
 func goRuntimeLabel() string { return runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH }
 
-func kernelLabel() string { return core.Kernel() }
+func kernelLabel() string { return model.Kernel() }
 
 func fmtUS(us float64) string { return strconv.FormatFloat(us, 'f', 1, 64) }
 
 // benchModel builds the case's model and inputs and writes both for PyTorch.
-func benchModel(dir string, h int) (*core.Model, []float64, string, string, error) {
+func benchModel(dir string, h int) (*model.Model, []float64, string, string, error) {
 	rng := rand.New(rand.NewPCG(1, uint64(h)))
-	d, err := core.NewDense(core.DenseConfig{Hidden: h, In: benchP, Out: benchQ, Activation: core.ReLU, Param: core.Monotone, Monotone: 0.5}, rng)
+	d, err := model.NewDense(model.DenseConfig{Hidden: h, In: benchP, Out: benchQ, Activation: model.ReLU, Param: model.Monotone, Monotone: 0.5}, rng)
 	if err != nil {
 		return nil, nil, "", "", err
 	}
-	model, err := core.NewModel(d)
+	m, err := model.New(d)
+	if err != nil {
+		return nil, nil, "", "", err
+	}
+	file, err := model.Encode(d, model.F64)
 	if err != nil {
 		return nil, nil, "", "", err
 	}
@@ -174,25 +179,25 @@ func benchModel(dir string, h int) (*core.Model, []float64, string, string, erro
 	}
 	modelPath := filepath.Join(dir, fmt.Sprintf("h%d.safetensors", h))
 	inputPath := filepath.Join(dir, fmt.Sprintf("h%d.csv", h))
-	if err := d.WriteFile(modelPath); err != nil {
+	if err := os.WriteFile(modelPath, file, 0o644); err != nil {
 		return nil, nil, "", "", err
 	}
 	if err := os.WriteFile(inputPath, csvdata.Format(x, benchP), 0o644); err != nil {
 		return nil, nil, "", "", err
 	}
-	return model, x, modelPath, inputPath, nil
+	return m, x, modelPath, inputPath, nil
 }
 
 // timeGo runs the case c.repeat times (after a warm-up) in this process.
-func timeGo(ctx context.Context, m *core.Model, x []float64, c benchCase) (timing, error) {
-	s := core.Settings{Method: &core.Anderson{Memory: 5}, RelTol: batchTol, MaxIter: batchMaxIter}
+func timeGo(ctx context.Context, m *model.Model, x []float64, c benchCase) (timing, error) {
+	s := api.Settings{Method: &api.Anderson{Memory: 5}, RelTol: batchTol, MaxIter: batchMaxIter}
 	if !c.batch {
 		x = x[:benchP]
-		s = core.Settings{Method: &core.Picard{}, MaxIter: latencyIters, RelTol: -1}
+		s = api.Settings{Method: &api.Picard{}, MaxIter: latencyIters, RelTol: -1}
 	}
 	var (
 		times []float64
-		out   *core.Output
+		out   *api.Output
 		err   error
 	)
 	for i := -2; i < c.repeat; i++ {
@@ -205,7 +210,7 @@ func timeGo(ctx context.Context, m *core.Model, x []float64, c benchCase) (timin
 			times = append(times, float64(time.Since(start).Nanoseconds())/1e3)
 		}
 	}
-	if c.batch && out.Result.Status != core.Converged {
+	if c.batch && out.Result.Status != api.Converged {
 		return timing{}, fmt.Errorf("go batch solve at h=%d: %v", c.h, out.Result.Status)
 	}
 	mean := float64(out.Result.FuncEvals) / float64(len(out.Result.Samples))

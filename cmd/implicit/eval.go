@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/implicitlab/implicit/core"
+	"github.com/implicitlab/implicit/core/train"
 	"github.com/implicitlab/implicit/internal/datasets"
 )
 
@@ -29,28 +29,25 @@ func newEvalCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			set, d, m, release, err := openClassifier(cmd.Context(), modelPath, runtime, data)
+			set, m, release, err := openClassifier(cmd.Context(), modelPath, runtime, data)
 			if err != nil {
 				return err
 			}
 			defer release()
-			if s, err = m.Settings(s); err != nil {
-				return err
-			}
+			info := m.Info()
 			start := time.Now()
 			out, err := m.Infer(cmd.Context(), set.HoldOut.X, s)
 			if err != nil {
 				return err
 			}
 			elapsed := time.Since(start)
-			_, _, q := m.Sizes()
-			acc, err := core.Accuracy(out.Y, set.HoldOut.Labels, q)
+			acc, err := train.Accuracy(out.Y, set.HoldOut.Labels, info.Out)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s (%s, %s) on %s: hold-out accuracy %.4f (%d samples)\n",
-				modelPath, describe(d), runtimeLabel(runtime), set.Name, acc, set.HoldOut.N)
-			return writeStats(cmd.OutOrStdout(), "text", s, out.Result, set.HoldOut.N, elapsed)
+				modelPath, describe(info), runtimeLabel(runtime), set.Name, acc, set.HoldOut.N)
+			return writeStats(cmd.OutOrStdout(), "text", solverName(s, info), out.Result, set.HoldOut.N, elapsed)
 		},
 	}
 	cmd.Flags().StringVar(&modelPath, "model", "", "model file")
@@ -62,18 +59,18 @@ func newEvalCmd() *cobra.Command {
 
 // openClassifier loads a data set and opens a model (see openModel) that
 // classifies it: p inputs for its features, at least a score a class.
-func openClassifier(ctx context.Context, path, runtime, data string) (*datasets.Set, *core.Dense, runModel, func(), error) {
+func openClassifier(ctx context.Context, path, runtime, data string) (*datasets.Set, runModel, func(), error) {
 	set, err := datasets.Load(data)
 	if err != nil {
-		return nil, nil, nil, nil, err
+		return nil, nil, nil, err
 	}
-	d, m, release, err := openModel(ctx, path, runtime)
+	m, release, err := openModel(ctx, path, runtime)
 	if err != nil {
-		return nil, nil, nil, nil, err
+		return nil, nil, nil, err
 	}
-	if _, p, q := m.Sizes(); p != set.Features || q < set.Classes {
+	if info := m.Info(); info.In != set.Features || info.Out < set.Classes {
 		release()
-		return nil, nil, nil, nil, fmt.Errorf("%s takes %d inputs and gives %d scores; %s has %d features and %d classes", path, p, q, set.Name, set.Features, set.Classes)
+		return nil, nil, nil, fmt.Errorf("%s takes %d inputs and gives %d scores; %s has %d features and %d classes", path, info.In, info.Out, set.Name, set.Features, set.Classes)
 	}
-	return set, d, m, release, nil
+	return set, m, release, nil
 }

@@ -12,7 +12,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/implicitlab/implicit/core"
+	"github.com/implicitlab/implicit/api"
+	"github.com/implicitlab/implicit/core/model"
 	"github.com/implicitlab/implicit/internal/atomicfile"
 	"github.com/implicitlab/implicit/internal/csvdata"
 )
@@ -25,17 +26,17 @@ type solverFlags struct {
 }
 
 func (f *solverFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.solver, "solver", "", "fixed-point solver: picard, anderson, broyden, forward-backward or peaceman-rachford (default: the model's own, else anderson, or peaceman-rachford for monotone models)")
+	cmd.Flags().StringVar(&f.solver, "solver", "", "fixed-point solver: "+api.MethodList()+" (default: the model's own, else anderson, or peaceman-rachford for monotone models)")
 	cmd.Flags().Float64Var(&f.tol, "tol", 0, "relative residual tolerance ‖f(z)−z‖/‖f(z)‖ (default: the model's own, else 1e-6)")
 	cmd.Flags().IntVar(&f.maxIter, "max-iter", 0, "iteration limit per sample (default: the model's own, else 100, or 1000 in training)")
 }
 
-// settings turns the flags into core.Settings; unset flags stay zero, so
+// settings turns the flags into api.Settings; unset flags stay zero, so
 // the model's defaults apply.
-func (f *solverFlags) settings() (core.Settings, error) {
-	var s core.Settings
+func (f *solverFlags) settings() (api.Settings, error) {
+	var s api.Settings
 	if f.solver != "" {
-		m, err := core.MethodByName(f.solver)
+		m, err := api.MethodByName(f.solver)
 		if err != nil {
 			return s, err
 		}
@@ -74,32 +75,28 @@ solves each sample's fixed point and writes one output row a sample, to
 			if err != nil {
 				return err
 			}
-			_, model, closeModel, err := openModel(cmd.Context(), modelPath, runtimeName)
+			m, closeModel, err := openModel(cmd.Context(), modelPath, runtimeName)
 			if err != nil {
 				return err
 			}
 			defer closeModel()
-			_, p, q := model.Sizes()
-			x, n, err := readInputs(inputPath, p)
-			if err != nil {
-				return err
-			}
-			settings, err = model.Settings(settings)
+			info := m.Info()
+			x, n, err := readInputs(inputPath, info.In)
 			if err != nil {
 				return err
 			}
 			start := time.Now()
-			out, err := model.Infer(cmd.Context(), x, settings)
+			out, err := m.Infer(cmd.Context(), x, settings)
 			elapsed := time.Since(start)
 			if out != nil {
-				if werr := writeStats(cmd.ErrOrStderr(), statsFormat, settings, out.Result, n, elapsed); werr != nil {
+				if werr := writeStats(cmd.ErrOrStderr(), statsFormat, solverName(settings, info), out.Result, n, elapsed); werr != nil {
 					return werr
 				}
 			}
 			if err != nil {
 				return fmt.Errorf("no output written: %w", err)
 			}
-			csv := csvdata.Format(out.Y, q)
+			csv := csvdata.Format(out.Y, info.Out)
 			if outputPath == "" {
 				_, err = cmd.OutOrStdout().Write(csv)
 				return err
@@ -107,7 +104,7 @@ solves each sample's fixed point and writes one output row a sample, to
 			return atomicfile.WriteFile(outputPath, csv, 0o644)
 		},
 	}
-	cmd.Flags().StringVar(&modelPath, "model", "", "model file (safetensors, deq-dense)")
+	cmd.Flags().StringVar(&modelPath, "model", "", "model file (safetensors, of any kind: "+strings.Join(model.Kinds(), ", ")+")")
 	cmd.Flags().StringVar(&inputPath, "input", "", "input CSV, one sample a line; - for standard input")
 	cmd.Flags().StringVar(&outputPath, "output", "", "output CSV (default: standard output); written atomically")
 	cmd.Flags().StringVar(&statsFormat, "stats", "text", "statistics on standard error: text or json")
@@ -139,7 +136,7 @@ func readInputs(path string, p int) ([]float64, int, error) {
 type solveStats struct {
 	Solver      string         `json:"solver"`
 	Samples     int            `json:"samples"`
-	Status      core.Status    `json:"status"`
+	Status      api.Status     `json:"status"`
 	Counts      map[string]int `json:"status_counts"`
 	MeanIter    float64        `json:"mean_iterations"`
 	Iterations  int            `json:"iterations"`
@@ -151,10 +148,10 @@ type solveStats struct {
 }
 
 type sampleStats struct {
-	Status      core.Status `json:"status"`
-	Iterations  int         `json:"iterations"`
-	Residual    jsonFloat   `json:"residual"`
-	RelResidual jsonFloat   `json:"rel_residual"`
+	Status      api.Status `json:"status"`
+	Iterations  int        `json:"iterations"`
+	Residual    jsonFloat  `json:"residual"`
+	RelResidual jsonFloat  `json:"rel_residual"`
 }
 
 // jsonFloat is a residual in the JSON statistics: a failed sample's may be
@@ -168,12 +165,18 @@ func (f jsonFloat) MarshalJSON() ([]byte, error) {
 	return json.Marshal(float64(f))
 }
 
-func newSolveStats(s core.Settings, r *core.Result, n int, elapsed time.Duration) solveStats {
-	st := solveStats{Solver: "anderson", Samples: n, Status: r.Status, Counts: map[string]int{}, Seconds: elapsed.Seconds(),
-		Iterations: r.Iterations, FuncEvals: r.FuncEvals, Residual: jsonFloat(r.Residual), RelResidual: jsonFloat(r.RelResidual)}
+// solverName names the method a solve with settings s runs on a model: the
+// settings' own, else the model's default, as the engine reports it.
+func solverName(s api.Settings, info api.Info) string {
 	if s.Method != nil {
-		st.Solver = s.Method.String()
+		return s.Method.String()
 	}
+	return info.Method
+}
+
+func newSolveStats(solver string, r *api.Result, n int, elapsed time.Duration) solveStats {
+	st := solveStats{Solver: solver, Samples: n, Status: r.Status, Counts: map[string]int{}, Seconds: elapsed.Seconds(),
+		Iterations: r.Iterations, FuncEvals: r.FuncEvals, Residual: jsonFloat(r.Residual), RelResidual: jsonFloat(r.RelResidual)}
 	for _, smp := range r.Samples {
 		st.Counts[smp.Status.String()]++
 		st.MeanIter += float64(smp.Iterations) / float64(max(n, 1))
@@ -182,15 +185,15 @@ func newSolveStats(s core.Settings, r *core.Result, n int, elapsed time.Duration
 	return st
 }
 
-func writeStats(w io.Writer, format string, s core.Settings, r *core.Result, n int, elapsed time.Duration) error {
-	st := newSolveStats(s, r, n, elapsed)
+func writeStats(w io.Writer, format, solver string, r *api.Result, n int, elapsed time.Duration) error {
+	st := newSolveStats(solver, r, n, elapsed)
 	if format == "json" {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(st)
 	}
 	var counts []string
-	for _, s := range []core.Status{core.Converged, core.IterationLimit, core.Diverged, core.NonFinite, core.Canceled} {
+	for _, s := range []api.Status{api.Converged, api.IterationLimit, api.Diverged, api.NonFinite, api.Canceled} {
 		if c := st.Counts[s.String()]; c > 0 {
 			counts = append(counts, fmt.Sprintf("%d %s", c, s))
 		}

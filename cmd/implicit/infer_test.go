@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/implicitlab/implicit/core"
+	"github.com/implicitlab/implicit/core/model"
 	"github.com/implicitlab/implicit/internal/csvdata"
 )
 
@@ -91,19 +91,19 @@ func TestInferErrorsNameTheProblem(t *testing.T) {
 	os.WriteFile(notNum, []byte("1,2,3,4,5,6,7,x\n"), 0o644)
 	keep := filepath.Join(dir, "keep.csv")
 	os.WriteFile(keep, []byte("precious\n"), 0o644)
-	model := fixtures + "direct_relu.safetensors"
+	mp := fixtures + "direct_relu.safetensors"
 	for _, c := range []struct {
 		args []string
 		want string
 	}{
-		{[]string{"infer", "--model", model, "--input", bad}, "bad.csv:2: 3 values, want 8"},
-		{[]string{"infer", "--model", model, "--input", notNum}, `bad CSV input: ` + notNum + `:1: column 8: "x" is not a number`},
-		{[]string{"infer", "--model", model, "--input", filepath.Join(dir, "none.csv")}, "no such file"},
+		{[]string{"infer", "--model", mp, "--input", bad}, "bad.csv:2: 3 values, want 8"},
+		{[]string{"infer", "--model", mp, "--input", notNum}, `bad CSV input: ` + notNum + `:1: column 8: "x" is not a number`},
+		{[]string{"infer", "--model", mp, "--input", filepath.Join(dir, "none.csv")}, "no such file"},
 		{[]string{"infer", "--model", fixtures + "cases.json", "--input", bad}, "invalid model"},
-		{[]string{"infer", "--model", model, "--input", bad, "--solver", "newton"}, `unknown solver "newton"`},
-		{[]string{"infer", "--model", model}, "--model and --input are required"},
-		{[]string{"infer", "--model", model, "--input", notNum, "--output", keep}, "is not a number"},
-		{[]string{"infer", "--model", model, "--input", fixtures + "direct_relu.input.csv", "--stats", "xml"}, `--stats "xml"`},
+		{[]string{"infer", "--model", mp, "--input", bad, "--solver", "newton"}, `unknown solver "newton"`},
+		{[]string{"infer", "--model", mp}, "--model and --input are required"},
+		{[]string{"infer", "--model", mp, "--input", notNum, "--output", keep}, "is not a number"},
+		{[]string{"infer", "--model", mp, "--input", fixtures + "direct_relu.input.csv", "--stats", "xml"}, `--stats "xml"`},
 	} {
 		_, _, err := run(t, c.args...)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -149,21 +149,21 @@ func TestInferWasmMatchesNative(t *testing.T) {
 // must fail with the solve's error, not with the JSON encoder's.
 func TestInferJSONStatsOfANonFiniteSolve(t *testing.T) {
 	dir := t.TempDir()
-	d, err := core.NewDense(core.DenseConfig{Hidden: 4, In: 2, Out: 1, Activation: core.Identity, Param: core.Direct}, rand.New(rand.NewPCG(1, 1)))
+	d, err := model.NewDense(model.DenseConfig{Hidden: 4, In: 2, Out: 1, Activation: model.Identity, Param: model.Direct}, rand.New(rand.NewPCG(1, 1)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := range d.W.Data {
 		d.W.Data[i] = 1e308 // finite, valid, and Inf after one product
 	}
-	model, in := filepath.Join(dir, "m.safetensors"), filepath.Join(dir, "in.csv")
-	if err := d.WriteFile(model); err != nil {
+	path, in := filepath.Join(dir, "m.safetensors"), filepath.Join(dir, "in.csv")
+	if err := writeModel(path, d); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(in, []byte("1,2\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, stderr, err := run(t, "infer", "--model", model, "--input", in, "--stats", "json", "--solver", "picard")
+	_, stderr, err := run(t, "infer", "--model", path, "--input", in, "--stats", "json", "--solver", "picard")
 	if err == nil || !strings.Contains(err.Error(), "non-finite") {
 		t.Errorf("err = %v, want the solve's non-finite error", err)
 	}
@@ -181,4 +181,13 @@ func TestInferJSONStatsOfANonFiniteSolve(t *testing.T) {
 	if st.Status != "non-finite" || st.Residual != nil || len(st.PerSample) != 1 || st.PerSample[0].Residual != nil {
 		t.Errorf("stats %+v", st)
 	}
+}
+
+// writeModel writes a's model file.
+func writeModel(path string, a model.Architecture) error {
+	b, err := model.Encode(a, model.F64)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
 }

@@ -7,7 +7,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/implicitlab/implicit/core"
+	"github.com/implicitlab/implicit/api"
+	"github.com/implicitlab/implicit/core/scale"
+	"github.com/implicitlab/implicit/core/train"
 	"github.com/implicitlab/implicit/internal/datasets"
 	"github.com/implicitlab/implicit/internal/models"
 	"github.com/implicitlab/implicit/internal/scalereport"
@@ -18,47 +20,39 @@ import (
 // table. It needs no flags, files or network.
 func quickStart(cmd *cobra.Command, f *scaleFlags, runtime string) error {
 	ctx, w := cmd.Context(), cmd.OutOrStdout()
-	d, err := models.Digits()
-	if err != nil {
-		return err
-	}
 	set, err := datasets.Digits()
 	if err != nil {
 		return err
 	}
 	start := time.Now()
-	model, release, err := loadModel(ctx, d, models.DigitsFile(), runtime)
+	m, release, err := loadModel(ctx, models.DigitsFile(), runtime)
 	if err != nil {
 		return err
 	}
 	defer release()
 	loaded := time.Since(start)
+	info := m.Info()
 	r := models.DigitsRecipe
 	fmt.Fprintf(w, "implicit quick start: the embedded digits classifier, %s, %d parameters,\ntrained by `implicit train --data digits` (%d epochs, seed %d), on %d hold-out images (8×8).\nRuntime: %s (ready in %.0f ms).\n\n",
-		describe(d), parameterCount(d, false), r.Epochs, r.Seed, set.HoldOut.N, runtimeLabel(runtime), ms(loaded))
+		describe(info), info.Params, r.Epochs, r.Seed, set.HoldOut.N, runtimeLabel(runtime), ms(loaded))
 
-	s, err := model.Settings(core.Settings{})
-	if err != nil {
-		return err
-	}
 	start = time.Now()
-	out, err := model.Infer(ctx, set.HoldOut.X, s)
+	out, err := m.Infer(ctx, set.HoldOut.X, api.Settings{})
 	if err != nil {
 		return err
 	}
-	_, _, q := model.Sizes()
-	acc, err := core.Accuracy(out.Y, set.HoldOut.Labels, q)
+	acc, err := train.Accuracy(out.Y, set.HoldOut.Labels, info.Out)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "Solved to the fixed point (%s, default tolerance): accuracy %.4f, iterations mean %.1f, max %d, %.0f ms.\n\n",
-		s.Method, acc, float64(out.Result.FuncEvals)/float64(set.HoldOut.N), out.Result.Iterations, ms(time.Since(start)))
+		info.Method, acc, float64(out.Result.FuncEvals)/float64(set.HoldOut.N), out.Result.Iterations, ms(time.Since(start)))
 
 	ss, err := f.settings(nil)
 	if err != nil {
 		return err
 	}
-	pts, err := core.ScaleAnalysis(ctx, model, set.HoldOut.X, set.HoldOut.Labels, core.CrossEntropy{}, ss)
+	pts, err := scale.Analysis(ctx, m, set.HoldOut.X, set.HoldOut.Labels, train.CrossEntropy{}, ss)
 	if err != nil {
 		return err
 	}

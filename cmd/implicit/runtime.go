@@ -10,45 +10,40 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/implicitlab/implicit/core"
+	"github.com/implicitlab/implicit/api"
+	"github.com/implicitlab/implicit/core/model"
 	"github.com/implicitlab/implicit/host"
 	"github.com/implicitlab/implicit/wasm"
 )
 
-// runModel is what the commands need of a model: *core.Model (native) and
-// *host.Model (sandboxed) both have it.
-type runModel interface {
-	core.Inferer
-	Settings(core.Settings) (core.Settings, error)
-}
+// runModel is what the commands need of a model: *model.Model (native)
+// and *host.Model (sandboxed) both are api.Inferers.
+type runModel = api.Inferer
 
 func registerRuntime(cmd *cobra.Command, runtime *string, def string) {
-	cmd.Flags().StringVar(runtime, "runtime", def, "native (in this process), or wasm (sandboxed: core compiled to WebAssembly, run by wazero)")
+	cmd.Flags().StringVar(runtime, "runtime", def, "native (in this process), or wasm (sandboxed: the engine compiled to WebAssembly, run by wazero)")
 }
 
-// openModel reads and validates a model file and prepares it in the runtime
-// asked for; release frees the sandbox.
-func openModel(ctx context.Context, path, runtime string) (*core.Dense, runModel, func(), error) {
+// openModel reads a model file and prepares it in the runtime asked for:
+// natively it is decoded here, sandboxed only inside the module. release
+// frees the sandbox.
+func openModel(ctx context.Context, path, runtime string) (runModel, func(), error) {
 	file, err := os.ReadFile(path)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	d, err := core.DecodeDense(file)
+	m, release, err := loadModel(ctx, file, runtime)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("%s: %w", path, err)
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	m, release, err := loadModel(ctx, d, file, runtime)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return d, m, release, nil
+	return m, release, nil
 }
 
-// loadModel prepares the model d, whose file is file, in the runtime.
-func loadModel(ctx context.Context, d *core.Dense, file []byte, runtime string) (runModel, func(), error) {
+// loadModel prepares the model file in the runtime.
+func loadModel(ctx context.Context, file []byte, runtime string) (runModel, func(), error) {
 	switch runtime {
 	case "native":
-		m, err := core.NewModel(d)
+		m, err := model.Load(file)
 		return m, func() {}, err
 	case "wasm":
 		var cfg host.Config
@@ -68,6 +63,9 @@ func loadModel(ctx context.Context, d *core.Dense, file []byte, runtime string) 
 	}
 	return nil, nil, fmt.Errorf("--runtime %q: want native or wasm", runtime)
 }
+
+// describe names a model briefly: "deq-dense: monotone (m=0.5) relu, h=64".
+func describe(info api.Info) string { return info.Kind + ": " + info.Description }
 
 // runtimeLabel describes a runtime for the commands' reports.
 func runtimeLabel(runtime string) string {

@@ -8,7 +8,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/implicitlab/implicit/core"
+	"github.com/implicitlab/implicit/api"
+	"github.com/implicitlab/implicit/core/scale"
+	"github.com/implicitlab/implicit/core/train"
 	"github.com/implicitlab/implicit/internal/scalereport"
 )
 
@@ -31,8 +33,8 @@ func (f *scaleFlags) register(cmd *cobra.Command) {
 	fl.BoolVar(&f.json, "json", false, "print the table as JSON")
 }
 
-func (f *scaleFlags) settings(method core.Method) (core.ScaleSettings, error) {
-	s := core.ScaleSettings{MaxBudget: f.maxBudget, Perturbations: f.perturbations, Radius: f.radius, Seed: f.seed, Method: method}
+func (f *scaleFlags) settings(method api.Method) (scale.Settings, error) {
+	s := scale.Settings{MaxBudget: f.maxBudget, Perturbations: f.perturbations, Radius: f.radius, Seed: f.seed, Method: method}
 	if f.budgets != "" {
 		for _, b := range strings.Split(f.budgets, ",") {
 			t, err := strconv.Atoi(strings.TrimSpace(b))
@@ -67,11 +69,11 @@ Implicit models are predicted to improve and settle in quality while L_t grows
 				return errors.New("--model is required")
 			}
 			var (
-				method core.Method
+				method api.Method
 				err    error
 			)
 			if solver != "" {
-				if method, err = core.MethodByName(solver); err != nil {
+				if method, err = api.MethodByName(solver); err != nil {
 					return err
 				}
 			}
@@ -79,12 +81,12 @@ Implicit models are predicted to improve and settle in quality while L_t grows
 			if err != nil {
 				return err
 			}
-			set, d, m, release, err := openClassifier(cmd.Context(), modelPath, runtime, data)
+			set, m, release, err := openClassifier(cmd.Context(), modelPath, runtime, data)
 			if err != nil {
 				return err
 			}
 			defer release()
-			pts, err := core.ScaleAnalysis(cmd.Context(), m, set.HoldOut.X, set.HoldOut.Labels, core.CrossEntropy{}, s)
+			pts, err := scale.Analysis(cmd.Context(), m, set.HoldOut.X, set.HoldOut.Labels, train.CrossEntropy{}, s)
 			if err != nil {
 				return err
 			}
@@ -92,7 +94,7 @@ Implicit models are predicted to improve and settle in quality while L_t grows
 				return err
 			}
 			if f.plotPath != "" {
-				title := fmt.Sprintf("%s on %s hold-out", describe(d), set.Name)
+				title := fmt.Sprintf("%s on %s hold-out", describe(m.Info()), set.Name)
 				if err := scalereport.WritePNG(f.plotPath, title, pts); err != nil {
 					return err
 				}

@@ -5,12 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
-	"github.com/implicitlab/implicit/core"
+	"github.com/implicitlab/implicit/api"
+	"github.com/implicitlab/implicit/core/model"
+	"github.com/implicitlab/implicit/core/train"
+	"github.com/implicitlab/implicit/internal/atomicfile"
 	"github.com/implicitlab/implicit/internal/datasets"
 	"github.com/implicitlab/implicit/internal/models"
 )
@@ -45,9 +49,8 @@ the model file and its training state (a checkpoint) after every epoch.
 Ctrl-C saves a checkpoint of the last finished step and exits; --resume
 continues the run exactly where it stopped.
 
---arch mlp trains the explicit baseline, y = C σ(U x + b) + c, as a deq-dense
-model whose W is fixed at zero (its solve is one evaluation), with the same
-optimiser, batches and loss.`,
+--arch mlp trains the explicit baseline, the mlp kind y = C σ(U x + b) + c
+(one evaluation, no fixed point), with the same optimiser, batches and loss.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if f.resume != "" && !cmd.Flags().Changed("out") {
@@ -88,24 +91,24 @@ func runTrain(ctx context.Context, stdout, stderr io.Writer, f trainFlags) error
 	}
 	// The iteration limit and tolerance bound the adjoint solve too: a
 	// layer that needs more forward iterations needs more adjoint ones.
-	gs := core.GradientSettings{Forward: fwd, Backward: core.Settings{MaxIter: fwd.MaxIter, RelTol: fwd.RelTol}}
+	gs := train.GradientSettings{Forward: fwd, Backward: api.Settings{MaxIter: fwd.MaxIter, RelTol: fwd.RelTol}}
 	switch f.gradient {
 	case "implicit":
 	case "jacobian-free":
-		gs.Mode = core.JacobianFree
+		gs.Mode = train.JacobianFree
 	default:
 		return fmt.Errorf("--gradient %q: want implicit or jacobian-free", f.gradient)
 	}
-	var tr *core.Trainer
+	var tr *train.Trainer
 	if f.resume != "" {
-		if tr, err = core.ResumeTrainer(f.resume, core.TrainSettings{Gradient: gs}); err != nil {
+		if tr, err = resumeCheckpoint(f.resume, train.TrainSettings{Gradient: gs}); err != nil {
 			return err
 		}
-		if _, p, _ := tr.Model().Sizes(); p != set.Features {
+		if p := tr.Model().Sizes().In; p != set.Features {
 			return fmt.Errorf("%s takes %d inputs, the data has %d features", f.resume, p, set.Features)
 		}
 	} else {
-		r := models.Recipe{Hidden: f.hidden, Param: core.Parametrization(f.param), Activation: core.Activation(f.activation),
+		r := models.Recipe{Hidden: f.hidden, Param: model.Parametrization(f.param), Activation: model.Activation(f.activation),
 			Monotone: f.monotone, Epochs: f.epochs, BatchSize: f.batch, LearningRate: f.lr, Seed: f.seed, Gradient: gs}
 		switch f.arch {
 		case "implicit":
@@ -118,7 +121,7 @@ func runTrain(ctx context.Context, stdout, stderr io.Writer, f trainFlags) error
 			return err
 		}
 	}
-	data := core.Data{X: set.Train.X, Target: set.Train.Labels, N: set.Train.N}
+	data := train.Data{X: set.Train.X, Target: set.Train.Labels, N: set.Train.N}
 	bs := tr.Settings().BatchSize
 	stepsPerEpoch := (data.N + bs - 1) / bs
 	startEpoch, startStep := tr.Progress()
@@ -139,7 +142,7 @@ func runTrain(ctx context.Context, stdout, stderr io.Writer, f trainFlags) error
 	start := time.Now()
 	for e := startEpoch; e < f.epochs; e++ {
 		loss, iters, correct, seen, steps = 0, 0, 0, 0, 0
-		err := tr.Epoch(ctx, data, func(s core.StepStats) {
+		err := tr.Epoch(ctx, data, func(s train.StepStats) {
 			loss, iters = loss+s.Loss, iters+s.ForwardIters
 			correct, seen, steps = correct+s.Correct, seen+s.Samples, steps+1
 			bar.Describe(fmt.Sprintf("epoch %d/%d  loss %.4f  acc %.3f  iters %.1f", s.Epoch, f.epochs, loss/float64(steps), float64(correct)/float64(seen), iters/float64(steps)))
@@ -148,7 +151,7 @@ func runTrain(ctx context.Context, stdout, stderr io.Writer, f trainFlags) error
 		if err != nil {
 			_ = bar.Exit()
 			if ctx.Err() != nil {
-				if werr := tr.WriteCheckpoint(f.out); werr != nil {
+				if werr := writeCheckpoint(tr, f.out); werr != nil {
 					return fmt.Errorf("interrupted, and saving the checkpoint failed: %w", werr)
 				}
 				ep, st := tr.Progress()
@@ -161,41 +164,57 @@ func runTrain(ctx context.Context, stdout, stderr io.Writer, f trainFlags) error
 			}
 			return err
 		}
-		if err := tr.WriteCheckpoint(f.out); err != nil {
+		if err := writeCheckpoint(tr, f.out); err != nil {
 			return err
 		}
 	}
 	_ = bar.Finish()
 	elapsed := time.Since(start)
-	model, err := core.NewModel(tr.Model())
+	m, err := model.New(tr.Model())
 	if err != nil {
 		return err
 	}
-	acc, out, err := model.Accuracy(ctx, set.HoldOut.X, set.HoldOut.Labels, fwd)
+	out, err := m.Infer(ctx, set.HoldOut.X, fwd)
+	if err != nil {
+		return err
+	}
+	info := m.Info()
+	acc, err := train.Accuracy(out.Y, set.HoldOut.Labels, info.Out)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "trained %s (%s, %d parameters) on %s for %d epochs in %.1f s: last epoch loss %.4f, train accuracy %.4f\n",
-		f.out, describe(tr.Model()), parameterCount(tr.Model(), f.arch == "mlp"), set.Name, f.epochs-startEpoch, elapsed.Seconds(), loss/float64(max(steps, 1)), float64(correct)/float64(max(seen, 1)))
+		f.out, describe(info), info.Params, set.Name, f.epochs-startEpoch, elapsed.Seconds(), loss/float64(max(steps, 1)), float64(correct)/float64(max(seen, 1)))
 	fmt.Fprintf(stdout, "hold-out accuracy %.4f (%d samples); forward iterations mean %.1f, max %d\n",
 		acc, set.HoldOut.N, float64(out.Result.FuncEvals)/float64(set.HoldOut.N), out.Result.Iterations)
 	return nil
 }
 
-// describe names a model's kind briefly: "monotone relu h=64".
-func describe(d *core.Dense) string {
-	h, _, _ := d.Sizes()
-	if d.Param == core.Monotone {
-		return fmt.Sprintf("monotone (m=%g) %s, h=%d", d.Monotone, d.Activation, h)
+// writeCheckpoint writes the run's training state beside path, then its
+// model file to path, each atomically: a crash between the two leaves a
+// state to resume from.
+func writeCheckpoint(tr *train.Trainer, path string) error {
+	state, file, err := tr.Checkpoint()
+	if err != nil {
+		return err
 	}
-	return fmt.Sprintf("%s %s, h=%d", d.Param, d.Activation, h)
+	if err := atomicfile.WriteFile(path+train.StateSuffix, state, 0o644); err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(path, file, 0o644)
 }
 
-// parameterCount counts the trained parameters; an MLP's zero W is not one.
-func parameterCount(d *core.Dense, mlp bool) int {
-	n := len(d.U.Data) + len(d.Bias) + len(d.C.Data) + len(d.OutBias)
-	if !mlp {
-		n += len(d.W.Data) + len(d.A.Data) + len(d.B.Data)
+// resumeCheckpoint continues the run whose checkpoint is the model file at
+// path, from the training state beside it.
+func resumeCheckpoint(path string, s train.TrainSettings) (*train.Trainer, error) {
+	statePath := path + train.StateSuffix
+	state, err := os.ReadFile(statePath)
+	if err != nil {
+		return nil, fmt.Errorf("resuming needs the training state written beside the model: %w", err)
 	}
-	return n
+	tr, err := train.Resume(state, s)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", statePath, err)
+	}
+	return tr, nil
 }

@@ -9,45 +9,48 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/implicitlab/implicit/core"
+	"github.com/implicitlab/implicit/core/model"
+	"github.com/implicitlab/implicit/core/train"
 )
 
 func TestTrainEvalScale(t *testing.T) {
 	dir := t.TempDir()
-	model := filepath.Join(dir, "m.safetensors")
-	out, _, err := run(t, "train", "--data", "digits", "--out", model, "--hidden", "16", "--epochs", "2", "--quiet")
+	modelPath := filepath.Join(dir, "m.safetensors")
+	out, _, err := run(t, "train", "--data", "digits", "--out", modelPath, "--hidden", "16", "--epochs", "2", "--quiet")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out, "hold-out accuracy") {
 		t.Errorf("train printed %q", out)
 	}
-	if _, err := core.ReadDenseFile(model); err != nil {
+	if b, err := os.ReadFile(modelPath); err != nil {
+		t.Fatal(err)
+	} else if _, err := model.Decode(b); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(model + core.StateSuffix); err != nil {
+	if _, err := os.Stat(modelPath + train.StateSuffix); err != nil {
 		t.Errorf("no training state: %v", err)
 	}
 	// Two more epochs from the checkpoint, saved where it was.
-	if _, _, err := run(t, "train", "--resume", model, "--epochs", "4", "--quiet"); err != nil {
+	if _, _, err := run(t, "train", "--resume", modelPath, "--epochs", "4", "--quiet"); err != nil {
 		t.Fatal(err)
 	}
-	if tr, err := core.ResumeTrainer(model, core.TrainSettings{}); err != nil {
+	if tr, err := resumeCheckpoint(modelPath, train.TrainSettings{}); err != nil {
 		t.Fatal(err)
 	} else if e, _ := tr.Progress(); e != 4 {
-		t.Errorf("the resumed run saved its checkpoint elsewhere: %s is at epoch %d", model, e)
+		t.Errorf("the resumed run saved its checkpoint elsewhere: %s is at epoch %d", modelPath, e)
 	}
-	if _, _, err := run(t, "train", "--resume", model, "--out", model, "--epochs", "4", "--quiet"); err == nil || !strings.Contains(err.Error(), "finished 4 epochs") {
+	if _, _, err := run(t, "train", "--resume", modelPath, "--out", modelPath, "--epochs", "4", "--quiet"); err == nil || !strings.Contains(err.Error(), "finished 4 epochs") {
 		t.Errorf("resuming a finished run: %v", err)
 	}
 
-	out, _, err = run(t, "eval", "--model", model, "--data", "digits")
+	out, _, err = run(t, "eval", "--model", modelPath, "--data", "digits")
 	if err != nil || !strings.Contains(out, "hold-out accuracy") || !strings.Contains(out, "355 samples") {
 		t.Fatalf("eval: %v\n%s", err, out)
 	}
 
 	png := filepath.Join(dir, "scale.png")
-	out, _, err = run(t, "scale", "--model", model, "--max-budget", "8", "--plot", png)
+	out, _, err = run(t, "scale", "--model", modelPath, "--max-budget", "8", "--plot", png)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,19 +67,19 @@ func TestTrainEvalScale(t *testing.T) {
 // errInterrupted (exit status 130).
 func TestTrainInterruptSavesCheckpoint(t *testing.T) {
 	dir := t.TempDir()
-	model := filepath.Join(dir, "m.safetensors")
+	modelPath := filepath.Join(dir, "m.safetensors")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	var stderr bytes.Buffer
-	f := trainFlags{data: "digits", out: model, arch: "implicit", hidden: 8, param: "monotone", activation: "relu", monotone: 0.5, epochs: 1, batch: 32, lr: 3e-3, seed: 1, gradient: "implicit", quiet: true}
+	f := trainFlags{data: "digits", out: modelPath, arch: "implicit", hidden: 8, param: "monotone", activation: "relu", monotone: 0.5, epochs: 1, batch: 32, lr: 3e-3, seed: 1, gradient: "implicit", quiet: true}
 	err := runTrain(ctx, new(bytes.Buffer), &stderr, f)
 	if !errors.Is(err, errInterrupted) {
 		t.Fatalf("err = %v", err)
 	}
-	if !strings.Contains(stderr.String(), "resume with: implicit train --resume "+model) {
+	if !strings.Contains(stderr.String(), "resume with: implicit train --resume "+modelPath) {
 		t.Errorf("stderr: %q", stderr.String())
 	}
-	if _, err := core.ResumeTrainer(model, core.TrainSettings{}); err != nil {
+	if _, err := resumeCheckpoint(modelPath, train.TrainSettings{}); err != nil {
 		t.Errorf("the checkpoint does not resume: %v", err)
 	}
 }
@@ -154,23 +157,23 @@ func TestQuickStartSaysHowManyPerturbations(t *testing.T) {
 // A solve that stops short fails the epoch; the checkpoint of the epoch
 // before stays, and the error says how to resume from it.
 func TestTrainFailureKeepsCheckpoint(t *testing.T) {
-	model := filepath.Join(t.TempDir(), "m.safetensors")
-	if _, _, err := run(t, "train", "--out", model, "--hidden", "8", "--epochs", "1", "--quiet"); err != nil {
+	modelPath := filepath.Join(t.TempDir(), "m.safetensors")
+	if _, _, err := run(t, "train", "--out", modelPath, "--hidden", "8", "--epochs", "1", "--quiet"); err != nil {
 		t.Fatal(err)
 	}
-	before, err := os.ReadFile(model)
+	before, err := os.ReadFile(modelPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = run(t, "train", "--resume", model, "--epochs", "2", "--max-iter", "2", "--quiet")
-	if !errors.Is(err, core.ErrNotConverged) || !strings.Contains(err.Error(), "resume with: implicit train --resume "+model+" --epochs 2") {
+	_, _, err = run(t, "train", "--resume", modelPath, "--epochs", "2", "--max-iter", "2", "--quiet")
+	if !errors.Is(err, train.ErrNotConverged) || !strings.Contains(err.Error(), "resume with: implicit train --resume "+modelPath+" --epochs 2") {
 		t.Fatalf("err = %v", err)
 	}
-	if after, err := os.ReadFile(model); err != nil || !bytes.Equal(before, after) {
+	if after, err := os.ReadFile(modelPath); err != nil || !bytes.Equal(before, after) {
 		t.Errorf("the checkpoint changed or went (%v)", err)
 	}
 	// With room for the solves, the run resumes from it.
-	if _, _, err := run(t, "train", "--resume", model, "--epochs", "2", "--max-iter", "500", "--quiet"); err != nil {
+	if _, _, err := run(t, "train", "--resume", modelPath, "--epochs", "2", "--max-iter", "500", "--quiet"); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -11,9 +11,9 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/implicitlab/implicit/api"
+	"github.com/implicitlab/implicit/core/fixedpoint"
 	"github.com/implicitlab/implicit/core/internal/modeltest"
 	"github.com/implicitlab/implicit/core/model"
-	"github.com/implicitlab/implicit/core/fixedpoint"
 )
 
 func TestMonotoneParametrisation(t *testing.T) {
@@ -160,8 +160,10 @@ func TestValidateNamesTheProblem(t *testing.T) {
 		"NaN weight":  {func(d *model.Dense) { d.C.Data[5] = math.NaN() }, "C (decoder.weight) holds NaN at index 5"},
 		"A on direct": {func(d *model.Dense) { d.A = model.NewMatrix(8, 8) }, "A (core.A) is set"},
 		"solver":      {func(d *model.Dense) { d.Defaults.Solver = "newton" }, `default solver "newton"`},
-		"monotone m":  {func(d *model.Dense) { d.Param, d.A, d.B, d.W, d.Monotone = model.Monotone, d.W, d.W, model.Matrix{}, -1 }, "monotone m=-1"},
-		"zero sizes":  {func(d *model.Dense) { d.U = model.Matrix{} }, "sizes h=0"},
+		"monotone m": {func(d *model.Dense) {
+			d.Param, d.A, d.B, d.W, d.Monotone = model.Monotone, d.W, d.W, model.Matrix{}, -1
+		}, "monotone m=-1"},
+		"zero sizes": {func(d *model.Dense) { d.U = model.Matrix{} }, "sizes h=0"},
 		"A overflows": {func(d *model.Dense) {
 			d.Param, d.A, d.B, d.W, d.Monotone = model.Monotone, model.NewMatrix(8, 8), model.NewMatrix(8, 8), model.Matrix{}, 0.5
 			d.A.Data[3] = 1e200

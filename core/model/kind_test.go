@@ -16,8 +16,8 @@ import (
 
 	"github.com/implicitlab/implicit/api"
 	"github.com/implicitlab/implicit/core/internal/modeltest"
-	"github.com/implicitlab/implicit/core/model"
 	"github.com/implicitlab/implicit/core/internal/safetensors"
+	"github.com/implicitlab/implicit/core/model"
 )
 
 func TestModelFileRoundTrip(t *testing.T) {

@@ -10,8 +10,8 @@ import (
 
 	"github.com/implicitlab/implicit/api"
 	"github.com/implicitlab/implicit/core/internal/modeltest"
-	"github.com/implicitlab/implicit/core/model"
 	"github.com/implicitlab/implicit/core/internal/safetensors"
+	"github.com/implicitlab/implicit/core/model"
 )
 
 // An mlp is y = C σ(U x + b) + c in one evaluation: the same outputs as a
@@ -92,9 +92,11 @@ func TestMLPFile(t *testing.T) {
 		edit func(f *safetensors.File)
 		want string
 	}{
-		"activation":   {func(f *safetensors.File) { f.Metadata["implicit.activation"] = "gelu" }, `implicit.activation="gelu"`},
-		"dense key":    {func(f *safetensors.File) { f.Metadata["implicit.param"] = "direct" }, `unknown metadata key "implicit.param" (a mlp file has`},
-		"core tensor":  {func(f *safetensors.File) { f.Tensors = append(f.Tensors, safetensors.Tensor{Name: "core.weight", Shape: []int{5, 5}, Data: make([]float64, 25)}) }, `unexpected tensor "core.weight" (an mlp model has`},
+		"activation": {func(f *safetensors.File) { f.Metadata["implicit.activation"] = "gelu" }, `implicit.activation="gelu"`},
+		"dense key":  {func(f *safetensors.File) { f.Metadata["implicit.param"] = "direct" }, `unknown metadata key "implicit.param" (a mlp file has`},
+		"core tensor": {func(f *safetensors.File) {
+			f.Tensors = append(f.Tensors, safetensors.Tensor{Name: "core.weight", Shape: []int{5, 5}, Data: make([]float64, 25)})
+		}, `unexpected tensor "core.weight" (an mlp model has`},
 		"bias shape":   {func(f *safetensors.File) { f.Tensors[0].Shape, f.Tensors[0].Data = []int{1}, f.Tensors[0].Data[:1] }, `"decoder.bias" has shape [1], want [2]`},
 		"missing":      {func(f *safetensors.File) { f.Tensors = f.Tensors[1:] }, `tensor "decoder.bias" is missing`},
 		"unknown kind": {func(f *safetensors.File) { f.Metadata["implicit.kind"] = "deq-fourier" }, `implicit.kind="deq-fourier": this build knows the kinds deq-dense, mlp`},

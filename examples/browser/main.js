@@ -94,9 +94,11 @@ function solve() {
 
 worker.onmessage = ({ data }) => {
   if (data.type === 'ready') {
+    const { info, methods } = data;
+    solver.replaceChildren(new Option(`the model's (${info.method})`, ''), ...methods.map((m) => new Option(m, m)));
     ready = true;
     window.implicitDemo.ready = true;
-    statusEl.textContent = `Ready: h = ${data.h} hidden units, ${data.p} inputs, ${data.q} classes. Draw a digit.`;
+    statusEl.textContent = `Ready: ${info.kind} (${info.description}), ${info.in} inputs, ${info.out} classes. Draw a digit.`;
     return;
   }
   if (data.type === 'error') {

@@ -2,7 +2,7 @@
 // one iteration a step so that the page shows the prediction as the
 // iterations run. A newer request cancels the one under way.
 import { WASI, OpenFile, File, ConsoleStdout } from './node_modules/@bjorn3/browser_wasi_shim/dist/index.js';
-import { Implicit } from '../../wasm/js/implicit.mjs';
+import { Implicit, METHODS } from '../../wasm/js/implicit.mjs';
 
 const wasmURL = new URL('../../wasm/implicit.wasm', import.meta.url);
 const modelURL = new URL('../../internal/models/digits.safetensors', import.meta.url);
@@ -19,14 +19,14 @@ async function start() {
   wasi.initialize(instance);
   const im = new Implicit(instance);
   model = im.load(new Uint8Array(await (await fetch(modelURL)).arrayBuffer()));
-  postMessage({ type: 'ready', h: model.h, p: model.p, q: model.q });
+  postMessage({ type: 'ready', info: model.info, methods: METHODS });
 }
 
 const tick = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function solve({ id, pixels, budget, method }) {
   latest = id;
-  const run = model.start(pixels, { method, maxIter: budget });
+  const run = model.start(pixels, { method: method || undefined, maxIter: budget }); // '': the model's own
   try {
     let more = true;
     while (more) {

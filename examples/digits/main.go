@@ -16,7 +16,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/implicitlab/implicit/core"
+	"github.com/implicitlab/implicit/api"
+	"github.com/implicitlab/implicit/core/train"
 	"github.com/implicitlab/implicit/internal/datasets"
 	"github.com/implicitlab/implicit/internal/models"
 )
@@ -64,11 +65,14 @@ func main() {
 }
 
 func trainAndEvaluate(r models.Recipe, set *datasets.Set) (float64, error) {
-	data := core.Data{X: set.Train.X, Target: set.Train.Labels, N: set.Train.N}
+	data := train.Data{X: set.Train.X, Target: set.Train.Labels, N: set.Train.N}
 	m, err := r.Train(context.Background(), data, set.Features, set.Classes, nil)
 	if err != nil {
 		return 0, err
 	}
-	acc, _, err := m.Accuracy(context.Background(), set.HoldOut.X, set.HoldOut.Labels, core.Settings{})
-	return acc, err
+	out, err := m.Infer(context.Background(), set.HoldOut.X, api.Settings{})
+	if err != nil {
+		return 0, err
+	}
+	return train.Accuracy(out.Y, set.HoldOut.Labels, set.Classes)
 }

@@ -17,7 +17,7 @@
 //
 // The report gives the held-out PSNR after t = 1, 2, 4, …, 64 iterations and
 // at the converged fixed point, the test-time compute table of
-// core.ScaleAnalysis (loss and Lipschitz number L_t against t on held-out
+// scale.Analysis (loss and Lipschitz number L_t against t on held-out
 // squares), and baselines: the degraded image itself, Tikhonov-regularised
 // deconvolution with a gradient penalty (which knows the blur exactly; λ
 // chosen on the training photographs), and an explicit one-hidden-layer
@@ -44,7 +44,7 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/implicitlab/implicit/core"
+	"github.com/implicitlab/implicit/api"
 	"github.com/implicitlab/implicit/internal/atomicfile"
 )
 
@@ -163,9 +163,9 @@ func (c config) validate() error {
 
 // testMethod is the solver of the test-time iterations; nil means the
 // model's own.
-func (c config) testMethod() (core.Method, error) {
+func (c config) testMethod() (api.Method, error) {
 	if c.method == "" {
 		return nil, nil
 	}
-	return core.MethodByName(c.method)
+	return api.MethodByName(c.method)
 }

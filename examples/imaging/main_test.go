@@ -11,7 +11,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/implicitlab/implicit/core"
+	"github.com/implicitlab/implicit/api"
+	"github.com/implicitlab/implicit/core/scale"
 )
 
 func randomGrey(w, h int, rng *rand.Rand) *grey {
@@ -226,11 +227,11 @@ func TestTinyModelConverges(t *testing.T) {
 	}
 	// The window is square 29,899 of the held-out photograph, at (398, 264).
 	held = pair{clean: crop(held.clean, 370, 240, 60, 50), deg: crop(held.deg, 370, 240, 60, 50)}
-	res := &results{scale: []core.ScalePoint{{Budget: 1}}}
+	res := &results{scale: []scale.Point{{Budget: 1}}}
 	if _, err := res.reconstruct(ctx, cfg, held, sc, implicit, mlp, nil); err != nil {
 		t.Fatal(err)
 	}
-	if res.convergedStatus != core.Converged {
+	if res.convergedStatus != api.Converged {
 		t.Errorf("the fixed-point solve ended %v", res.convergedStatus)
 	}
 }

@@ -13,7 +13,10 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/implicitlab/implicit/core"
+	"github.com/implicitlab/implicit/api"
+	"github.com/implicitlab/implicit/core/model"
+	"github.com/implicitlab/implicit/core/scale"
+	"github.com/implicitlab/implicit/core/train"
 	"github.com/implicitlab/implicit/internal/atomicfile"
 	"github.com/implicitlab/implicit/internal/models"
 	"github.com/implicitlab/implicit/internal/scalereport"
@@ -28,8 +31,8 @@ type results struct {
 	implicit         []float64 // PSNR after budgets[i] iterations
 	converged        float64   // PSNR at the fixed point
 	convergedIters   int       // the most any window took
-	convergedStatus  core.Status
-	scale            []core.ScalePoint
+	convergedStatus  api.Status
+	scale            []scale.Point
 	windows          int // the held-out image's windows
 }
 
@@ -43,19 +46,19 @@ const (
 
 // run carries out the case study on the training pairs and the held-out
 // one, writing the report to w and the PNGs to the configured paths.
-func run(ctx context.Context, cfg config, train []pair, held pair, w io.Writer) (*results, error) {
+func run(ctx context.Context, cfg config, trainPairs []pair, held pair, w io.Writer) (*results, error) {
 	t := cfg.tiling
 	fmt.Fprintf(w, "Degradation: Gaussian blur σ = %g px, then noise σ = %g.\n", cfg.blurSigma, cfg.noise)
 	fmt.Fprintf(w, "Model input: a %d×%d degraded window minus its mean; output: the residual of the %d×%d square at its centre; images rebuilt with stride %d.\n\n",
 		t.in, t.in, t.out, t.out, t.stride)
 	res := &results{degraded: psnr(held.deg, held.clean)}
 	start := time.Now()
-	res.lambda = bestLambda(train, cfg.blurSigma, cfg.tikhonovIters)
+	res.lambda = bestLambda(trainPairs, cfg.blurSigma, cfg.tikhonovIters)
 	res.tikhonov = psnr(tikhonov(held.deg, cfg.blurSigma, res.lambda, cfg.tikhonovIters), held.clean)
 	fmt.Fprintf(w, "Tikhonov baseline: λ = %g chosen on the training photographs (%.1f s).\n", res.lambda, time.Since(start).Seconds())
 
-	sc := t.fitScales(train, cfg.trainSquares, rand.New(rand.NewPCG(cfg.seed, streamScales)))
-	implicit, mlp, err := trainModels(ctx, cfg, train, sc, w)
+	sc := t.fitScales(trainPairs, cfg.trainSquares, rand.New(rand.NewPCG(cfg.seed, streamScales)))
+	implicit, mlp, err := trainModels(ctx, cfg, trainPairs, sc, w)
 	if err != nil {
 		return nil, err
 	}
@@ -65,7 +68,7 @@ func run(ctx context.Context, cfg config, train []pair, held pair, w io.Writer) 
 	}
 	start = time.Now()
 	sx, sy := t.sample([]pair{held}, cfg.scaleSquares, sc, rand.New(rand.NewPCG(cfg.seed, streamHeldOut)))
-	res.scale, err = core.ScaleAnalysis(ctx, implicit, sx, sy, core.MSE{}, core.ScaleSettings{MaxBudget: cfg.maxBudget, Method: method, Seed: cfg.seed})
+	res.scale, err = scale.Analysis(ctx, implicit, sx, sy, train.MSE{}, scale.Settings{MaxBudget: cfg.maxBudget, Method: method, Seed: cfg.seed})
 	if err != nil {
 		return nil, fmt.Errorf("test-time compute analysis: %w", err)
 	}
@@ -97,9 +100,9 @@ func run(ctx context.Context, cfg config, train []pair, held pair, w io.Writer) 
 
 // trainModels trains the implicit model and the explicit network on the same
 // squares drawn from the training pairs.
-func trainModels(ctx context.Context, cfg config, train []pair, sc scales, w io.Writer) (implicit, mlp *core.Model, err error) {
-	x, y := cfg.sample(train, cfg.trainSquares, sc, rand.New(rand.NewPCG(cfg.seed, streamTrain)))
-	data := core.Data{X: x, Target: y, N: cfg.trainSquares}
+func trainModels(ctx context.Context, cfg config, trainPairs []pair, sc scales, w io.Writer) (implicit, mlp *model.Model, err error) {
+	x, y := cfg.sample(trainPairs, cfg.trainSquares, sc, rand.New(rand.NewPCG(cfg.seed, streamTrain)))
+	data := train.Data{X: x, Target: y, N: cfg.trainSquares}
 	ri, re := recipes(cfg)
 	fmt.Fprintf(w, "Training on %d squares, %d epochs, batch %d, Adam lr %g, MSE:\n", cfg.trainSquares, cfg.epochs, cfg.batch, cfg.learningRate)
 	if implicit, err = fit(ctx, ri, data, cfg, w, "implicit"); err != nil {
@@ -114,10 +117,10 @@ func trainModels(ctx context.Context, cfg config, train []pair, sc scales, w io.
 // reconstruct rebuilds the held-out photograph with the implicit model after
 // each budget of the scale analysis, at its fixed point, and with the explicit
 // network, recording their PSNR; it returns the fixed point's image.
-func (res *results) reconstruct(ctx context.Context, cfg config, held pair, sc scales, implicit, mlp *core.Model, method core.Method) (*grey, error) {
+func (res *results) reconstruct(ctx context.Context, cfg config, held pair, sc scales, implicit, mlp *model.Model, method api.Method) (*grey, error) {
 	x, at := cfg.tiles(held.deg, sc)
 	res.windows = len(at)
-	rebuild := func(m *core.Model, s core.Settings) (*grey, *core.Output, error) {
+	rebuild := func(m *model.Model, s api.Settings) (*grey, *api.Output, error) {
 		out, err := m.Infer(ctx, x, s)
 		if err != nil {
 			return nil, nil, err
@@ -125,20 +128,20 @@ func (res *results) reconstruct(ctx context.Context, cfg config, held pair, sc s
 		return cfg.assemble(held.deg, out.Y, at, sc), out, nil
 	}
 	for _, pt := range res.scale {
-		// Exactly t iterations from z⁰ = 0, as core.ScaleAnalysis runs them.
-		img, _, err := rebuild(implicit, core.Settings{Method: method, MaxIter: pt.Budget, RelTol: -1, DivergenceRatio: -1})
+		// Exactly t iterations from z⁰ = 0, as scale.Analysis runs them.
+		img, _, err := rebuild(implicit, api.Settings{Method: method, MaxIter: pt.Budget, RelTol: -1, DivergenceRatio: -1})
 		if err != nil {
 			return nil, fmt.Errorf("implicit model, %d iterations: %w", pt.Budget, err)
 		}
 		res.budgets = append(res.budgets, pt.Budget)
 		res.implicit = append(res.implicit, psnr(img, held.clean))
 	}
-	fixed, out, err := rebuild(implicit, core.Settings{Method: method, MaxIter: 1000})
+	fixed, out, err := rebuild(implicit, api.Settings{Method: method, MaxIter: 1000})
 	if err != nil {
 		return nil, fmt.Errorf("implicit model at its fixed point: %w", err)
 	}
 	res.converged, res.convergedIters, res.convergedStatus = psnr(fixed, held.clean), out.Result.Iterations, out.Result.Status
-	explicit, _, err := rebuild(mlp, core.Settings{})
+	explicit, _, err := rebuild(mlp, api.Settings{})
 	if err != nil {
 		return nil, fmt.Errorf("explicit model: %w", err)
 	}
@@ -151,15 +154,15 @@ func (res *results) reconstruct(ctx context.Context, cfg config, held pair, sc s
 // count, trained the same way.
 func recipes(cfg config) (implicit, mlp models.Recipe) {
 	implicit = models.Recipe{
-		Hidden: cfg.hidden, Param: core.Monotone, Activation: core.ReLU, Monotone: 0.5,
-		Epochs: cfg.epochs, BatchSize: cfg.batch, LearningRate: cfg.learningRate, Seed: cfg.seed, Loss: core.MSE{},
+		Hidden: cfg.hidden, Param: model.Monotone, Activation: model.ReLU, Monotone: 0.5,
+		Epochs: cfg.epochs, BatchSize: cfg.batch, LearningRate: cfg.learningRate, Seed: cfg.seed, Loss: train.MSE{},
 	}
 	return implicit, implicit.MatchingMLP(cfg.p(), cfg.q())
 }
 
 // fit trains the recipe's model, printing the first and last epochs' mean
 // loss and forward iterations.
-func fit(ctx context.Context, r models.Recipe, data core.Data, cfg config, w io.Writer, name string) (*core.Model, error) {
+func fit(ctx context.Context, r models.Recipe, data train.Data, cfg config, w io.Writer, name string) (*model.Model, error) {
 	start := time.Now()
 	var epoch, steps int
 	var loss, iters float64
@@ -168,7 +171,7 @@ func fit(ctx context.Context, r models.Recipe, data core.Data, cfg config, w io.
 			fmt.Fprintf(w, "  %-8s epoch %2d: loss %.4f, forward iterations %.1f a square\n", name, epoch, loss/float64(steps), iters/float64(steps))
 		}
 	}
-	m, err := r.Train(ctx, data, cfg.p(), cfg.q(), func(s core.StepStats) {
+	m, err := r.Train(ctx, data, cfg.p(), cfg.q(), func(s train.StepStats) {
 		if s.Epoch != epoch {
 			if epoch > 0 {
 				report()
@@ -203,7 +206,7 @@ func writeComparison(w io.Writer, res *results, cfg config) error {
 		row(fmt.Sprintf("implicit, t = %d", b), fmt.Sprint(implicit.Params(p, q)), res.implicit[i])
 	}
 	fp := fmt.Sprintf("implicit, fixed point (at most %d iterations)", res.convergedIters)
-	if res.convergedStatus != core.Converged {
+	if res.convergedStatus != api.Converged {
 		fp = fmt.Sprintf("implicit, at most %d iterations (%s, not converged)", res.convergedIters, res.convergedStatus)
 	}
 	row(fp, fmt.Sprint(implicit.Params(p, q)), res.converged)

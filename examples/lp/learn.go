@@ -3,7 +3,8 @@ package main
 import (
 	"math"
 
-	"github.com/implicitlab/implicit/core"
+	"github.com/implicitlab/implicit/core/model"
+	"github.com/implicitlab/implicit/core/train"
 	"github.com/implicitlab/implicit/internal/models"
 )
 
@@ -79,7 +80,7 @@ type trainConfig struct {
 // units; its MatchingMLP is the explicit network's, trained the same way.
 func (c trainConfig) recipe(hidden int) models.Recipe {
 	return models.Recipe{
-		Hidden: hidden, Param: core.Monotone, Activation: core.ReLU,
-		Epochs: c.epochs, BatchSize: c.batch, LearningRate: c.lr, Seed: c.seed, Loss: core.MSE{},
+		Hidden: hidden, Param: model.Monotone, Activation: model.ReLU,
+		Epochs: c.epochs, BatchSize: c.batch, LearningRate: c.lr, Seed: c.seed, Loss: train.MSE{},
 	}
 }

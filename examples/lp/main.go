@@ -22,7 +22,7 @@
 // the relative objective gap |cᵀx̂ − cᵀx*|/|cᵀx*|, the constraint violation
 // ‖((A x̂ − b)₊, (−x̂)₊)‖ (mean and largest), and the objective gap after a
 // cheap repair (clip x̂ to x ≥ 0, scale it into A x ≤ b); the test-time
-// compute table of core.ScaleAnalysis (loss and Lipschitz number L_t
+// compute table of scale.Analysis (loss and Lipschitz number L_t
 // against t), also drawn as a PNG; and, as baselines, an explicit MLP with
 // the same parameter count trained the same way, the mean training solution,
 // the classical first-order method PDHG at the same and at larger iteration
@@ -47,7 +47,10 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/implicitlab/implicit/core"
+	"github.com/implicitlab/implicit/api"
+	"github.com/implicitlab/implicit/core/model"
+	"github.com/implicitlab/implicit/core/scale"
+	"github.com/implicitlab/implicit/core/train"
 	"github.com/implicitlab/implicit/internal/atomicfile"
 	"github.com/implicitlab/implicit/internal/models"
 	"github.com/implicitlab/implicit/internal/scalereport"
@@ -138,11 +141,11 @@ type study struct {
 	solveTime    time.Duration // simplex, primal and dual, per instance
 	simplexTime  time.Duration // simplex, primal only, per held-out instance
 	budgets      []int
-	scale        []core.ScalePoint
+	scale        []scale.Point
 	implicitAt   []quality // at each budget
 	converged    quality
 	convIters    int // the most any instance took
-	convStatus   core.Status
+	convStatus   api.Status
 	pdhgAt       []quality // at each budget
 	pdhgBudgets  []int     // the comparison's larger PDHG budgets
 	pdhgLarge    []quality
@@ -198,14 +201,14 @@ func measure(ctx context.Context, cfg config) (*study, error) {
 	// Standardise inputs and targets with the training set's statistics.
 	p, q := cfg.m+cfg.n, cfg.n
 	xs, ys := fitScaler(features(s.trainSet), p), fitScaler(solutions(s.trainSet), q)
-	data := core.Data{X: xs.apply(features(s.trainSet)), Target: ys.apply(solutions(s.trainSet)), N: cfg.train}
+	data := train.Data{X: xs.apply(features(s.trainSet)), Target: ys.apply(solutions(s.trainSet)), N: cfg.train}
 	testX, testY := xs.apply(features(s.testSet)), ys.apply(solutions(s.testSet))
 
 	implicitRecipe := cfg.trainConfig.recipe(cfg.hidden)
 	mlpRecipe := implicitRecipe.MatchingMLP(p, q)
 	s.mlpWidth = mlpRecipe.Hidden
 	s.implicitSize, s.mlpSize = implicitRecipe.Params(p, q), mlpRecipe.Params(p, q)
-	var trained [2]*core.Model
+	var trained [2]*model.Model
 	for i, r := range []models.Recipe{implicitRecipe, mlpRecipe} {
 		start := time.Now()
 		if trained[i], err = r.Train(ctx, data, p, q, nil); err != nil {
@@ -222,10 +225,10 @@ func measure(ctx context.Context, cfg config) (*study, error) {
 		s.implicitAt = append(s.implicitAt, assess(fam.a, s.testSet, ys.invert(y)))
 		return nil
 	}
-	if s.scale, err = core.ScaleAnalysis(ctx, implicit, testX, testY, core.MSE{}, core.ScaleSettings{MaxBudget: cfg.maxT, Seed: seed, Outputs: collect}); err != nil {
+	if s.scale, err = scale.Analysis(ctx, implicit, testX, testY, train.MSE{}, scale.Settings{MaxBudget: cfg.maxT, Seed: seed, Outputs: collect}); err != nil {
 		return nil, fmt.Errorf("scale analysis: %w", err)
 	}
-	predict := func(m *core.Model, st core.Settings) (quality, *core.Output, time.Duration, error) {
+	predict := func(m *model.Model, st api.Settings) (quality, *api.Output, time.Duration, error) {
 		start := time.Now()
 		out, err := m.Infer(ctx, testX, st)
 		if err != nil {
@@ -235,15 +238,15 @@ func measure(ctx context.Context, cfg config) (*study, error) {
 		return assess(fam.a, s.testSet, ys.invert(out.Y)), out, took, nil
 	}
 	top := s.budgets[len(s.budgets)-1]
-	if _, _, s.implicitTime, err = predict(implicit, core.Settings{MaxIter: top, RelTol: -1, DivergenceRatio: -1}); err != nil {
+	if _, _, s.implicitTime, err = predict(implicit, api.Settings{MaxIter: top, RelTol: -1, DivergenceRatio: -1}); err != nil {
 		return nil, fmt.Errorf("budget %d: %w", top, err)
 	}
-	conv, out, took, err := predict(implicit, core.Settings{MaxIter: 1000})
+	conv, out, took, err := predict(implicit, api.Settings{MaxIter: 1000})
 	if err != nil {
 		return nil, fmt.Errorf("converged solve: %w", err)
 	}
 	s.converged, s.convIters, s.convStatus, s.inferTimes[0] = conv, out.Result.Iterations, out.Result.Status, took
-	if s.mlp, _, s.inferTimes[1], err = predict(mlp, core.Settings{}); err != nil {
+	if s.mlp, _, s.inferTimes[1], err = predict(mlp, api.Settings{}); err != nil {
 		return nil, fmt.Errorf("explicit model: %w", err)
 	}
 
@@ -309,7 +312,7 @@ func report(w io.Writer, cfg config, s *study) error {
 	fmt.Fprintf(w, "Explicit: one-hidden-layer relu MLP, width %d, %d parameters, trained in %.1f s.\n", s.mlpWidth, s.mlpSize, s.trainTimes[1].Seconds())
 	fmt.Fprintf(w, "Both: %d epochs, batch %d, Adam lr %g, MSE on standardised (c, b) → x*.\n\n", tc.epochs, tc.batch, tc.lr)
 
-	fmt.Fprintln(w, "Test-time compute (core.ScaleAnalysis on the held-out set; loss = MSE of standardised x*, Peaceman-Rachford iterations):")
+	fmt.Fprintln(w, "Test-time compute (scale.Analysis on the held-out set; loss = MSE of standardised x*, Peaceman-Rachford iterations):")
 	if err := scalereport.WriteTable(w, s.scale, false); err != nil {
 		return err
 	}

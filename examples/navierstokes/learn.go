@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/implicitlab/implicit/core"
+	"github.com/implicitlab/implicit/api"
+	"github.com/implicitlab/implicit/core/model"
+	"github.com/implicitlab/implicit/core/train"
 	"github.com/implicitlab/implicit/internal/models"
 )
 
@@ -67,7 +69,7 @@ func (s Standardizer) Invert(z []float64) []float64 {
 // implicitRecipe is how the implicit model is made and trained (the flags
 // set its size, epochs, batch, learning rate and seed): monotone relu, by
 // Adam on the mean squared error. Its MatchingMLP is the explicit baseline.
-var implicitRecipe = models.Recipe{Param: core.Monotone, Activation: core.ReLU, Loss: core.MSE{}}
+var implicitRecipe = models.Recipe{Param: model.Monotone, Activation: model.ReLU, Loss: train.MSE{}}
 
 // solveLimit bounds the iterations of a solve to the fixed point.
 const solveLimit = 1000
@@ -75,12 +77,12 @@ const solveLimit = 1000
 // Predict runs the model on the physical fields x, solved to the fixed
 // point (relative residual 1e-6), and returns its physical predictions and
 // the solve's statistics.
-func Predict(ctx context.Context, m *core.Model, in, out Standardizer, x []float64) ([]float64, *core.Result, error) {
-	o, err := m.Infer(ctx, in.Apply(x), core.Settings{MaxIter: solveLimit})
+func Predict(ctx context.Context, m *model.Model, in, out Standardizer, x []float64) ([]float64, *api.Result, error) {
+	o, err := m.Infer(ctx, in.Apply(x), api.Settings{MaxIter: solveLimit})
 	if err != nil {
 		return nil, nil, err
 	}
-	if o.Result.Status != core.Converged {
+	if o.Result.Status != api.Converged {
 		return nil, nil, fmt.Errorf("the fixed point was not reached in %d iterations (relative residual %.2g)", solveLimit, o.Result.RelResidual)
 	}
 	return out.Invert(o.Y), o.Result, nil
@@ -102,8 +104,8 @@ func RelativeL2(pred, truth []float64, p int) float64 {
 	return sum / float64(n)
 }
 
-// Operator is the solver as a core.Inferer on standardised fields: the map
-// the models learn. core.ScaleAnalysis on it measures the true map's
+// Operator is the solver as an api.Inferer on standardised fields: the map
+// the models learn. scale.Analysis on it measures the true map's
 // Lipschitz number with the same perturbations as the model's; its
 // iteration budget means nothing, and its residuals are zero.
 type Operator struct {
@@ -112,11 +114,13 @@ type Operator struct {
 	In, Out Standardizer
 }
 
-// Sizes returns 0 hidden units and the number of grid points, in and out.
-func (o Operator) Sizes() (h, p, q int) { return 0, len(o.In.Mean), len(o.Out.Mean) }
+// Info describes the solver as a map of grid points to grid points.
+func (o Operator) Info() api.Info {
+	return api.Info{Kind: "solver", Description: "pseudo-spectral Navier-Stokes", Sizes: api.Sizes{In: len(o.In.Mean), State: len(o.Out.Mean), Out: len(o.Out.Mean)}, Explicit: true}
+}
 
 // Infer solves each standardised field in x to time T.
-func (o Operator) Infer(ctx context.Context, x []float64, _ core.Settings) (*core.Output, error) {
+func (o Operator) Infer(ctx context.Context, x []float64, _ api.Settings) (*api.Output, error) {
 	p := len(o.In.Mean)
 	n := len(x) / p
 	phys := o.In.Invert(x)
@@ -131,9 +135,9 @@ func (o Operator) Infer(ctx context.Context, x []float64, _ core.Settings) (*cor
 		}
 		y = append(y, w...)
 	}
-	res := &core.Result{Status: core.Converged, Samples: make([]core.Sample, n)}
+	res := &api.Result{Status: api.Converged, Samples: make([]api.Sample, n)}
 	for i := range res.Samples {
-		res.Samples[i].Status = core.Converged
+		res.Samples[i].Status = api.Converged
 	}
-	return &core.Output{Y: o.Out.Apply(y), Result: res}, nil
+	return &api.Output{Y: o.Out.Apply(y), Result: res}, nil
 }

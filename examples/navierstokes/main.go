@@ -18,7 +18,7 @@
 // The model is the project's deq-dense, z* = relu(W z* + U x + b),
 // y = C z* + c, with the monotone parametrisation of W (a unique fixed
 // point), trained by implicit differentiation on the mean squared error of
-// standardised fields. The report gives core.ScaleAnalysis's table (loss
+// standardised fields. The report gives scale.Analysis's table (loss
 // and Lipschitz number L_t against t = 1, 2, 4, …), the benchmark's
 // relative L2 test error against t and at the fixed point, and the same
 // error for an explicit one-hidden-layer network with as many parameters
@@ -51,7 +51,10 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/implicitlab/implicit/core"
+	"github.com/implicitlab/implicit/api"
+	"github.com/implicitlab/implicit/core/model"
+	"github.com/implicitlab/implicit/core/scale"
+	"github.com/implicitlab/implicit/core/train"
 	"github.com/implicitlab/implicit/internal/atomicfile"
 	"github.com/implicitlab/implicit/internal/models"
 	"github.com/implicitlab/implicit/internal/scalereport"
@@ -159,7 +162,7 @@ type outcome struct {
 	Stokes        float64
 	Initial       float64 // predict w(T) = w(0)
 	Mean          float64 // predict the training mean of w(T)
-	Scale         []core.ScalePoint
+	Scale         []scale.Point
 	// OperatorLipschitz is the solver's own L on the same perturbations.
 	OperatorLipschitz float64
 }
@@ -227,14 +230,14 @@ func newExperiment(c config, w io.Writer) (*experiment, error) {
 
 // trainModels trains the implicit model and the explicit one of the same
 // parameter count, the same way.
-func (e *experiment) trainModels(ctx context.Context, w io.Writer) (implicit, mlp *core.Model, err error) {
-	data := core.Data{X: e.in.Apply(e.train.X), Target: e.out.Apply(e.train.Y), N: e.train.Count}
-	trained := make([]*core.Model, 2)
+func (e *experiment) trainModels(ctx context.Context, w io.Writer) (implicit, mlp *model.Model, err error) {
+	data := train.Data{X: e.in.Apply(e.train.X), Target: e.out.Apply(e.train.Y), N: e.train.Count}
+	trained := make([]*model.Model, 2)
 	for i, r := range []models.Recipe{e.c.Implicit, e.c.Implicit.MatchingMLP(e.p, e.p)} {
 		start := time.Now()
 		var epoch, samples int
 		var sum float64 // over the epoch's samples
-		m, err := r.Train(ctx, data, e.p, e.p, func(s core.StepStats) {
+		m, err := r.Train(ctx, data, e.p, e.p, func(s train.StepStats) {
 			if s.Epoch != epoch {
 				epoch, samples, sum = s.Epoch, 0, 0
 			}
@@ -256,10 +259,10 @@ func (e *experiment) trainModels(ctx context.Context, w io.Writer) (implicit, ml
 // testTimeCompute reports the implicit model's loss, L_t and relative L2
 // error against the iterations t, and at the fixed point, whose
 // predictions it returns.
-func (e *experiment) testTimeCompute(ctx context.Context, w io.Writer, m *core.Model, res *outcome) ([]float64, error) {
+func (e *experiment) testTimeCompute(ctx context.Context, w io.Writer, m *model.Model, res *outcome) ([]float64, error) {
 	x, target := e.in.Apply(e.test.X), e.out.Apply(e.test.Y)
 	var err error
-	res.Scale, err = core.ScaleAnalysis(ctx, m, x, target, core.MSE{}, core.ScaleSettings{
+	res.Scale, err = scale.Analysis(ctx, m, x, target, train.MSE{}, scale.Settings{
 		MaxBudget: e.c.MaxBudget, Seed: e.c.Seed,
 		Outputs: func(t int, y []float64) error {
 			res.Budgets = append(res.Budgets, t)
@@ -299,7 +302,7 @@ func (e *experiment) testTimeCompute(ctx context.Context, w io.Writer, m *core.M
 }
 
 // operatorLipschitz measures the solver's Lipschitz number on the
-// standardised test fields x, perturbed as core.ScaleAnalysis perturbs them
+// standardised test fields x, perturbed as scale.Analysis perturbs them
 // for the model (same seed, same radius).
 func (e *experiment) operatorLipschitz(ctx context.Context, x, target []float64) (float64, error) {
 	ns, err := NewNS(e.c.Flow.NS)
@@ -307,7 +310,7 @@ func (e *experiment) operatorLipschitz(ctx context.Context, x, target []float64)
 		return 0, err
 	}
 	op := Operator{NS: ns, T: e.c.Flow.T, In: e.in, Out: e.out}
-	pts, err := core.ScaleAnalysis(ctx, op, x, target, core.MSE{}, core.ScaleSettings{Budgets: []int{1}, Seed: e.c.Seed})
+	pts, err := scale.Analysis(ctx, op, x, target, train.MSE{}, scale.Settings{Budgets: []int{1}, Seed: e.c.Seed})
 	if err != nil {
 		return 0, err
 	}
@@ -315,7 +318,7 @@ func (e *experiment) operatorLipschitz(ctx context.Context, x, target []float64)
 }
 
 // compare reports every method's relative L2 test error.
-func (e *experiment) compare(ctx context.Context, w io.Writer, mlp *core.Model, res *outcome) error {
+func (e *experiment) compare(ctx context.Context, w io.Writer, mlp *model.Model, res *outcome) error {
 	pred, _, err := Predict(ctx, mlp, e.in, e.out, e.test.X)
 	if err != nil {
 		return err
@@ -369,7 +372,7 @@ func describe(r models.Recipe) string {
 	return fmt.Sprintf("monotone relu deq-dense, h=%d", r.Hidden)
 }
 
-func meanIterations(r *core.Result) float64 {
+func meanIterations(r *api.Result) float64 {
 	var sum float64
 	for _, s := range r.Samples {
 		sum += float64(s.Iterations)

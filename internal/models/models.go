@@ -4,8 +4,9 @@ package models
 
 import (
 	_ "embed"
+	"fmt"
 
-	"github.com/implicitlab/implicit/core"
+	"github.com/implicitlab/implicit/core/model"
 )
 
 // digits.safetensors is what `implicit train --data digits` writes with its
@@ -21,4 +22,14 @@ func DigitsFile() []byte { return digits }
 
 // Digits returns the default digits model: 64 inputs (8×8 pixels scaled to
 // [0, 1]), 10 class scores.
-func Digits() (*core.Dense, error) { return core.DecodeDense(digits) }
+func Digits() (*model.Dense, error) {
+	a, err := model.Decode(digits)
+	if err != nil {
+		return nil, err
+	}
+	d, ok := a.(*model.Dense)
+	if !ok {
+		return nil, fmt.Errorf("the embedded digits model is a %s model, not deq-dense", a.Kind())
+	}
+	return d, nil
+}

@@ -5,7 +5,9 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/implicitlab/implicit/core"
+	"github.com/implicitlab/implicit/api"
+	"github.com/implicitlab/implicit/core/model"
+	"github.com/implicitlab/implicit/core/train"
 	"github.com/implicitlab/implicit/internal/datasets"
 )
 
@@ -18,11 +20,15 @@ func TestDigitsModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := core.NewModel(d)
+	m, err := model.New(d)
 	if err != nil {
 		t.Fatal(err)
 	}
-	acc, _, err := m.Accuracy(context.Background(), set.HoldOut.X, set.HoldOut.Labels, core.Settings{})
+	out, err := m.Infer(context.Background(), set.HoldOut.X, api.Settings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc, err := train.Accuracy(out.Y, set.HoldOut.Labels, set.Classes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,8 +45,8 @@ func TestDigitsModelIsTheRecipesRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains for 30 epochs")
 	}
-	if core.Kernel() != "avx2+fma assembly" {
-		t.Skipf("the embedded model was trained with the assembly kernel; this build runs %s, which rounds differently", core.Kernel())
+	if model.Kernel() != "avx2+fma assembly" {
+		t.Skipf("the embedded model was trained with the assembly kernel; this build runs %s, which rounds differently", model.Kernel())
 	}
 	set, err := datasets.Digits()
 	if err != nil {
@@ -50,7 +56,7 @@ func TestDigitsModelIsTheRecipesRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data := core.Data{X: set.Train.X, Target: set.Train.Labels, N: set.Train.N}
+	data := train.Data{X: set.Train.X, Target: set.Train.Labels, N: set.Train.N}
 	for range DigitsRecipe.Epochs {
 		if err := tr.Epoch(context.Background(), data, nil); err != nil {
 			t.Fatal(err)

@@ -6,57 +6,64 @@ import (
 	"math"
 	"math/rand/v2"
 
-	"github.com/implicitlab/implicit/core"
+	"github.com/implicitlab/implicit/core/model"
+	"github.com/implicitlab/implicit/core/train"
 )
 
 // Recipe is a training run's configuration: what implicit train's flags
 // set, and how the default digits model was made.
 type Recipe struct {
 	Hidden     int
-	Param      core.Parametrization
-	Activation core.Activation
+	Param      model.Parametrization
+	Activation model.Activation
 	Monotone   float64 // m, for the monotone parametrisation
-	// MLP trains the explicit baseline y = C σ(U x + b) + c: a direct model
-	// whose W stays zero, so that its solve is one exact evaluation.
+	// MLP trains the explicit baseline y = C σ(U x + b) + c, the mlp kind,
+	// from the same initial U, b, C and c as the implicit model's.
 	MLP          bool
 	Epochs       int
 	BatchSize    int
 	LearningRate float64
 	Seed         uint64
-	Gradient     core.GradientSettings
+	Gradient     train.GradientSettings
 	// Loss is the training loss; nil means CrossEntropy.
-	Loss core.Loss
+	Loss train.Loss
 }
 
 // DigitsRecipe made digits.safetensors; its values are implicit train's
 // defaults.
 var DigitsRecipe = Recipe{
-	Hidden: 64, Param: core.Monotone, Activation: core.ReLU, Monotone: 0.5,
+	Hidden: 64, Param: model.Monotone, Activation: model.ReLU, Monotone: 0.5,
 	Epochs: 30, BatchSize: 32, LearningRate: 3e-3, Seed: 1,
 }
 
 // NewTrainer initialises a model of p inputs and q outputs from the seed and
 // returns its trainer.
-func (r Recipe) NewTrainer(p, q int) (*core.Trainer, error) {
+func (r Recipe) NewTrainer(p, q int) (*train.Trainer, error) {
 	if r.BatchSize < 1 || r.Epochs < 1 {
 		return nil, fmt.Errorf("batch size %d, epochs %d: want at least 1", r.BatchSize, r.Epochs)
 	}
-	cfg := core.DenseConfig{Hidden: r.Hidden, In: p, Out: q, Activation: r.Activation, Param: r.Param, Monotone: r.Monotone}
-	ts := core.TrainSettings{BatchSize: r.BatchSize, LearningRate: r.LearningRate, Seed: r.Seed, Gradient: r.Gradient, FreezeCore: r.MLP, Loss: r.Loss}
-	if r.MLP {
-		cfg.Param, cfg.Monotone = core.Direct, 0
-	}
-	d, err := core.NewDense(cfg, rand.New(rand.NewPCG(r.Seed, 0)))
+	a, err := r.Init(p, q)
 	if err != nil {
 		return nil, err
 	}
+	return train.NewTrainer(a, train.TrainSettings{BatchSize: r.BatchSize, LearningRate: r.LearningRate, Seed: r.Seed, Gradient: r.Gradient, Loss: r.Loss})
+}
+
+// Init returns the recipe's model of p inputs and q outputs with its initial
+// parameters, drawn from the seed.
+func (r Recipe) Init(p, q int) (model.Architecture, error) {
+	rng := rand.New(rand.NewPCG(r.Seed, 0))
 	if r.MLP {
-		clear(d.W.Data)
+		return model.NewMLP(model.MLPConfig{Hidden: r.Hidden, In: p, Out: q, Activation: r.Activation}, rng)
+	}
+	d, err := model.NewDense(model.DenseConfig{Hidden: r.Hidden, In: p, Out: q, Activation: r.Activation, Param: r.Param, Monotone: r.Monotone}, rng)
+	if err != nil {
+		return nil, err
 	}
 	if m := r.Gradient.Forward.Method; m != nil {
 		d.Defaults.Solver = m.String()
 	}
-	return core.NewTrainer(d, ts)
+	return d, nil
 }
 
 // Params is the number of trained parameters of the recipe's model with p
@@ -67,7 +74,7 @@ func (r Recipe) Params(p, q int) int {
 	n := h*(p+1) + q*(h+1)
 	switch {
 	case r.MLP:
-	case r.Param == core.Monotone:
+	case r.Param == model.Monotone:
 		n += 2 * h * h
 	default:
 		n += h * h
@@ -87,7 +94,7 @@ func (r Recipe) MatchingMLP(p, q int) Recipe {
 
 // Train initialises a model of p inputs and q outputs and trains it for the
 // recipe's epochs, calling onStep (if set) after every step.
-func (r Recipe) Train(ctx context.Context, data core.Data, p, q int, onStep func(core.StepStats)) (*core.Model, error) {
+func (r Recipe) Train(ctx context.Context, data train.Data, p, q int, onStep func(train.StepStats)) (*model.Model, error) {
 	tr, err := r.NewTrainer(p, q)
 	if err != nil {
 		return nil, err
@@ -97,5 +104,5 @@ func (r Recipe) Train(ctx context.Context, data core.Data, p, q int, onStep func
 			return nil, fmt.Errorf("epoch %d: %w", e, err)
 		}
 	}
-	return core.NewModel(tr.Model())
+	return model.New(tr.Model())
 }

@@ -4,16 +4,39 @@ import (
 	"context"
 	"testing"
 
-	"github.com/implicitlab/implicit/core"
+	"github.com/implicitlab/implicit/api"
+	"github.com/implicitlab/implicit/core/model"
+	"github.com/implicitlab/implicit/core/train"
 )
 
+// Params counts what the recipe's model has: its Info's parameter count.
+func TestParamsCountTheModel(t *testing.T) {
+	for _, r := range []Recipe{
+		{Hidden: 5, Param: model.Monotone, Activation: model.ReLU, Seed: 1},
+		{Hidden: 5, Param: model.Direct, Activation: model.Tanh, Seed: 1},
+		{Hidden: 5, Activation: model.ReLU, MLP: true, Seed: 1},
+	} {
+		a, err := r.Init(3, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := model.New(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := r.Params(3, 2), m.Info().Params; got != want {
+			t.Errorf("%+v: Params %d, the model has %d", r, got, want)
+		}
+	}
+}
+
 func TestParams(t *testing.T) {
-	r := Recipe{Hidden: 4, Param: core.Monotone}
+	r := Recipe{Hidden: 4, Param: model.Monotone}
 	// U 4×3, b 4, C 2×4, c 2, A and B 4×4.
 	if got := r.Params(3, 2); got != 12+4+8+2+32 {
 		t.Errorf("monotone: %d", got)
 	}
-	r.Param = core.Direct
+	r.Param = model.Direct
 	if got := r.Params(3, 2); got != 12+4+8+2+16 {
 		t.Errorf("direct: %d", got)
 	}
@@ -45,18 +68,18 @@ func abs(n int) int { return max(n, -n) }
 // Train fits a regression with the recipe's loss: the identity map of one
 // input, which an MLP learns to a small error.
 func TestTrainRegression(t *testing.T) {
-	r := Recipe{Hidden: 8, Param: core.Monotone, Activation: core.ReLU, Epochs: 150, BatchSize: 8, LearningRate: 0.01, Seed: 1, Loss: core.MSE{}}
+	r := Recipe{Hidden: 8, Param: model.Monotone, Activation: model.ReLU, Epochs: 150, BatchSize: 8, LearningRate: 0.01, Seed: 1, Loss: train.MSE{}}
 	x := []float64{-1, -0.5, 0, 0.5, 1, 1.5, -1.5, 0.25}
-	data := core.Data{X: x, Target: x, N: len(x)}
+	data := train.Data{X: x, Target: x, N: len(x)}
 	steps := 0
-	m, err := r.Train(context.Background(), data, 1, 1, func(core.StepStats) { steps++ })
+	m, err := r.Train(context.Background(), data, 1, 1, func(train.StepStats) { steps++ })
 	if err != nil {
 		t.Fatal(err)
 	}
 	if steps != r.Epochs {
 		t.Errorf("%d steps, want one an epoch", steps)
 	}
-	out, err := m.Infer(context.Background(), x, core.Settings{})
+	out, err := m.Infer(context.Background(), x, api.Settings{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,5 +1,5 @@
 // Package scalereport presents a test-time compute analysis
-// (core.ScaleAnalysis): the table the command line and the examples print,
+// (core/scale.Analysis): the table the command line and the examples print,
 // and the two-panel plot of quality and Lipschitz number against iterations.
 package scalereport
 
@@ -20,13 +20,13 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
 
-	"github.com/implicitlab/implicit/core"
+	"github.com/implicitlab/implicit/core/scale"
 	"github.com/implicitlab/implicit/internal/atomicfile"
 )
 
 // WriteTable prints the analysis as a table, or as JSON. The accuracy column
 // is left out when the loss is not a classifier's (accuracy NaN).
-func WriteTable(w io.Writer, pts []core.ScalePoint, asJSON bool) error {
+func WriteTable(w io.Writer, pts []scale.Point, asJSON bool) error {
 	if asJSON {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
@@ -55,7 +55,7 @@ func WriteTable(w io.Writer, pts []core.ScalePoint, asJSON bool) error {
 
 // WritePNG draws accuracy (with loss) and L_t against t, one panel above
 // the other, and writes the PNG atomically.
-func WritePNG(path, title string, pts []core.ScalePoint) error {
+func WritePNG(path, title string, pts []scale.Point) error {
 	if len(pts) == 0 {
 		return errors.New("scalereport: nothing to plot")
 	}

@@ -8,11 +8,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/implicitlab/implicit/core"
+	"github.com/implicitlab/implicit/core/scale"
 )
 
 func TestWriteTable(t *testing.T) {
-	pts := []core.ScalePoint{{Budget: 1, Accuracy: 0.5, Loss: 1.25, MeanResidual: 1, MaxResidual: 2, Lipschitz: 3}}
+	pts := []scale.Point{{Budget: 1, Accuracy: 0.5, Loss: 1.25, MeanResidual: 1, MaxResidual: 2, Lipschitz: 3}}
 	var b bytes.Buffer
 	if err := WriteTable(&b, pts, false); err != nil {
 		t.Fatal(err)
@@ -31,7 +31,7 @@ func TestWriteTable(t *testing.T) {
 }
 
 func TestWritePNG(t *testing.T) {
-	for name, pts := range map[string][]core.ScalePoint{
+	for name, pts := range map[string][]scale.Point{
 		"regression": {{Budget: 1, Accuracy: math.NaN(), Loss: 1, Lipschitz: 1}, {Budget: 2, Accuracy: math.NaN(), Loss: 0.5, Lipschitz: 2}},
 		"classifier": {{Budget: 1, Accuracy: 0.5, Loss: 1, Lipschitz: 2}, {Budget: 4, Accuracy: 0.9, Loss: 0.2, Lipschitz: 1}},
 		"one budget": {{Budget: 1, Accuracy: math.NaN(), Loss: 1, Lipschitz: 1}},

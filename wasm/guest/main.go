@@ -1,7 +1,7 @@
 //go:build wasip1
 
-// Command guest is the implicit WebAssembly module: core's models and
-// solvers behind the exports of package wasm/abi. Build it as a WASI
+// Command guest is the implicit WebAssembly module: the engine's models and
+// solvers behind the exports of package internal/abi. Build it as a WASI
 // reactor (go generate in wasm/ does):
 //
 //	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o implicit.wasm ./guest
@@ -12,7 +12,7 @@ package main
 import (
 	"unsafe"
 
-	"github.com/implicitlab/implicit/wasm/abi"
+	"github.com/implicitlab/implicit/internal/abi"
 	"github.com/implicitlab/implicit/wasm/internal/guest"
 )
 

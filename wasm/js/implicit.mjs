@@ -1,11 +1,12 @@
-// implicit.mjs: a JavaScript wrapper for wasm/implicit.wasm (ABI version 1,
+// implicit.mjs: a JavaScript wrapper for wasm/implicit.wasm (ABI version 2,
 // see wasm/README.md). It works on an instance that is already instantiated
 // with WASI preview 1 imports and initialized (its _initialize called), so
 // the same code runs in Node (node.mjs) and in browsers, with any WASI shim.
 
-export const ABI_VERSION = 1;
+export const ABI_VERSION = 2;
 
-const METHODS = ['default', 'picard', 'anderson', 'broyden', 'forward-backward', 'peaceman-rachford'];
+/** The solvers, in the order of the Go method table (api.Methods): a Settings record numbers them from 1, 0 being the model's default. */
+export const METHODS = ['picard', 'anderson', 'broyden', 'forward-backward', 'peaceman-rachford'];
 export const STATUS = ['running', 'converged', 'iteration limit', 'diverged', 'non-finite', 'canceled'];
 const CODES = {
   [-1]: 'model', [-2]: 'problem', [-3]: 'diverged', [-4]: 'non-finite',
@@ -16,6 +17,7 @@ const SETTINGS_SIZE = 88;
 const OUT_SIZE = 88;
 const HEADER = 104;
 const SAMPLE = 48;
+const INFO_HEADER = 88;
 
 /** An error that crossed the boundary: code (negative) and kind ('model', 'problem', ...). */
 export class ImplicitError extends Error {
@@ -94,8 +96,8 @@ export class Implicit {
   putSettings(s = {}) {
     const v = this.view(this.in, SETTINGS_SIZE);
     for (let i = 0; i < SETTINGS_SIZE; i += 8) v.setBigUint64(i, 0n, true);
-    const id = METHODS.indexOf(s.method ?? 'default');
-    if (id < 0) throw new ImplicitError(-2, `unknown solver ${JSON.stringify(s.method)} (want ${METHODS.slice(1).join(', ')})`);
+    const id = s.method == null ? 0 : METHODS.indexOf(s.method) + 1;
+    if (s.method != null && id === 0) throw new ImplicitError(-2, `unknown solver ${JSON.stringify(s.method)} (want ${METHODS.join(', ')})`);
     v.setBigInt64(0, BigInt(id), true);
     v.setBigInt64(8, BigInt(s.maxIter ?? 0), true);
     v.setFloat64(16, s.absTol ?? 0, true);
@@ -112,7 +114,7 @@ export class Implicit {
   getSettings() {
     const v = this.view(this.out, SETTINGS_SIZE);
     const s = {
-      method: METHODS[Number(v.getBigInt64(0, true))],
+      method: METHODS[Number(v.getBigInt64(0, true)) - 1],
       maxIter: Number(v.getBigInt64(8, true)),
       absTol: v.getFloat64(16, true), relTol: v.getFloat64(24, true),
       divergenceRatio: v.getFloat64(32, true),
@@ -124,16 +126,17 @@ export class Implicit {
   }
 }
 
-/** Model is a loaded model: sizes h, p, q. */
+/**
+ * Model is a loaded model of any kind. info describes it: {kind, description,
+ * in, state, out (sizes per sample), params, method (the default solver),
+ * defaults: {solver, tol, maxIter} (the file's own), explicit}.
+ */
 export class Model {
   constructor(im, handle) {
     this.im = im;
     this.handle = handle;
     im.check(im.x.implicit_model_info(handle, im.out));
-    const v = im.view(im.out, 24);
-    this.h = Number(v.getBigInt64(0, true));
-    this.p = Number(v.getBigInt64(8, true));
-    this.q = Number(v.getBigInt64(16, true));
+    this.info = decodeInfo(im.region());
   }
 
   /** settings returns s completed with the model's defaults. */
@@ -144,8 +147,8 @@ export class Model {
   }
 
   /**
-   * start begins a solve of the samples x (n×p, row-major) with settings s;
-   * init, if given, is the n×h warm start.
+   * start begins a solve of the samples x (n×info.in, row-major) with
+   * settings s; init, if given, is the n×info.state warm start.
    */
   start(x, s = {}, init = null) {
     const im = this.im;
@@ -239,4 +242,22 @@ function decodeResult(b) {
     }
   }
   return { n, h, q, y, z, result, error };
+}
+
+function decodeInfo(b) {
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const int = (o) => Number(v.getBigInt64(o, true));
+  let off = INFO_HEADER;
+  const str = (k) => {
+    const n = int(56 + 8 * k);
+    const s = new TextDecoder().decode(b.subarray(off, off + n));
+    off += n;
+    return s;
+  };
+  const [kind, description, method, solver] = [0, 1, 2, 3].map(str);
+  return {
+    kind, description, in: int(0), state: int(8), out: int(16), params: int(24), method,
+    defaults: { solver, tol: v.getFloat64(40, true), maxIter: int(32) },
+    explicit: (int(48) & 1) === 1,
+  };
 }

@@ -17,14 +17,25 @@ test('every PyTorch fixture matches PyTorch to 1e-6', () => {
     const m = im.load(readFileSync(new URL(`${name}.safetensors`, torch)));
     const x = csv(`${name}.input.csv`);
     const want = csv(`${name}.output.csv`);
-    assert.equal(x[0].length, m.p, name);
+    assert.equal(x[0].length, m.info.in, name);
+    assert.equal(m.info.kind, 'deq-dense', name);
     const out = m.infer(x.flat(), { relTol: 1e-13, absTol: 1e-15, maxIter: 5000 });
     assert.equal(out.error, null, name);
     assert.equal(out.result.status, 'converged', name);
-    assert.equal(out.y.length, want.length * m.q);
+    assert.equal(out.y.length, want.length * m.info.out);
     want.flat().forEach((w, i) => assert.ok(Math.abs(out.y[i] - w) <= 1e-6 * Math.max(1, Math.abs(w)), `${name}: y[${i}] = ${out.y[i]}, PyTorch ${w}`));
     m.free();
   }
+});
+
+test('info describes the model as the Go engine does', () => {
+  const m = im.load(readFileSync(new URL('monotone_relu.safetensors', torch)));
+  const { kind, description, method, explicit, defaults } = m.info;
+  assert.deepEqual({ kind, method, explicit }, { kind: 'deq-dense', method: 'peaceman-rachford', explicit: false });
+  assert.match(description, /^monotone \(m=[0-9.]+\) relu, h=\d+$/);
+  assert.equal(m.info.state * (m.info.in + 1) + m.info.out * (m.info.state + 1) + 2 * m.info.state ** 2, m.info.params);
+  assert.deepEqual(defaults, { solver: '', tol: 0, maxIter: 0 });
+  m.free();
 });
 
 test('settings, chunks, progress and cancel', () => {
@@ -51,13 +62,13 @@ test('errors are codes with messages, never traps', () => {
   assert.throws(() => im.load(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9])), (e) => e instanceof ImplicitError && e.kind === 'model' && /invalid model/.test(e.message));
   const m = im.load(readFileSync(new URL('direct_relu.safetensors', torch)));
   assert.throws(() => m.infer([1, 2, 3], {}), (e) => e.kind === 'problem' && /whole number of samples/.test(e.message));
-  assert.throws(() => m.infer(new Array(m.p).fill(0), { method: 'anderson', memory: 1000 }), (e) => e.kind === 'problem');
-  assert.throws(() => m.infer(new Array(m.p).fill(0), { method: 'newton' }), (e) => e.kind === 'problem');
+  assert.throws(() => m.infer(new Array(m.info.in).fill(0), { method: 'anderson', memory: 1000 }), (e) => e.kind === 'problem');
+  assert.throws(() => m.infer(new Array(m.info.in).fill(0), { method: 'newton' }), (e) => e.kind === 'problem');
   m.free();
   assert.throws(() => m.free(), (e) => e.kind === 'handle');
   // The instance still works.
   const again = im.load(readFileSync(new URL('direct_relu.safetensors', torch)));
-  assert.equal(again.infer(new Array(again.p).fill(0.5)).result.status, 'converged');
+  assert.equal(again.infer(new Array(again.info.in).fill(0.5)).result.status, 'converged');
   again.free();
 });
 

@@ -65,7 +65,7 @@ func run(out string, check bool) error {
 			return err
 		}
 		if !bytes.Equal(have, built) {
-			return fmt.Errorf("%s is stale (%d bytes; a %s build gives %d bytes): run go generate ./wasm and commit it (package core changed?)", out, len(have), toolchain, len(built))
+			return fmt.Errorf("%s is stale (%d bytes; a %s build gives %d bytes): run go generate ./wasm and commit it (did the engine under core/ change?)", out, len(have), toolchain, len(built))
 		}
 		fmt.Printf("%s is up to date (%d bytes, %s)\n", out, len(built), toolchain)
 		return nil

@@ -1,5 +1,5 @@
 // Package guest is the WebAssembly module's side of the ABI (package
-// wasm/abi): the buffers, models and runs of one instance, behind methods
+// internal/abi): the buffers, models and runs of one instance, behind methods
 // that take and return what the exports do. The module's main package only
 // forwards its exports here, so this logic is tested natively.
 package guest
@@ -11,8 +11,10 @@ import (
 	"runtime"
 	"sort"
 
-	"github.com/implicitlab/implicit/core"
-	"github.com/implicitlab/implicit/wasm/abi"
+	"github.com/implicitlab/implicit/api"
+	"github.com/implicitlab/implicit/core/fixedpoint"
+	"github.com/implicitlab/implicit/core/model"
+	"github.com/implicitlab/implicit/internal/abi"
 )
 
 // State is the state of one module instance. A WebAssembly instance runs one
@@ -20,7 +22,7 @@ import (
 type State struct {
 	addr   func([]byte) uint32 // the guest address of a buffer's first byte
 	bufs   map[uint32][]byte   // buffers handed out by Alloc, by address
-	models map[int32]*core.Model
+	models map[int32]*loaded
 	runs   map[int32]*run
 	last   int32  // the last handle given out
 	msg    []byte // the message of the last failed call
@@ -28,13 +30,19 @@ type State struct {
 
 // New returns an empty State; addr gives the guest address of a buffer.
 func New(addr func([]byte) uint32) *State {
-	return &State{addr: addr, bufs: map[uint32][]byte{}, models: map[int32]*core.Model{}, runs: map[int32]*run{}}
+	return &State{addr: addr, bufs: map[uint32][]byte{}, models: map[int32]*loaded{}, runs: map[int32]*run{}}
+}
+
+// loaded is a model and its Info record, kept alive for the host.
+type loaded struct {
+	m    *model.Model
+	info []byte
 }
 
 // run is a solve in progress.
 type run struct {
-	m      *core.Model
-	sv     *core.Solver
+	m      *model.Model
+	sv     *fixedpoint.Solver
 	n      int
 	last   abi.Progress
 	result []byte // the last Result record, kept alive for the host
@@ -165,21 +173,17 @@ func (s *State) Load(ptr uint32, n int32) int32 {
 		if err != nil {
 			return 0, err
 		}
-		d, err := core.DecodeDense(b)
-		if err != nil {
-			return 0, err
-		}
-		m, err := core.NewModel(d)
+		m, err := model.Load(b)
 		if err != nil {
 			return 0, err
 		}
 		h := s.handle()
-		s.models[h] = m
+		s.models[h] = &loaded{m: m, info: abi.EncodeInfo(m.Info())}
 		return h, nil
 	})
 }
 
-func (s *State) model(h int32) (*core.Model, error) {
+func (s *State) model(h int32) (*loaded, error) {
 	m, ok := s.models[h]
 	if !ok {
 		return nil, fmt.Errorf("%w: model %d", abi.ErrHandle, h)
@@ -195,25 +199,25 @@ func (s *State) run(h int32) (*run, error) {
 	return r, nil
 }
 
-// Info writes a model's sizes at out.
+// Info writes at out the Region of a model's Info record, which stays
+// valid until the model is freed.
 func (s *State) Info(model int32, out uint32) int32 {
 	return s.quick(func() (int32, error) {
 		m, err := s.model(model)
 		if err != nil {
 			return 0, err
 		}
-		b, err := s.region(out, abi.InfoSize, "out")
+		b, err := s.region(out, abi.RegionSize, "out")
 		if err != nil {
 			return 0, err
 		}
-		h, p, q := m.Sizes()
-		abi.PutInfo(b, abi.Info{H: h, P: p, Q: q})
+		abi.PutRegion(b, abi.Region{Ptr: s.addrOf(m.info), Len: uint32(len(m.info))})
 		return 0, nil
 	})
 }
 
 // Settings writes at out the settings record at in, completed by the
-// model's defaults (core.Model.Settings). in and out may be the same.
+// model's defaults (model.Model.Settings). in and out may be the same.
 func (s *State) Settings(model int32, in, out uint32) int32 {
 	return s.quick(func() (int32, error) {
 		m, err := s.model(model)
@@ -224,7 +228,7 @@ func (s *State) Settings(model int32, in, out uint32) int32 {
 		if err != nil {
 			return 0, err
 		}
-		if set, err = m.Settings(set); err != nil {
+		if set, err = m.m.Settings(set); err != nil {
 			return 0, err
 		}
 		b, err := s.region(out, abi.SettingsSize, "out")
@@ -235,10 +239,10 @@ func (s *State) Settings(model int32, in, out uint32) int32 {
 	})
 }
 
-func (s *State) settings(ptr uint32) (core.Settings, error) {
+func (s *State) settings(ptr uint32) (api.Settings, error) {
 	b, err := s.region(ptr, abi.SettingsSize, "settings")
 	if err != nil {
-		return core.Settings{}, err
+		return api.Settings{}, err
 	}
 	return abi.DecodeSettings(b)
 }
@@ -289,13 +293,12 @@ func (s *State) Start(model int32, x uint32, xlen int32, settings uint32, init u
 				return 0, err
 			}
 		}
-		_, p, _ := m.Sizes()
-		r := &run{m: m, n: len(xs) / p}
-		set.Recorder = core.RecorderFunc(func(it core.Iterate) error {
+		r := &run{m: m.m, n: len(xs) / m.m.Info().In}
+		set.Recorder = api.RecorderFunc(func(it api.Iterate) error {
 			r.last = it
 			return nil
 		})
-		if r.sv, err = m.NewSolver(xs, set); err != nil {
+		if r.sv, err = m.m.NewSolver(xs, set); err != nil {
 			return 0, err
 		}
 		hd := s.handle()
@@ -348,7 +351,7 @@ var canceled = func() context.Context {
 	return ctx
 }()
 
-// Cancel ends a run: its running samples become core.Canceled.
+// Cancel ends a run: its running samples become api.Canceled.
 func (s *State) Cancel(hd int32) int32 {
 	return s.quick(func() (int32, error) {
 		r, err := s.run(hd)
@@ -373,13 +376,13 @@ func (s *State) Result(hd int32, out uint32) int32 {
 			return 0, err
 		}
 		res := r.sv.Result()
-		h, _, q := r.m.Sizes()
+		info := r.m.Info()
 		y, err := r.m.Readout(res.Z)
 		if err != nil {
 			return 0, err
 		}
-		o := &core.Output{Y: y, Z: res.Z, Result: res}
-		r.result = abi.EncodeResult(o, r.n, h, q, r.sv.Err())
+		o := &api.Output{Y: y, Z: res.Z, Result: res}
+		r.result = abi.EncodeResult(o, r.n, info.State, info.Out, r.sv.Err())
 		abi.PutRegion(b, abi.Region{Ptr: s.addrOf(r.result), Len: uint32(len(r.result))})
 		return 0, nil
 	})

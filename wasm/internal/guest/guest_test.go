@@ -7,8 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/implicitlab/implicit/core"
-	"github.com/implicitlab/implicit/wasm/abi"
+	"github.com/implicitlab/implicit/api"
+	"github.com/implicitlab/implicit/core/model"
+	"github.com/implicitlab/implicit/internal/abi"
 )
 
 // newState returns a State whose buffers get made-up addresses.
@@ -38,7 +39,7 @@ func floatBytes(v []float64) []byte {
 	return b
 }
 
-func settingsBytes(t *testing.T, set core.Settings) []byte {
+func settingsBytes(t *testing.T, set api.Settings) []byte {
 	b := make([]byte, abi.SettingsSize)
 	if err := abi.PutSettings(b, set); err != nil {
 		t.Fatal(err)
@@ -46,14 +47,14 @@ func settingsBytes(t *testing.T, set core.Settings) []byte {
 	return b
 }
 
-func model(t *testing.T) (*core.Dense, []byte) {
-	d := &core.Dense{
-		Activation: core.Tanh, Param: core.Direct,
-		W: core.Matrix{Rows: 2, Cols: 2, Data: []float64{0.3, -0.2, 0.1, 0.4}},
-		U: core.Matrix{Rows: 2, Cols: 3, Data: []float64{1, 0, -1, 0.5, 0.5, 0.5}}, Bias: []float64{0.1, -0.1},
-		C: core.Matrix{Rows: 1, Cols: 2, Data: []float64{1, -1}}, OutBias: []float64{0.2},
+func testModel(t *testing.T) (*model.Dense, []byte) {
+	d := &model.Dense{
+		Activation: model.Tanh, Param: model.Direct,
+		W: model.Matrix{Rows: 2, Cols: 2, Data: []float64{0.3, -0.2, 0.1, 0.4}},
+		U: model.Matrix{Rows: 2, Cols: 3, Data: []float64{1, 0, -1, 0.5, 0.5, 0.5}}, Bias: []float64{0.1, -0.1},
+		C: model.Matrix{Rows: 1, Cols: 2, Data: []float64{1, -1}}, OutBias: []float64{0.2},
 	}
-	b, err := d.Encode(core.F64)
+	b, err := model.Encode(d, model.F64)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +73,7 @@ func wantCode(t *testing.T, s *State, what string, got int32, want abi.Code) {
 
 func TestLifecycle(t *testing.T) {
 	s := newState()
-	d, file := model(t)
+	d, file := testModel(t)
 	out := put(t, s, make([]byte, abi.SettingsSize))
 
 	m := s.Load(put(t, s, file), int32(len(file)))
@@ -80,12 +81,14 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("Load = %d: %s", m, s.msg)
 	}
 	wantCode(t, s, "Info", s.Info(m, out), abi.OK)
-	if info, _ := abi.DecodeInfo(s.bufs[out]); info != (abi.Info{H: 2, P: 3, Q: 1}) {
-		t.Fatalf("Info = %+v", info)
+	reg, _ := abi.DecodeRegion(s.bufs[out])
+	if info, err := abi.DecodeInfo(s.models[m].info); err != nil || reg.Len != uint32(len(s.models[m].info)) ||
+		info != (api.Info{Kind: "deq-dense", Description: "direct tanh, h=2", Sizes: api.Sizes{In: 3, State: 2, Out: 1}, Params: 6 + 2 + 2 + 1 + 4, Method: "anderson"}) {
+		t.Fatalf("Info = %+v, %v (region %+v)", info, err, reg)
 	}
 
 	x := []float64{1, 2, 3, -1, 0, 1}
-	set := put(t, s, settingsBytes(t, core.Settings{Method: &core.Picard{}, RelTol: 1e-12}))
+	set := put(t, s, settingsBytes(t, api.Settings{Method: &api.Picard{}, RelTol: 1e-12}))
 	xp := put(t, s, floatBytes(x))
 	r := s.Start(m, xp, int32(len(x)), set, 0, 0)
 	if r < 1 {
@@ -104,8 +107,8 @@ func TestLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nm, _ := core.NewModel(d)
-	want, _ := nm.Infer(context.Background(), x, core.Settings{Method: &core.Picard{}, RelTol: 1e-12})
+	nm, _ := model.New(d)
+	want, _ := nm.Infer(context.Background(), x, api.Settings{Method: &api.Picard{}, RelTol: 1e-12})
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("output %+v, native %+v", got, want)
 	}
@@ -125,9 +128,9 @@ func TestLifecycle(t *testing.T) {
 
 func TestCancel(t *testing.T) {
 	s := newState()
-	_, file := model(t)
+	_, file := testModel(t)
 	m := s.Load(put(t, s, file), int32(len(file)))
-	set := put(t, s, settingsBytes(t, core.Settings{Method: &core.Picard{}, RelTol: -1, MaxIter: 1000}))
+	set := put(t, s, settingsBytes(t, api.Settings{Method: &api.Picard{}, RelTol: -1, MaxIter: 1000}))
 	x := put(t, s, floatBytes([]float64{1, 2, 3}))
 	r := s.Start(m, x, 3, set, 0, 0)
 	wantCode(t, s, "Step", s.Step(r, 5), 1)
@@ -136,18 +139,18 @@ func TestCancel(t *testing.T) {
 	out := put(t, s, make([]byte, abi.RegionSize))
 	wantCode(t, s, "Result", s.Result(r, out), abi.OK)
 	got, _ := abi.DecodeResult(s.runs[r].result)
-	if got.Result.Status != core.Canceled || got.Result.Iterations != 5 {
+	if got.Result.Status != api.Canceled || got.Result.Iterations != 5 {
 		t.Fatalf("after cancel: %v, %d iterations", got.Result.Status, got.Result.Iterations)
 	}
 }
 
 func TestErrorCodes(t *testing.T) {
 	s := newState()
-	_, file := model(t)
+	_, file := testModel(t)
 	fp := put(t, s, file)
 	m := s.Load(fp, int32(len(file)))
 	out := put(t, s, make([]byte, abi.SettingsSize))
-	set := put(t, s, settingsBytes(t, core.Settings{}))
+	set := put(t, s, settingsBytes(t, api.Settings{}))
 	x := put(t, s, floatBytes([]float64{1, 2, 3}))
 
 	for _, size := range []int32{0, -1, abi.MaxAlloc + 1} {
@@ -164,7 +167,7 @@ func TestErrorCodes(t *testing.T) {
 	wantCode(t, s, "Start(x not whole samples)", s.Start(m, x, 2, set, 0, 0), abi.CodeProblem)
 	wantCode(t, s, "Start(short init)", s.Start(m, x, 3, set, x, 1), abi.CodeProblem)
 	wantCode(t, s, "Start(x past the buffer)", s.Start(m, x, 4, set, 0, 0), abi.CodeArgument)
-	bad := put(t, s, settingsBytes(t, core.Settings{Method: &core.Anderson{Memory: 1000}}))
+	bad := put(t, s, settingsBytes(t, api.Settings{Method: &api.Anderson{Memory: 1000}}))
 	wantCode(t, s, "Start(bad memory)", s.Start(m, x, 3, bad, 0, 0), abi.CodeProblem)
 	wantCode(t, s, "Settings(bad)", s.Settings(m, bad, out), abi.OK) // completing is not validating
 	wantCode(t, s, "Step(unknown)", s.Step(42, 1), abi.CodeHandle)

@@ -3,24 +3,31 @@ package abi
 import (
 	"fmt"
 	"math"
+	"slices"
 
-	"github.com/implicitlab/implicit/core"
+	"github.com/implicitlab/implicit/api"
 )
 
-// Method identifiers in a Settings record.
-const (
-	MethodDefault = iota // nil Method: the model's default
-	MethodPicard
-	MethodAnderson
-	MethodBroyden
-	MethodForwardBackward
-	MethodPeacemanRachford
-)
+// MethodDefault is the method of a Settings record that names none (the
+// model's default); the others are numbered by their place in the method
+// table, api.Methods, from 1.
+const MethodDefault = 0
+
+// methodID returns the Settings record's number for m, and whether m is a
+// method of the table.
+func methodID(m api.Method) (int, bool) {
+	for k, info := range api.Methods() {
+		if m.String() == info.Name {
+			return k + 1, true
+		}
+	}
+	return 0, false
+}
 
 // SettingsSize is the size of a Settings record:
 //
-//	 0 method            i64  MethodDefault, MethodPicard, ...
-//	 8 max_iter          i64  core.Settings.MaxIter
+//	 0 method            i64  MethodDefault, or 1 + the method's place in api.Methods
+//	 8 max_iter          i64  api.Settings.MaxIter
 //	16 abs_tol           f64
 //	24 rel_tol           f64
 //	32 divergence_ratio  f64
@@ -36,53 +43,49 @@ const (
 // host, which sees every iteration through ExportProgress.
 const SettingsSize = 88
 
-// FlagNoTrace is core.Settings.NoTrace in a Settings record's flags.
+// FlagNoTrace is api.Settings.NoTrace in a Settings record's flags.
 const FlagNoTrace = 1
 
 // PutSettings writes s to b (SettingsSize bytes). Init and Recorder are not
 // part of the record.
-func PutSettings(b []byte, s core.Settings) error {
+func PutSettings(b []byte, s api.Settings) error {
 	b = b[:SettingsSize]
 	clear(b)
-	var id int
+	id := MethodDefault
+	if s.Method != nil {
+		var ok bool
+		if id, ok = methodID(s.Method); !ok {
+			return fmt.Errorf("%w: method %T(%v) cannot cross the WebAssembly boundary", api.ErrProblem, s.Method, s.Method)
+		}
+	}
 	switch m := s.Method.(type) {
-	case nil:
-		id = MethodDefault
-	case *core.Picard:
+	case *api.Picard:
 		if m == nil {
-			break
+			return fmt.Errorf("%w: a nil *api.Picard", api.ErrProblem)
 		}
-		id = MethodPicard
 		putFloat(b, 48, m.Damping)
-	case *core.Anderson:
+	case *api.Anderson:
 		if m == nil {
-			break
+			return fmt.Errorf("%w: a nil *api.Anderson", api.ErrProblem)
 		}
-		id = MethodAnderson
 		putInt(b, 40, m.Memory)
 		putFloat(b, 56, m.Reg)
 		putFloat(b, 64, m.Mixing)
-	case *core.Broyden:
+	case *api.Broyden:
 		if m == nil {
-			break
+			return fmt.Errorf("%w: a nil *api.Broyden", api.ErrProblem)
 		}
-		id = MethodBroyden
 		putInt(b, 40, m.Memory)
-	case *core.ForwardBackward:
+	case *api.ForwardBackward:
 		if m == nil {
-			break
+			return fmt.Errorf("%w: a nil *api.ForwardBackward", api.ErrProblem)
 		}
-		id = MethodForwardBackward
 		putFloat(b, 72, m.Alpha)
-	case *core.PeacemanRachford:
+	case *api.PeacemanRachford:
 		if m == nil {
-			break
+			return fmt.Errorf("%w: a nil *api.PeacemanRachford", api.ErrProblem)
 		}
-		id = MethodPeacemanRachford
 		putFloat(b, 72, m.Alpha)
-	}
-	if id == MethodDefault && s.Method != nil {
-		return fmt.Errorf("%w: method %T(%v) cannot cross the WebAssembly boundary", core.ErrProblem, s.Method, s.Method)
 	}
 	putInt(b, 0, id)
 	putInt(b, 8, s.MaxIter)
@@ -96,8 +99,8 @@ func PutSettings(b []byte, s core.Settings) error {
 }
 
 // DecodeSettings reads a Settings record.
-func DecodeSettings(b []byte) (core.Settings, error) {
-	var s core.Settings
+func DecodeSettings(b []byte) (api.Settings, error) {
+	var s api.Settings
 	if len(b) < SettingsSize {
 		return s, fmt.Errorf("%w: settings record of %d bytes, want %d", ErrArgument, len(b), SettingsSize)
 	}
@@ -108,53 +111,48 @@ func DecodeSettings(b []byte) (core.Settings, error) {
 	damping, reg, mixing, alpha := getFloat(b, 48), getFloat(b, 56), getFloat(b, 64), getFloat(b, 72)
 	flags := getInt(b, 80)
 	if flags&^FlagNoTrace != 0 {
-		return s, fmt.Errorf("%w: settings record has unknown flags %#x", core.ErrProblem, flags)
+		return s, fmt.Errorf("%w: settings record has unknown flags %#x", api.ErrProblem, flags)
 	}
 	s.NoTrace = flags&FlagNoTrace != 0
 	var used []string // the parameter fields this method has
-	switch id {
-	case MethodDefault:
-	case MethodPicard:
-		s.Method, used = &core.Picard{Damping: damping}, []string{"damping"}
-	case MethodAnderson:
-		s.Method, used = &core.Anderson{Memory: mem, Reg: reg, Mixing: mixing}, []string{"memory", "reg", "mixing"}
-	case MethodBroyden:
-		s.Method, used = &core.Broyden{Memory: mem}, []string{"memory"}
-	case MethodForwardBackward:
-		s.Method, used = &core.ForwardBackward{Alpha: alpha}, []string{"alpha"}
-	case MethodPeacemanRachford:
-		s.Method, used = &core.PeacemanRachford{Alpha: alpha}, []string{"alpha"}
-	default:
-		return s, fmt.Errorf("%w: settings record names method %d (want 0 to %d)", core.ErrProblem, id, MethodPeacemanRachford)
+	if id != MethodDefault {
+		methods := api.Methods()
+		if id < 1 || id > len(methods) {
+			return s, fmt.Errorf("%w: settings record names method %d (want 0 to %d)", api.ErrProblem, id, len(methods))
+		}
+		s.Method = methods[id-1].New()
+	}
+	switch m := s.Method.(type) {
+	case *api.Picard:
+		m.Damping, used = damping, []string{"damping"}
+	case *api.Anderson:
+		m.Memory, m.Reg, m.Mixing, used = mem, reg, mixing, []string{"memory", "reg", "mixing"}
+	case *api.Broyden:
+		m.Memory, used = mem, []string{"memory"}
+	case *api.ForwardBackward:
+		m.Alpha, used = alpha, []string{"alpha"}
+	case *api.PeacemanRachford:
+		m.Alpha, used = alpha, []string{"alpha"}
 	}
 	for _, f := range []struct {
 		name string
 		set  bool
 	}{{"memory", mem != 0}, {"damping", damping != 0}, {"reg", reg != 0}, {"mixing", mixing != 0}, {"alpha", alpha != 0}} {
-		if f.set && !contains(used, f.name) {
-			return s, fmt.Errorf("%w: settings record sets %s, which method %d does not have", core.ErrProblem, f.name, id)
+		if f.set && !slices.Contains(used, f.name) {
+			return s, fmt.Errorf("%w: settings record sets %s, which method %d does not have", api.ErrProblem, f.name, id)
 		}
 	}
 	return s, nil
 }
 
-func contains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
-}
-
-// A Result record holds a run's outcome (core.Output and the run's
-// *core.SolveError, if any). It starts with a header,
+// A Result record holds a run's outcome (api.Output and the run's
+// *api.SolveError, if any). It starts with a header,
 //
 //	 0 n              i64  samples
-//	 8 h              i64  hidden units
+//	 8 state          i64  the state's dimension (h for deq-dense)
 //	16 q              i64  outputs
-//	24 status         i64  core.Status of the batch
-//	32 iterations     i64  core.Stats of the batch
+//	24 status         i64  api.Status of the batch
+//	32 iterations     i64  api.Stats of the batch
 //	40 func_evals     i64
 //	48 residual       f64
 //	56 rel_residual   f64
@@ -165,7 +163,7 @@ func contains(s []string, v string) bool {
 //	96 trace_total    i64  the sum of the samples' trace lengths
 //
 // then n sample records of SampleSize bytes (status, iterations, func_evals
-// as i64, residual, rel_residual as f64, trace_len as i64), then Z (n×h
+// as i64, residual, rel_residual as f64, trace_len as i64), then Z (n×state
 // f64), Y (n×q f64), and each sample's Trace followed by its RelTrace
 // (trace_len f64 each).
 const (
@@ -174,8 +172,8 @@ const (
 )
 
 // EncodeResult returns the Result record of an output; serr is the run's
-// solve error (nil, or a *core.SolveError).
-func EncodeResult(out *core.Output, n, h, q int, serr error) []byte {
+// solve error (nil, or a *api.SolveError).
+func EncodeResult(out *api.Output, n, h, q int, serr error) []byte {
 	r := out.Result
 	total := 0
 	for _, s := range r.Samples {
@@ -190,7 +188,7 @@ func EncodeResult(out *core.Output, n, h, q int, serr error) []byte {
 	putInt(b, 40, r.FuncEvals)
 	putFloat(b, 48, r.Residual)
 	putFloat(b, 56, r.RelResidual)
-	if se, ok := serr.(*core.SolveError); ok {
+	if se, ok := serr.(*api.SolveError); ok {
 		putInt(b, 64, int(CodeOf(se.Err)))
 		putInt(b, 72, se.Sample)
 		putInt(b, 80, se.Iteration)
@@ -221,11 +219,11 @@ func EncodeResult(out *core.Output, n, h, q int, serr error) []byte {
 }
 
 // DecodeResult reads a Result record. It returns the output with the run's
-// solve error (a *core.SolveError wrapping core.ErrDiverged or
-// core.ErrNonFinite) or nil, as core.Model.Infer does; for a malformed
+// solve error (a *api.SolveError wrapping api.ErrDiverged or
+// api.ErrNonFinite) or nil, as model.Model.Infer does; for a malformed
 // record, nil and an error wrapping ErrArgument.
-func DecodeResult(b []byte) (*core.Output, error) {
-	bad := func(format string, args ...any) (*core.Output, error) {
+func DecodeResult(b []byte) (*api.Output, error) {
+	bad := func(format string, args ...any) (*api.Output, error) {
 		return nil, fmt.Errorf("%w: result record: %s", ErrArgument, fmt.Sprintf(format, args...))
 	}
 	if len(b) < ResultHeaderSize {
@@ -239,26 +237,26 @@ func DecodeResult(b []byte) (*core.Output, error) {
 	if want := uint64(ResultHeaderSize) + uint64(n)*SampleSize + 8*(uint64(n)*uint64(h)+uint64(n)*uint64(q)) + 16*uint64(total); uint64(len(b)) != want {
 		return bad("%d bytes, want %d for n=%d h=%d q=%d traces=%d", len(b), want, n, h, q, total)
 	}
-	r := &core.Result{
-		Status: core.Status(getInt(b, 24)),
-		Stats: core.Stats{
+	r := &api.Result{
+		Status: api.Status(getInt(b, 24)),
+		Stats: api.Stats{
 			Iterations: getInt(b, 32), FuncEvals: getInt(b, 40),
 			Residual: getFloat(b, 48), RelResidual: getFloat(b, 56),
 		},
-		Samples: make([]core.Sample, n),
+		Samples: make([]api.Sample, n),
 	}
 	var serr error
 	if c := Code(getInt(b, 64)); c != OK {
 		if c != CodeDiverged && c != CodeNonFinite {
 			return bad("solve error code %d", c)
 		}
-		serr = &core.SolveError{Sample: getInt(b, 72), Iteration: getInt(b, 80), Residual: getFloat(b, 88), Err: Sentinel(c)}
+		serr = &api.SolveError{Sample: getInt(b, 72), Iteration: getInt(b, 80), Residual: getFloat(b, 88), Err: Sentinel(c)}
 	}
 	off, sum := ResultHeaderSize, 0
 	lens := make([]int, n)
 	for i := range r.Samples {
 		s := &r.Samples[i]
-		s.Status = core.Status(getInt(b, off))
+		s.Status = api.Status(getInt(b, off))
 		s.Iterations, s.FuncEvals = getInt(b, off+8), getInt(b, off+16)
 		s.Residual, s.RelResidual = getFloat(b, off+24), getFloat(b, off+32)
 		lens[i] = getInt(b, off+40)
@@ -284,5 +282,5 @@ func DecodeResult(b []byte) (*core.Output, error) {
 			r.Samples[i].RelTrace = floats(lens[i])
 		}
 	}
-	return &core.Output{Y: y, Z: r.Z, Result: r}, serr
+	return &api.Output{Y: y, Z: r.Z, Result: r}, serr
 }

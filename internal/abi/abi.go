@@ -1,8 +1,9 @@
 // Package abi is the binary interface of the implicit WebAssembly module
-// (wasm/implicit.wasm), version 1: the names of its exports, its error codes
+// (wasm/implicit.wasm), version 2: the names of its exports, its error codes
 // and the layouts of the records that cross the boundary, with their Go
-// encoders and decoders. The guest (wasm/guest) and the Go host (host) both
-// use it; wasm/README.md describes the same interface for other hosts.
+// encoders and decoders. The guest (wasm/internal/guest) and the Go host
+// (host) both use it; wasm/README.md describes the same interface for other
+// hosts. It speaks api's types only, so that the host links no engine.
 //
 // Every value in guest memory is little-endian. Integers in records are 64
 // bits wide and floats are IEEE 754 binary64, each at an offset that is a
@@ -17,12 +18,12 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/implicitlab/implicit/core"
+	"github.com/implicitlab/implicit/api"
 )
 
 // Version is the ABI version the module reports from ExportVersion. A host
 // must refuse a module whose version it does not know.
-const Version = 1
+const Version = 2
 
 // The exports of the module, besides the memory ("memory") and the WASI
 // reactor's "_initialize", which a host calls once before anything else.
@@ -35,7 +36,7 @@ const (
 	ExportFree      = "implicit_free"           // (ptr) → code
 	ExportError     = "implicit_error"          // (out) → code; out ← Region of the last error message
 	ExportLoad      = "implicit_model_load"     // (ptr, len) → model handle ≥ 1, or code
-	ExportInfo      = "implicit_model_info"     // (model, out) → code; out ← Info
+	ExportInfo      = "implicit_model_info"     // (model, out) → code; out ← Region of the Info record
 	ExportSettings  = "implicit_model_settings" // (model, in, out) → code; out ← in completed by the model's defaults
 	ExportFreeModel = "implicit_model_free"     // (model) → code
 	ExportStart     = "implicit_run_start"      // (model, x, xlen, settings, init, initlen) → run handle ≥ 1, or code
@@ -54,12 +55,12 @@ type Code int32
 
 const (
 	OK Code = 0
-	// CodeModel: the model bytes or parameters are invalid (core.ErrModel).
+	// CodeModel: the model bytes or parameters are invalid (api.ErrModel).
 	CodeModel Code = -1
-	// CodeProblem: the inputs or the settings are invalid (core.ErrProblem).
+	// CodeProblem: the inputs or the settings are invalid (api.ErrProblem).
 	CodeProblem Code = -2
 	// CodeDiverged and CodeNonFinite describe a failed sample in a Result
-	// record (core.ErrDiverged, core.ErrNonFinite); no call returns them.
+	// record (api.ErrDiverged, api.ErrNonFinite); no call returns them.
 	CodeDiverged  Code = -3
 	CodeNonFinite Code = -4
 	// CodeHandle: the model or run handle is unknown or already freed.
@@ -81,10 +82,10 @@ var sentinels = []struct {
 	code Code
 	err  error
 }{
-	{CodeModel, core.ErrModel},
-	{CodeProblem, core.ErrProblem},
-	{CodeDiverged, core.ErrDiverged},
-	{CodeNonFinite, core.ErrNonFinite},
+	{CodeModel, api.ErrModel},
+	{CodeProblem, api.ErrProblem},
+	{CodeDiverged, api.ErrDiverged},
+	{CodeNonFinite, api.ErrNonFinite},
 	{CodeHandle, ErrHandle},
 	{CodeArgument, ErrArgument},
 	{CodeInternal, ErrInternal},
@@ -118,7 +119,7 @@ func Sentinel(c Code) error {
 }
 
 // Error is an error that crossed the boundary: the guest's message, testable
-// with errors.Is against the code's sentinel (core.ErrModel, ...).
+// with errors.Is against the code's sentinel (api.ErrModel, ...).
 type Error struct {
 	Code    Code
 	Message string // as the guest's error printed it
@@ -166,31 +167,97 @@ func DecodeRegion(b []byte) (Region, error) {
 	return Region{uint32(p), uint32(n)}, nil
 }
 
-// Info describes a loaded model: h, p, q at offsets 0, 8, 16.
-type Info struct{ H, P, Q int }
+// An Info record describes a loaded model (api.Info):
+//
+//	 0 in           i64
+//	 8 state        i64
+//	16 out          i64
+//	24 params       i64
+//	32 max_iter     i64  the file's default iteration limit, 0 if none
+//	40 tol          f64  the file's default relative tolerance, 0 if none
+//	48 flags        i64  bit 0: explicit
+//	56 kind_len     i64  then the lengths of the strings that follow, UTF-8
+//	64 desc_len     i64
+//	72 method_len   i64  the solver used when the settings name none
+//	80 solver_len   i64  the file's default solver, 0 if none
+//	88 kind, description, method, solver
+const InfoHeaderSize = 88
 
-// InfoSize is the size of an Info record.
-const InfoSize = 24
+// FlagExplicit is api.Info.Explicit in an Info record's flags.
+const FlagExplicit = 1
 
-// PutInfo writes i to b.
-func PutInfo(b []byte, i Info) {
-	putInt(b, 0, i.H)
-	putInt(b, 8, i.P)
-	putInt(b, 16, i.Q)
+// maxInfoString bounds each string of an Info record.
+const maxInfoString = 1 << 16
+
+// EncodeInfo returns the Info record of i.
+func EncodeInfo(i api.Info) []byte {
+	strs := []string{i.Kind, i.Description, i.Method, i.Defaults.Solver}
+	for k, s := range strs {
+		if len(s) > maxInfoString {
+			strs[k] = s[:maxInfoString]
+		}
+	}
+	size := InfoHeaderSize
+	for _, s := range strs {
+		size += len(s)
+	}
+	b := make([]byte, InfoHeaderSize, size)
+	putInt(b, 0, i.In)
+	putInt(b, 8, i.State)
+	putInt(b, 16, i.Out)
+	putInt(b, 24, i.Params)
+	putInt(b, 32, i.Defaults.MaxIter)
+	putFloat(b, 40, i.Defaults.Tol)
+	if i.Explicit {
+		putInt(b, 48, FlagExplicit)
+	}
+	for k, s := range strs {
+		putInt(b, 56+8*k, len(s))
+		b = append(b, s...)
+	}
+	return b
 }
 
 // DecodeInfo reads an Info record.
-func DecodeInfo(b []byte) (Info, error) {
-	if len(b) < InfoSize {
-		return Info{}, fmt.Errorf("%w: info record of %d bytes", ErrArgument, len(b))
+func DecodeInfo(b []byte) (api.Info, error) {
+	var i api.Info
+	bad := func(format string, args ...any) (api.Info, error) {
+		return api.Info{}, fmt.Errorf("%w: info record: %s", ErrArgument, fmt.Sprintf(format, args...))
 	}
-	return Info{getInt(b, 0), getInt(b, 8), getInt(b, 16)}, nil
+	if len(b) < InfoHeaderSize {
+		return bad("%d bytes, shorter than its header", len(b))
+	}
+	i.In, i.State, i.Out, i.Params = getInt(b, 0), getInt(b, 8), getInt(b, 16), getInt(b, 24)
+	i.Defaults.MaxIter, i.Defaults.Tol = getInt(b, 32), getFloat(b, 40)
+	flags := getInt(b, 48)
+	if flags&^FlagExplicit != 0 {
+		return bad("unknown flags %#x", flags)
+	}
+	i.Explicit = flags&FlagExplicit != 0
+	if i.In <= 0 || i.State <= 0 || i.Out <= 0 || i.Params < 0 || i.Defaults.MaxIter < 0 {
+		return bad("sizes in=%d state=%d out=%d params=%d max_iter=%d", i.In, i.State, i.Out, i.Params, i.Defaults.MaxIter)
+	}
+	off := InfoHeaderSize
+	var strs [4]string
+	for k := range strs {
+		n := getInt(b, 56+8*k)
+		if n < 0 || n > maxInfoString || n > len(b)-off {
+			return bad("string %d of %d bytes at %d in %d bytes", k, n, off, len(b))
+		}
+		strs[k] = string(b[off : off+n])
+		off += n
+	}
+	if off != len(b) {
+		return bad("%d bytes, want %d", len(b), off)
+	}
+	i.Kind, i.Description, i.Method, i.Defaults.Solver = strs[0], strs[1], strs[2], strs[3]
+	return i, nil
 }
 
-// Progress is what the last iteration of a run did, core.Iterate's fields:
+// Progress is what the last iteration of a run did, api.Iterate's fields:
 // iteration, active, residual, relative residual at offsets 0, 8, 16, 24.
 // Iteration is 0 before the first iteration.
-type Progress = core.Iterate
+type Progress = api.Iterate
 
 // ProgressSize is the size of a Progress record.
 const ProgressSize = 32
