@@ -399,3 +399,47 @@ func TestSelfConsistency(t *testing.T) {
 		}
 	})
 }
+
+// TestEnvURL reaches the server through OLLAMA_HOST as Ollama's own
+// clients write it, a host and port without a scheme, on both APIs (the
+// command line's default for --backend openai is /v1 there).
+func TestEnvURL(t *testing.T) {
+	if server == nil {
+		t.Skip(skipReason)
+	}
+	t.Setenv("OLLAMA_HOST", strings.TrimPrefix(server.URL, "http://"))
+	for _, m := range []reasoning.Model{newNative(t, ollama.EnvURL(), "fixed"), newV1(t, ollama.EnvURL()+"/v1", "fixed")} {
+		resp, err := m.Chat(timeout(t), &reasoning.Request{Messages: question})
+		if err != nil || resp.Content != "The answer is 42." {
+			t.Fatalf("OLLAMA_HOST=%s: %v, %+v", os.Getenv("OLLAMA_HOST"), err, resp)
+		}
+	}
+}
+
+// TestReplyTooLarge limits replies to fewer bytes than the server's reply
+// takes: the loop fails at once, without retries, and the model serves the
+// next request (the reply is not streamed, so dropping it is safe).
+func TestReplyTooLarge(t *testing.T) {
+	each(t, func(t *testing.T, b backend) {
+		var m reasoning.Model
+		var err error
+		if b.name == "native" {
+			m, err = ollama.New(ollama.Config{URL: server.URL, Model: "fixed", MaxReplyBytes: 100})
+		} else {
+			m, err = openai.New(openai.Config{BaseURL: server.URL + "/v1", Model: "fixed", MaxReplyBytes: 100})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		t0 := time.Now()
+		_, err = reasoning.Refine(timeout(t), m, "q", &reasoning.Settings{Plain: true})
+		if !errors.Is(err, reasoning.ErrReplyTooLarge) || !strings.Contains(err.Error(), "100 bytes") || strings.Contains(err.Error(), "attempts") {
+			t.Fatalf("got %v, want %v after one attempt", err, reasoning.ErrReplyTooLarge)
+		}
+		t.Logf("%v in %v", err, time.Since(t0))
+		resp, err := b.new(t, "fixed").Chat(timeout(t), &reasoning.Request{Messages: question})
+		if err != nil || resp.Content != "The answer is 42." {
+			t.Fatalf("after a reply too large: %v, %+v", err, resp)
+		}
+	})
+}
