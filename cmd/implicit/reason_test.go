@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -316,38 +315,26 @@ func TestReasonEnvironment(t *testing.T) {
 	}
 }
 
-// syncBuffer is a strings.Builder safe for a spinner and a reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 func TestReasonSpinner(t *testing.T) {
-	var b syncBuffer
+	var b strings.Builder
 	p := startReasonSpinner(&b, time.Millisecond)
+	// The spinner writes under its lock.
+	read := func() string {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return b.String()
+	}
 	p.show("round 2")
 	// Wait, as long as a loaded machine may need, for two turns.
-	for deadline := time.Now().Add(time.Minute); strings.Count(b.String(), "round 2") < 2; {
+	for deadline := time.Now().Add(time.Minute); strings.Count(read(), "round 2") < 2; {
 		if time.Now().After(deadline) {
-			t.Fatalf("the spinner has not turned twice in a minute: %q", b.String())
+			t.Fatalf("the spinner has not turned twice in a minute: %q", read())
 		}
 		time.Sleep(time.Millisecond)
 	}
 	p.hide()
-	hidden := b.String()
-	if !strings.HasSuffix(hidden, "\r\x1b[K") || !strings.Contains(hidden, "round 2: waiting for the reply, 0s") {
+	hidden := read()
+	if !strings.HasSuffix(hidden, "\r\x1b[K") || !strings.Contains(hidden, "round 2: waiting for the reply, ") {
 		t.Errorf("the spinner's line is not cleared when hidden: %q", hidden)
 	}
 	time.Sleep(20 * time.Millisecond) // turns that must not draw

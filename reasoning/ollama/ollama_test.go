@@ -248,19 +248,9 @@ func TestReplyLineTooLong(t *testing.T) {
 }
 
 func TestEmbedTooLarge(t *testing.T) {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/api/embed", func(w http.ResponseWriter, r *http.Request) {
-		wiretest.Long(w, r, `{"embeddings":[[`, "0.5,", 1<<20)
+	wiretest.CheckEmbedTooLarge(t, "/api/embed", `{"embeddings":[[`, func(url string) (reasoning.Embedder, error) {
+		return New(Config{URL: url, Model: "tiny", MaxReplyBytes: 1000})
 	})
-	srv := wiretest.Serve(t, mux)
-	m, err := New(Config{URL: srv.URL, Model: "tiny", MaxReplyBytes: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = m.Embed(context.Background(), []string{"a"})
-	if !errors.Is(err, reasoning.ErrReplyTooLarge) || !strings.Contains(err.Error(), "1000 bytes") {
-		t.Fatalf("got %v", err)
-	}
 }
 
 func TestEmbed(t *testing.T) {

@@ -380,19 +380,10 @@ func TestReplyTooLarge(t *testing.T) {
 }
 
 func TestEmbedTooLarge(t *testing.T) {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/v1/embeddings", func(w http.ResponseWriter, r *http.Request) {
-		wiretest.Long(w, r, `{"object":"list","data":[{"object":"embedding","index":0,"embedding":[`, "0.5,", 1<<20)
-	})
-	srv := wiretest.Serve(t, mux)
-	m, err := New(Config{BaseURL: srv.URL + "/v1", Model: "tiny", MaxReplyBytes: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = m.Embed(context.Background(), []string{"a"})
-	if !errors.Is(err, reasoning.ErrReplyTooLarge) || !strings.Contains(err.Error(), "1000 bytes") {
-		t.Fatalf("got %v", err)
-	}
+	wiretest.CheckEmbedTooLarge(t, "/v1/embeddings", `{"object":"list","data":[{"object":"embedding","index":0,"embedding":[`,
+		func(url string) (reasoning.Embedder, error) {
+			return New(Config{BaseURL: url + "/v1", Model: "tiny", MaxReplyBytes: 1000})
+		})
 }
 
 func TestMaxReplyBytes(t *testing.T) {

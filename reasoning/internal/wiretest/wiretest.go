@@ -223,3 +223,21 @@ func CheckLongError(t *testing.T, p Protocol) {
 		t.Errorf("an error of %d bytes", len(err.Error()))
 	}
 }
+
+// CheckEmbedTooLarge runs the embedder that model returns, with replies
+// limited to 1000 bytes, for the URL of a test server whose embedding
+// endpoint, path, sends start and then numbers, far more than 1000 bytes:
+// it fails with reasoning.ErrReplyTooLarge, naming the limit.
+func CheckEmbedTooLarge(t *testing.T, path, start string, model func(url string) (reasoning.Embedder, error)) {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) { Long(w, r, start, "0.5,", 1<<20) })
+	m, err := model(Serve(t, mux).URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = m.Embed(context.Background(), []string{"a"})
+	if !errors.Is(err, reasoning.ErrReplyTooLarge) || !strings.Contains(err.Error(), "1000 bytes") {
+		t.Fatalf("got %v, want %v naming the limit, 1000 bytes", err, reasoning.ErrReplyTooLarge)
+	}
+}
