@@ -101,11 +101,11 @@ type MethodInfo struct {
 // methods is the one table of solvers: their names, help and order. The
 // WebAssembly ABI numbers them by their place in it, from 1.
 var methods = [...]MethodInfo{
-	{Name: "picard", Use: "contractions; damping β widens its reach", New: func() Method { return &Picard{} }},
-	{Name: "anderson", Use: "the default for direct models: far fewer iterations on most layers", New: func() Method { return &Anderson{} }},
-	{Name: "broyden", Use: `limited-memory "good" Broyden on g(z) = f(z) − z`, New: func() Method { return &Broyden{} }},
-	{Name: "forward-backward", Aliases: []string{"fb"}, Splitting: true, Use: "monotone layers; guaranteed for α ≤ 2m/L², slow when m/L is small", New: func() Method { return &ForwardBackward{} }},
-	{Name: "peaceman-rachford", Aliases: []string{"pr"}, Splitting: true, Use: "monotone layers; guaranteed for every α > 0; the default for monotone models", New: func() Method { return &PeacemanRachford{} }},
+	{Name: (*Picard)(nil).String(), Use: "contractions; damping β widens its reach", New: func() Method { return &Picard{} }},
+	{Name: (*Anderson)(nil).String(), Use: "the default for direct models: far fewer iterations on most layers", New: func() Method { return &Anderson{} }},
+	{Name: (*Broyden)(nil).String(), Use: `limited-memory "good" Broyden on g(z) = f(z) − z`, New: func() Method { return &Broyden{} }},
+	{Name: (*ForwardBackward)(nil).String(), Aliases: []string{"fb"}, Splitting: true, Use: "monotone layers; guaranteed for α ≤ 2m/L², slow when m/L is small", New: func() Method { return &ForwardBackward{} }},
+	{Name: (*PeacemanRachford)(nil).String(), Aliases: []string{"pr"}, Splitting: true, Use: "monotone layers; guaranteed for every α > 0; the default for monotone models", New: func() Method { return &PeacemanRachford{} }},
 }
 
 // Methods returns the method table, in its fixed order.
@@ -120,8 +120,8 @@ func MethodNames() []string {
 	return names
 }
 
-// MethodList is the methods' names as a sentence lists them: "picard,
-// anderson, …, or peaceman-rachford", for help and error texts.
+// MethodList is the methods' names as a sentence lists them, "picard,
+// anderson, … or peaceman-rachford", for help and error texts.
 func MethodList() string {
 	names := MethodNames()
 	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]

@@ -42,7 +42,7 @@ func newTrainCmd() *cobra.Command {
 	var f trainFlags
 	cmd := &cobra.Command{
 		Use:   "train --data digits --out model.safetensors",
-		Short: "Train a deq-dense model by implicit differentiation",
+		Short: "Train a deq-dense model (or the mlp baseline) by implicit differentiation",
 		Long: `Train fits a deq-dense classifier with Adam on mini-batches, its gradients
 from implicit differentiation (or the Jacobian-free approximation), and writes
 the model file and its training state (a checkpoint) after every epoch.

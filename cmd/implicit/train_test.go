@@ -177,3 +177,22 @@ func TestTrainFailureKeepsCheckpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// An MLP is the mlp kind: its parameter count is its own, before and after a
+// resume (a resumed MLP once counted a deq-dense W it does not have).
+func TestTrainMLP(t *testing.T) {
+	modelPath := filepath.Join(t.TempDir(), "mlp.safetensors")
+	const want = "(mlp: explicit relu, h=10, 760 parameters)" // 10·(64+1) + 10·(10+1)
+	out, _, err := run(t, "train", "--arch", "mlp", "--hidden", "10", "--epochs", "1", "--out", modelPath, "--quiet")
+	if err != nil || !strings.Contains(out, want) {
+		t.Fatalf("train: %v\n%s", err, out)
+	}
+	out, _, err = run(t, "train", "--resume", modelPath, "--epochs", "2", "--quiet")
+	if err != nil || !strings.Contains(out, want) {
+		t.Fatalf("resumed: %v\n%s", err, out)
+	}
+	out, _, err = run(t, "eval", "--model", modelPath, "--runtime", "wasm")
+	if err != nil || !strings.Contains(out, "mlp: explicit relu, h=10") || !strings.Contains(out, "355 converged; iterations mean 1.0, max 1") {
+		t.Fatalf("eval: %v\n%s", err, out)
+	}
+}

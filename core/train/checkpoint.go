@@ -71,7 +71,7 @@ func (t *Trainer) Checkpoint() (state, modelFile []byte, err error) {
 	putSolver(meta, "train.forward.", t.set.Gradient.Forward)
 	putSolver(meta, "train.backward.", t.set.Gradient.Backward)
 	var moments []model.Tensor
-	for k, p := range trained(t.arch) {
+	for k, p := range t.params {
 		moments = append(moments,
 			model.Tensor{Name: momentPrefix1 + p.Name, Shape: []int{len(t.m1[k])}, Data: t.m1[k]},
 			model.Tensor{Name: momentPrefix2 + p.Name, Shape: []int{len(t.m2[k])}, Data: t.m2[k]})
@@ -161,7 +161,7 @@ func Resume(state []byte, s TrainSettings) (*Trainer, error) {
 	if err != nil {
 		return nil, err
 	}
-	params := trained(arch)
+	params := t.params
 	if len(moments) != 2*len(params) {
 		return nil, bad("%d moment tensors, want %d (two for each of the %d trained tensors)", len(moments), 2*len(params), len(params))
 	}

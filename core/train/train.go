@@ -57,8 +57,9 @@ const (
 // Trainer fits a model's parameters, in place, by Adam on mini-batches,
 // with gradients from Gradient.
 type Trainer struct {
-	arch model.Architecture
-	set  TrainSettings
+	arch   model.Architecture
+	params []model.Tensor // arch's trained tensors, which share its memory
+	set    TrainSettings
 	// Progress: the epoch under way and the steps done in it, and Adam's
 	// step count and moment estimates (one per trained tensor, in the
 	// order of the architecture's Tensors).
@@ -88,8 +89,8 @@ func NewTrainer(a model.Architecture, s TrainSettings) (*Trainer, error) {
 			}
 		}
 	}
-	t := &Trainer{arch: a, set: s}
-	for _, p := range trained(a) {
+	t := &Trainer{arch: a, params: trained(a), set: s}
+	for _, p := range t.params {
 		t.m1 = append(t.m1, make([]float64, len(p.Data)))
 		t.m2 = append(t.m2, make([]float64, len(p.Data)))
 	}
@@ -200,7 +201,7 @@ func (t *Trainer) step(ctx context.Context, x, target []float64) (StepStats, err
 	lr := t.set.LearningRate
 	c1 := 1 - math.Pow(adamBeta1, float64(t.adamStep))
 	c2 := 1 - math.Pow(adamBeta2, float64(t.adamStep))
-	for k, p := range trained(t.arch) {
+	for k, p := range t.params {
 		g, m1, m2 := grads[k].Data, t.m1[k], t.m2[k]
 		for i := range p.Data {
 			m1[i] = adamBeta1*m1[i] + (1-adamBeta1)*g[i]

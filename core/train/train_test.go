@@ -68,14 +68,22 @@ func TestTrainingLearns(t *testing.T) {
 // A run interrupted mid-epoch, checkpointed and resumed must end with the
 // same parameters, bit for bit, as one that ran straight through.
 func TestResumeContinuesExactly(t *testing.T) {
-	for _, param := range []model.Parametrization{model.Direct, model.Monotone} {
-		t.Run(string(param), func(t *testing.T) {
+	for _, kind := range []string{"direct", "monotone", "mlp"} {
+		t.Run(kind, func(t *testing.T) {
 			data := blobs(5, 100, 4, 3)
-			cfg := model.DenseConfig{Hidden: 8, In: 4, Out: 3, Activation: model.Tanh, Param: param}
+			newArch := func() model.Architecture {
+				rng := rand.New(rand.NewPCG(7, 7))
+				if kind == "mlp" {
+					m, _ := model.NewMLP(model.MLPConfig{Hidden: 8, In: 4, Out: 3, Activation: model.Tanh}, rng)
+					return m
+				}
+				d, _ := model.NewDense(model.DenseConfig{Hidden: 8, In: 4, Out: 3, Activation: model.Tanh, Param: model.Parametrization(kind)}, rng)
+				return d
+			}
 			set := train.TrainSettings{Seed: 6, BatchSize: 16, LearningRate: 0.01}
 			ctx := context.Background()
 
-			straight, _ := model.NewDense(cfg, rand.New(rand.NewPCG(7, 7)))
+			straight := newArch()
 			tr, _ := train.NewTrainer(straight, set)
 			for range 3 {
 				if err := tr.Epoch(ctx, data, nil); err != nil {
@@ -83,8 +91,7 @@ func TestResumeContinuesExactly(t *testing.T) {
 				}
 			}
 
-			d, _ := model.NewDense(cfg, rand.New(rand.NewPCG(7, 7)))
-			tr, _ = train.NewTrainer(d, set)
+			tr, _ = train.NewTrainer(newArch(), set)
 			if err := tr.Epoch(ctx, data, nil); err != nil {
 				t.Fatal(err)
 			}
