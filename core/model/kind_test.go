@@ -156,13 +156,17 @@ func checkTorchCases(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 	var cases struct {
-		Cases []struct{ Name, Model, Input, Output string }
+		Cases []struct{ Name, Kind, Model, Input, Output string }
 	}
 	if err := json.Unmarshal(b, &cases); err != nil {
 		t.Fatal(err)
 	}
-	if len(cases.Cases) < 6 {
-		t.Fatalf("%d cases in %s", len(cases.Cases), dir)
+	kinds := map[string]int{}
+	for _, c := range cases.Cases {
+		kinds[c.Kind]++
+	}
+	if len(cases.Cases) < 9 || kinds["deq-dense"] < 7 || kinds["mlp"] < 2 {
+		t.Fatalf("%d cases in %s, by kind %v", len(cases.Cases), dir, kinds)
 	}
 	for _, c := range cases.Cases {
 		file, err := os.ReadFile(filepath.Join(dir, c.Model))
@@ -173,8 +177,10 @@ func checkTorchCases(t *testing.T, dir string) {
 		if err != nil {
 			t.Fatalf("%s: %v", c.Name, err)
 		}
-		d := a.(*model.Dense)
-		m, err := model.New(d)
+		if a.Kind() != c.Kind {
+			t.Fatalf("%s: a %s model, the case says %s", c.Name, a.Kind(), c.Kind)
+		}
+		m, err := model.New(a)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -193,7 +199,7 @@ func checkTorchCases(t *testing.T, dir string) {
 		if worst > 1e-6 {
 			t.Errorf("%s: outputs differ from PyTorch's by %g", c.Name, worst)
 		}
-		t.Logf("%s (%s, %s): max difference %.2g in %d iterations", c.Name, d.Param, d.Activation, worst, out.Result.Iterations)
+		t.Logf("%s (%s): max difference %.2g in %d iterations", c.Name, describe(m.Info()), worst, out.Result.Iterations)
 	}
 }
 
@@ -227,3 +233,5 @@ func TestPyTorchLive(t *testing.T) {
 	}
 	checkTorchCases(t, dir)
 }
+
+func describe(info api.Info) string { return info.Kind + ": " + info.Description }

@@ -112,6 +112,31 @@ class DEQDense(nn.Module):
                     f64(self.decoder.weight), f64(self.decoder.bias))
 
 
+class MLP(nn.Module):
+    """The mlp kind, the explicit baseline: y = C act(U x + b) + c, evaluated once.
+
+    encoder = nn.Linear(p, h)  -> encoder.weight (U) [h,p], encoder.bias (b) [h]
+    decoder = nn.Linear(h, q)  -> decoder.weight (C) [q,h], decoder.bias (c) [q]
+    """
+
+    def __init__(self, p, h, q, activation="relu"):
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError("activation must be one of %s" % (ACTIVATIONS,))
+        self.activation = activation
+        self.encoder = nn.Linear(p, h).double()
+        self.decoder = nn.Linear(h, q).double()
+
+    def forward(self, x):
+        return self.decoder(act_fn(self.activation)(self.encoder(x)))
+
+    def metadata(self, extra=None):
+        md = {"implicit.format": "1", "implicit.kind": "mlp", "implicit.activation": self.activation}
+        if extra:
+            md.update({k: str(v) for k, v in extra.items()})
+        return md
+
+
 # --------------------------------------------------------------------------
 # safetensors, written/read by hand
 # --------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate PyTorch reference fixtures for deq-dense models.
+"""Generate PyTorch reference fixtures for deq-dense and mlp models.
 
     /usr/bin/python3 scripts/torch/reference.py --out DIR [--seed N] [--dtype f64|f32]
 
@@ -53,6 +53,42 @@ CASES = [
     ("monotone_identity", 10, 3, 2, "identity", "monotone", 5, {"m": 0.5, "a": 0.7, "b": 0.7}),
     ("direct_tanh_f32", 12, 3, 2, "tanh", "direct", 8, {"w_norm": 0.85, "dtype": "f32"}),
 ]
+
+# The mlp kind (the explicit baseline, one evaluation): name, h, p, q,
+# activation, n_rows, file dtype.
+MLP_CASES = [
+    ("mlp_relu", 12, 5, 3, "relu", 7, "f64"),
+    ("mlp_tanh_f32", 9, 4, 2, "tanh", 5, "f32"),
+]
+
+
+def mlp_case(spec, seed, idx, out_dir):
+    """Writes an mlp case: y is the module's own forward pass."""
+    name, h, p, q, act_name, n, dtype = spec
+    g = torch.Generator().manual_seed(seed * 1000 + 500 + idx)
+    rn = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64)
+    model = dc.MLP(p, h, q, activation=act_name)
+    f32 = dtype == "f32"
+    with torch.no_grad():
+        for prm in model.parameters():
+            prm.copy_(rn(*prm.shape) / prm.shape[-1] ** 0.5)
+            if f32:
+                prm.copy_(prm.float().double())
+        x = rn(n, p)
+        if f32:
+            x = x.float().double()
+        y = model(x)
+    writer = dc.save_model(model, os.path.join(out_dir, name + ".safetensors"),
+                           dtype=torch.float32 if f32 else torch.float64)
+    dc.write_csv(os.path.join(out_dir, name + ".input.csv"), x, fmt="repr")
+    dc.write_csv(os.path.join(out_dir, name + ".output.csv"), y, fmt="%.17g")
+    tensors, _ = dc.read_safetensors(os.path.join(out_dir, name + ".safetensors"))
+    for k, v in model.state_dict().items():
+        assert torch.equal(tensors[k].to(torch.float64), v), k
+    print("%-18s h=%-3d p=%-2d q=%d %-8s mlp      %s one evaluation" % (name, h, p, q, act_name, "F32" if f32 else "F64"))
+    return writer, {"name": name, "kind": "mlp", "h": h, "p": p, "q": q, "activation": act_name,
+                    "dtype": "F32" if f32 else "F64", "n_samples": n,
+                    "model": name + ".safetensors", "input": name + ".input.csv", "output": name + ".output.csv"}
 
 
 def f_map(W, inj, act):
@@ -158,7 +194,7 @@ def main():
         with torch.no_grad():
             inj = x @ U.T + b
             wn = dc.spectral_norm(W)
-            info = {"name": name, "h": h, "p": p, "q": q, "activation": act_name, "param": param,
+            info = {"name": name, "kind": "deq-dense", "h": h, "p": p, "q": q, "activation": act_name, "param": param,
                     "dtype": "F32" if f32 else "F64", "n_samples": n,
                     "model": name + ".safetensors", "input": name + ".input.csv",
                     "output": name + ".output.csv", "w_norm2": wn}
@@ -217,14 +253,19 @@ def main():
               % (name, h, p, q, act_name, param, info["dtype"], wn, info["ref_solver"], iters, r,
                  "converges" if plain_ok else "FAILS"))
 
+    for idx, spec in enumerate(MLP_CASES):
+        writer, info = mlp_case(spec, args.seed, idx, args.out)
+        listing.append(info)
+
     doc = {
         "generator": "scripts/torch/reference.py",
         "command": "/usr/bin/python3 scripts/torch/reference.py --out DIR --seed %d --dtype %s" % (args.seed, args.dtype),
         "seed": args.seed,
         "torch_version": torch.__version__.split("+")[0],
         "safetensors_writer": writer,
-        "model": "z* = act(W z* + U x + b), y = C z* + c; U=encoder.weight, b=encoder.bias, "
-                 "C=decoder.weight, c=decoder.bias, W=core.weight or (1-m)I - A^T A + B - B^T",
+        "model": "deq-dense: z* = act(W z* + U x + b), y = C z* + c; U=encoder.weight, b=encoder.bias, "
+                 "C=decoder.weight, c=decoder.bias, W=core.weight or (1-m)I - A^T A + B - B^T; "
+                 "mlp: y = C act(U x + b) + c",
         "residual_definition": dc.RESIDUAL_DEFINITION,
         "required_residual": REQUIRED,
         "cases": listing,

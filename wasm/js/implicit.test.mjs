@@ -11,14 +11,16 @@ const csv = (name) => readFileSync(new URL(name, torch), 'utf8').trim().split('\
 const im = await load();
 
 test('every PyTorch fixture matches PyTorch to 1e-6', () => {
+  const { cases } = JSON.parse(readFileSync(new URL('cases.json', torch), 'utf8'));
   const names = readdirSync(torch).filter((f) => f.endsWith('.safetensors')).map((f) => f.replace('.safetensors', ''));
-  assert.ok(names.length >= 7, `${names.length} fixtures`);
-  for (const name of names) {
+  assert.equal(names.length, cases.length, 'every fixture is a case');
+  assert.ok(cases.some((c) => c.kind === 'mlp') && cases.some((c) => c.kind === 'deq-dense'), 'both kinds');
+  for (const { name, kind } of cases) {
     const m = im.load(readFileSync(new URL(`${name}.safetensors`, torch)));
     const x = csv(`${name}.input.csv`);
     const want = csv(`${name}.output.csv`);
     assert.equal(x[0].length, m.info.in, name);
-    assert.equal(m.info.kind, 'deq-dense', name);
+    assert.equal(m.info.kind, kind, name);
     const out = m.infer(x.flat(), { relTol: 1e-13, absTol: 1e-15, maxIter: 5000 });
     assert.equal(out.error, null, name);
     assert.equal(out.result.status, 'converged', name);
