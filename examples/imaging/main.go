@@ -108,7 +108,7 @@ func parseFlags(args []string, errOut io.Writer) (config, error) {
 	fs.IntVar(&c.scaleSquares, "scale-squares", 500, "held-out squares for the test-time compute analysis")
 	fs.IntVar(&c.maxBudget, "max-budget", 64, "largest iteration budget t")
 	fs.IntVar(&c.tikhonovIters, "tikhonov-iters", 100, "conjugate-gradient steps of the Tikhonov baseline")
-	fs.StringVar(&c.method, "method", "", "solver for the test-time iterations: picard, anderson, broyden, forward-backward or peaceman-rachford (default: the model's own, peaceman-rachford)")
+	fs.StringVar(&c.method, "method", "", "solver for the test-time iterations: "+api.MethodList()+" (default: the model's own, peaceman-rachford)")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the noise, the training squares, the initialisation and the batches")
 	fs.StringVar(&c.imagePath, "image", "imaging.png", "PNG of the held-out reconstruction: degraded | implicit | clean")
 	fs.StringVar(&c.plotPath, "plot", "imaging-scale.png", "PNG of the test-time compute plot")
