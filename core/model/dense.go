@@ -496,10 +496,8 @@ func (l *denseLayer) packedW() *gemm.Packed {
 // denseBackward holds a batch's fixed points z*, inputs x and
 // D = σ'(W z* + U x + b).
 type denseBackward struct {
-	l     *denseLayer
-	x, z  []float64
-	n     int
-	deriv []float64
+	shallowBackward
+	l *denseLayer
 }
 
 func (l *denseLayer) Backward(x, inj, z []float64, n int) Backward {
@@ -511,23 +509,7 @@ func (l *denseLayer) Backward(x, inj, z []float64, n int) Backward {
 		l.Problem(inj, n).Split.Linear(d, z, seq(n))
 	}
 	l.act.derivative(d, d)
-	return &denseBackward{l: l, x: x, z: z, n: n, deriv: d}
-}
-
-// Readout adds ∂C = gyᵀ z* and ∂c = Σ gy, and returns ∂L/∂z* = gy C.
-func (b *denseBackward) Readout(grad Architecture, gy []float64) []float64 {
-	g := grad.(*Dense)
-	b.l.decoder.paramGrad(g.C.Data, g.OutBias, gy, b.z, b.n)
-	return b.l.decoder.inputGrad(gy, b.n)
-}
-
-// JacobianFree returns v = D ⊙ gz.
-func (b *denseBackward) JacobianFree(gz []float64) []float64 {
-	v := make([]float64, len(gz))
-	for i := range v {
-		v[i] = b.deriv[i] * gz[i]
-	}
-	return v
+	return &denseBackward{shallowBackward{encoder: &l.encoder, decoder: &l.decoder, x: x, z: z, n: n, deriv: d}, l}
 }
 
 // Adjoint is the adjoint fixed point u = J_f(z*)ᵀ u + gz, with J_f = D W,
@@ -585,7 +567,7 @@ func (b *denseBackward) Adjoint(gz []float64) fixedpoint.BatchProblem {
 // ∂B = G − Gᵀ with G = ∂W.
 func (b *denseBackward) Params(grad Architecture, v []float64) {
 	g, l, n, h := grad.(*Dense), b.l, b.n, b.l.h
-	l.encoder.paramGrad(g.U.Data, g.Bias, v, b.x, n)
+	b.encoderGrad(grad, v)
 	if l.d.Param != Monotone {
 		gemmTN(1, v, b.z, n, h, h, g.W.Data) // ∂W = vᵀ z*
 		return

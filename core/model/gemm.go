@@ -86,3 +86,44 @@ func (a *affine) paramGrad(gw, gb, gy, x []float64, n int) {
 func (a *affine) inputGrad(gy []float64, n int) []float64 {
 	return gemmNN(1, gy, a.w.Data, n, a.w.Rows, a.w.Cols)
 }
+
+// shallow is a model with an encoder U x + b and a decoder C z + c, as
+// deq-dense and the mlp are: their gradients' tensors, for the backward
+// pass they share.
+type shallow interface {
+	affineGrads() (u, b, c, cb []float64)
+}
+
+func (d *Dense) affineGrads() (u, b, c, cb []float64) { return d.U.Data, d.Bias, d.C.Data, d.OutBias }
+func (m *MLP) affineGrads() (u, b, c, cb []float64)   { return m.U.Data, m.Bias, m.C.Data, m.OutBias }
+
+// shallowBackward is the backward pass deq-dense and the mlp share: a
+// batch's inputs x and states z, and D = σ' at the pre-activations.
+type shallowBackward struct {
+	encoder, decoder *affine
+	x, z             []float64
+	n                int
+	deriv            []float64
+}
+
+// Readout adds ∂C = gyᵀ z and ∂c = Σ gy, and returns ∂L/∂z = gy C.
+func (b *shallowBackward) Readout(grad Architecture, gy []float64) []float64 {
+	_, _, gc, gcb := grad.(shallow).affineGrads()
+	b.decoder.paramGrad(gc, gcb, gy, b.z, b.n)
+	return b.decoder.inputGrad(gy, b.n)
+}
+
+// JacobianFree returns v = D ⊙ gz.
+func (b *shallowBackward) JacobianFree(gz []float64) []float64 {
+	v := make([]float64, len(gz))
+	for i := range v {
+		v[i] = b.deriv[i] * gz[i]
+	}
+	return v
+}
+
+// encoderGrad adds ∂U = vᵀ x and ∂b = Σ v.
+func (b *shallowBackward) encoderGrad(grad Architecture, v []float64) {
+	gu, gb, _, _ := grad.(shallow).affineGrads()
+	b.encoder.paramGrad(gu, gb, v, b.x, b.n)
+}

@@ -145,30 +145,21 @@ func (l *mlpLayer) Readout(y, z []float64, n int) { l.decoder.forward(y, z, n) }
 
 // mlpBackward holds a batch's hidden layer z, inputs x and D = σ'(U x + b).
 type mlpBackward struct {
-	l     *mlpLayer
-	x, z  []float64
-	n     int
-	deriv []float64
+	shallowBackward
+	h int
 }
 
 func (l *mlpLayer) Backward(x, inj, z []float64, n int) Backward {
 	d := make([]float64, len(inj))
 	l.act.derivative(d, inj)
-	return &mlpBackward{l: l, x: x, z: z, n: n, deriv: d}
-}
-
-// Readout adds ∂C = gyᵀ z and ∂c = Σ gy, and returns ∂L/∂z = gy C.
-func (b *mlpBackward) Readout(grad Architecture, gy []float64) []float64 {
-	g := grad.(*MLP)
-	b.l.decoder.paramGrad(g.C.Data, g.OutBias, gy, b.z, b.n)
-	return b.l.decoder.inputGrad(gy, b.n)
+	return &mlpBackward{shallowBackward{encoder: &l.encoder, decoder: &l.decoder, x: x, z: z, n: n, deriv: d}, l.h}
 }
 
 // Adjoint is the constant u = gz, of which v = D ⊙ gz carries the
 // gradient: the map does not depend on z.
 func (b *mlpBackward) Adjoint(gz []float64) fixedpoint.BatchProblem {
 	v := b.JacobianFree(gz)
-	h := b.l.h
+	h := b.h
 	return fixedpoint.BatchProblem{Dim: h, Samples: b.n, Constant: true, F: func(dst, _ []float64, rows []int) {
 		for k, i := range rows {
 			copy(dst[k*h:(k+1)*h], v[i*h:(i+1)*h])
@@ -176,17 +167,5 @@ func (b *mlpBackward) Adjoint(gz []float64) fixedpoint.BatchProblem {
 	}}
 }
 
-// JacobianFree returns v = D ⊙ gz, the exact adjoint.
-func (b *mlpBackward) JacobianFree(gz []float64) []float64 {
-	v := make([]float64, len(gz))
-	for i := range v {
-		v[i] = b.deriv[i] * gz[i]
-	}
-	return v
-}
-
-// Params adds ∂U = vᵀ x and ∂b = Σ v.
-func (b *mlpBackward) Params(grad Architecture, v []float64) {
-	g := grad.(*MLP)
-	b.l.encoder.paramGrad(g.U.Data, g.Bias, v, b.x, b.n)
-}
+// Params adds ∂U = vᵀ x and ∂b = Σ v: the map has no other parameters.
+func (b *mlpBackward) Params(grad Architecture, v []float64) { b.encoderGrad(grad, v) }
