@@ -1,7 +1,7 @@
 // Node tests of the module through implicit.mjs: run with `node --test`
 // (test.sh does).
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { test } from 'node:test';
 import { ImplicitError, load } from './node.mjs';
 
@@ -9,6 +9,13 @@ const torch = new URL('../../testdata/torch/', import.meta.url);
 const csv = (name) => readFileSync(new URL(name, torch), 'utf8').trim().split('\n').map((l) => l.split(',').map(Number));
 
 const im = await load();
+
+test("load() runs the repository's implicit.wasm", () => {
+  // node.mjs prefers a copy beside it, which only `npm pack` makes (and removes).
+  const copy = new URL('implicit.wasm', import.meta.url);
+  assert.ok(!existsSync(copy) || readFileSync(copy).equals(readFileSync(new URL('../implicit.wasm', import.meta.url))),
+    'wasm/js/implicit.wasm, a stale copy left by an interrupted npm pack, would be loaded: remove it');
+});
 
 test('every PyTorch fixture matches PyTorch to 1e-6', () => {
   const { cases } = JSON.parse(readFileSync(new URL('cases.json', torch), 'utf8'));
