@@ -407,8 +407,8 @@ type bodyFields struct {
 
 func (b *bodyFields) Do(req *http.Request) (*http.Response, error) {
 	if len(b.set) > 0 && req.Body != nil {
-		if err := b.setFields(req); err != nil {
-			return nil, err
+		if err := wire.SetFields(req, b.set); err != nil {
+			return nil, fmt.Errorf("openai: %w", err)
 		}
 	}
 	resp, err := b.next.Do(req)
@@ -422,28 +422,4 @@ func (b *bodyFields) Do(req *http.Request) (*http.Response, error) {
 		}{io.TeeReader(resp.Body, b.reply), resp.Body}
 	}
 	return resp, err
-}
-
-func (b *bodyFields) setFields(req *http.Request) error {
-	body, err := io.ReadAll(req.Body)
-	req.Body.Close()
-	if err != nil {
-		return err
-	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(body, &fields); err != nil {
-		return fmt.Errorf("openai: request body is not a JSON object: %w", err)
-	}
-	for k, v := range b.set {
-		if fields[k], err = json.Marshal(v); err != nil {
-			return err
-		}
-	}
-	if body, err = json.Marshal(fields); err != nil {
-		return err
-	}
-	req.Body = io.NopCloser(bytes.NewReader(body))
-	req.ContentLength = int64(len(body))
-	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-	return nil
 }

@@ -6,6 +6,7 @@ package wire
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -258,4 +259,31 @@ func Clip(msg string) string {
 		cut--
 	}
 	return msg[:cut] + fmt.Sprintf("… (%d bytes in all)", len(msg))
+}
+
+// SetFields sets the fields in set, as JSON, in req's body, a JSON object:
+// for the fields that go-openai's request types lack or leave out (a
+// temperature of 0, this project's extension fields).
+func SetFields(req *http.Request, set map[string]any) error {
+	body, err := io.ReadAll(req.Body)
+	req.Body.Close()
+	if err != nil {
+		return err
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil {
+		return fmt.Errorf("request body is not a JSON object: %w", err)
+	}
+	for k, v := range set {
+		if fields[k], err = json.Marshal(v); err != nil {
+			return err
+		}
+	}
+	if body, err = json.Marshal(fields); err != nil {
+		return err
+	}
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	req.ContentLength = int64(len(body))
+	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	return nil
 }
