@@ -86,9 +86,16 @@ export interface Settings {
   noTrace?: boolean;
 }
 
-/** Settings completed with a model's defaults (Model.settings): the method's parameters appear only when non-zero, noTrace only when set. */
+/**
+ * Settings completed with a model's defaults (Model.settings): its file's
+ * solver, tolerance and iteration limit, then its kind's default solver,
+ * where the settings leave them unset. What stays unset is left to the
+ * engine: method undefined (ModelInfo.method names the solver used), 0 for
+ * maxIter and the tolerances. The method's parameters appear only when
+ * non-zero, noTrace only when set.
+ */
 export interface CompletedSettings extends Settings {
-  method: Method;
+  method: Method | undefined;
   maxIter: number;
   absTol: number;
   relTol: number;
@@ -138,13 +145,21 @@ export interface Progress {
   relResidual: number;
 }
 
-/** A sample's solve. */
-export interface SampleStats {
+/** How a solve went, a sample's or (Stats) a batch's. */
+export interface SolveStats {
   status: Status;
+  /** Iterations run; a batch's: the most any sample ran. */
   iterations: number;
+  /** Function evaluations; a batch's: summed over the samples. */
   funcEvals: number;
+  /** The last absolute residual; a batch's: the largest. */
   residual: number;
+  /** The last relative residual; a batch's: the largest. */
   relResidual: number;
+}
+
+/** A sample's solve. */
+export interface SampleStats extends SolveStats {
   /** The absolute residual of each iteration; absent when empty (noTrace, or no iteration run). */
   trace?: Float64Array;
   /** The relative residual of each iteration, beside trace. */
@@ -152,17 +167,7 @@ export interface SampleStats {
 }
 
 /** A batch's solve. */
-export interface Stats {
-  /** The batch's status. */
-  status: Status;
-  /** The most iterations any sample ran. */
-  iterations: number;
-  /** Function evaluations, summed over the samples. */
-  funcEvals: number;
-  /** The largest absolute residual. */
-  residual: number;
-  /** The largest relative residual. */
-  relResidual: number;
+export interface Stats extends SolveStats {
   /** One per sample. */
   samples: SampleStats[];
 }

@@ -9,7 +9,7 @@ import {
   ABI_VERSION, Implicit, ImplicitError, METHODS, Model, Run, STATUS,
   type CompletedSettings, type ErrorKind, type Exports, type InferOptions, type InstanceLike, type Method,
   type ModelDefaults, type ModelInfo, type Output, type Progress, type SampleStats, type Settings,
-  type SolveError, type Stats, type Status, type Values,
+  type SolveError, type SolveStats, type Stats, type Status, type Values,
 } from '@implicitlab/implicit';
 import * as node from '@implicitlab/implicit/node';
 
@@ -56,7 +56,7 @@ const s: Settings = {
   memory: 5, damping: 0, reg: 1e-8, mixing: 1, alpha: 0, noTrace: false,
 };
 const full: CompletedSettings = m.settings(s);
-const fullMethod: Method = full.method;
+const fullMethod: Method | undefined = full.method;
 const maybeMemory: number | undefined = full.memory;
 m.settings();
 m.settings({ method: undefined });
@@ -80,6 +80,7 @@ const st: Stats = result;
 const batch: Status = st.status;
 const counts: number[] = [n, h, q, st.iterations, st.funcEvals, st.residual, st.relResidual];
 const sample: SampleStats = st.samples[0];
+const base: SolveStats = sample;
 const trace: Float64Array | undefined = sample.trace ?? sample.relTrace;
 const perSample: [Status, number, number, number, number] = [sample.status, sample.iterations, sample.funcEvals, sample.residual, sample.relResidual];
 const failed: SolveError | null = error;
@@ -130,4 +131,4 @@ const buffers: number[] = [im.in, im.out];
 const never: never = im.fail(-5);
 
 console.log(two, first, methods, statuses, bad, im2, im3, sizes, names, flag, same, fullMethod, maybeMemory, ys, zs, batch, counts, trace,
-  perSample, more, p, partial, runHandle, runOwner, asError, version, memory, bytes, dv, r, region, sum, got, buffers, never);
+  perSample, base, more, p, partial, runHandle, runOwner, asError, version, memory, bytes, dv, r, region, sum, got, buffers, never);
