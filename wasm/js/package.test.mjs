@@ -4,8 +4,8 @@
 // import it by name: package-test/consumer.mjs and the Node example of
 // wasm/README.md. With IMPLICIT_TS set to a directory where typescript and
 // @types/node are installed, `tsc --noEmit --strict` checks
-// package-test/types.ts against the installed package too. Everything is
-// made in one temporary directory (npm's cache included), removed at the end.
+// package-test/*.ts against the installed package too. Everything is made
+// in one temporary directory (npm's cache included), removed at the end.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';

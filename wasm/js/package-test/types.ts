@@ -98,6 +98,8 @@ run.cancel();
 run.free();
 const runHandle: number = run.handle;
 const runOwner: Implicit = run.im;
+// The constructors the wrapper itself calls (load, start).
+const wrapped: [Model, Run] = [new Model(im, m.handle), new Run(im, run.handle)];
 m.free();
 
 try {
@@ -131,4 +133,4 @@ const buffers: number[] = [im.in, im.out];
 const never: never = im.fail(-5);
 
 console.log(two, first, methods, statuses, bad, im2, im3, sizes, names, flag, same, fullMethod, maybeMemory, ys, zs, batch, counts, trace,
-  perSample, base, more, p, partial, runHandle, runOwner, asError, version, memory, bytes, dv, r, region, sum, got, buffers, never);
+  perSample, base, more, p, partial, runHandle, runOwner, wrapped, asError, version, memory, bytes, dv, r, region, sum, got, buffers, never);
