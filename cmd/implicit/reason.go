@@ -260,7 +260,7 @@ round as it completes, then the final answer and why the loop stopped.`,
 	cmd.Flags().StringVar(&trace, "trace", "", `write the full trace as JSON to this file ("-": standard output)`)
 	cmd.Flags().BoolVar(&stream, "stream", false, "print the replies as they are generated (on Ollama, interrupting a streamed reply can leave the model stuck, later requests to it hanging; see docs/reasoning.md)")
 	cmd.Flags().IntVar(&samples, "self-consistency", 0, "instead of refining, draw this many independent answers and take a majority vote")
-	cmd.AddCommand(newReasonEvalCmd())
+	cmd.AddCommand(newReasonEvalCmd(), newReasonServeCmd())
 	return cmd
 }
 

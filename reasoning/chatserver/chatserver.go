@@ -459,7 +459,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	case <-ctx.Done():
 	}
 	s.log.Info("shutting down: no new connections; waiting for the requests in flight", "in_flight", s.inflight.Load(),
-		"timeout", s.cfg.ShutdownTimeout)
+		"timeout", s.cfg.ShutdownTimeout.String())
 	sctx := context.Background()
 	if s.cfg.ShutdownTimeout > 0 {
 		var cancel context.CancelFunc
