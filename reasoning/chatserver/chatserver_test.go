@@ -1,7 +1,6 @@
 package chatserver
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,6 +18,7 @@ import (
 	goopenai "github.com/sashabaranov/go-openai"
 
 	"github.com/implicitlab/implicit/reasoning"
+	"github.com/implicitlab/implicit/reasoning/internal/logtest"
 	"github.com/implicitlab/implicit/reasoning/ollama"
 )
 
@@ -98,37 +98,11 @@ func wait(t *testing.T, c <-chan struct{}, what string) {
 	}
 }
 
-// logBuffer collects JSON log records.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-// records returns the records logged so far with message msg.
-func (l *logBuffer) records(msg string) []map[string]any {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(l.b.String()), "\n") {
-		var r map[string]any
-		if json.Unmarshal([]byte(line), &r) == nil && r["msg"] == msg {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
 // serving is a Server serving on a loopback port.
 type serving struct {
 	srv    *Server
 	url    string // http://127.0.0.1:PORT
-	logs   *logBuffer
+	logs   *logtest.Buffer
 	stop   context.CancelFunc
 	served chan error // Serve's result
 }
@@ -141,9 +115,9 @@ func serve(t *testing.T, cfg Config) *serving {
 	if cfg.Name == "" {
 		cfg.Name = "tiny"
 	}
-	logs := &logBuffer{}
+	logs := &logtest.Buffer{}
 	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		cfg.Logger = logs.Logger(slog.LevelDebug)
 	}
 	srv, err := New(cfg)
 	if err != nil {
@@ -519,16 +493,12 @@ func TestClientGone(t *testing.T) {
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Errorf("client: %v", err)
 	}
-	for deadline := time.Now().Add(liveness); ; time.Sleep(10 * time.Millisecond) {
-		if recs := s.logs.records("request"); len(recs) == 1 {
-			if recs[0]["loop_status"] != "canceled" || !strings.Contains(fmt.Sprint(recs[0]["error"]), "loop was canceled") || recs[0]["status"] != 0.0 {
-				t.Errorf("log record %v", recs[0])
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no request record in the log within %v", liveness)
-		}
+	rec := s.logs.Wait("request", liveness)
+	if rec == nil {
+		t.Fatalf("no request record in the log within %v", liveness)
+	}
+	if rec["loop_status"] != "canceled" || !strings.Contains(fmt.Sprint(rec["error"]), "loop was canceled") || rec["status"] != 0.0 {
+		t.Errorf("log record %v", rec)
 	}
 }
 
@@ -576,7 +546,7 @@ func TestShutdown(t *testing.T) {
 	case <-time.After(liveness):
 		t.Fatal("Serve has not returned after the request in flight finished")
 	}
-	if len(s.logs.records("shut down")) != 1 {
+	if len(s.logs.Records("shut down")) != 1 {
 		t.Error("no shut down record in the log")
 	}
 }
@@ -646,13 +616,9 @@ func TestLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The record is written once the reply is: wait for it.
-	var rec map[string]any
-	for deadline := time.Now().Add(liveness); rec == nil; time.Sleep(10 * time.Millisecond) {
-		if recs := s.logs.records("request"); len(recs) > 0 {
-			rec = recs[0]
-		} else if time.Now().After(deadline) {
-			t.Fatal("no request record")
-		}
+	rec := s.logs.Wait("request", liveness)
+	if rec == nil {
+		t.Fatal("no request record")
 	}
 	want := map[string]any{"level": "INFO", "method": "POST", "path": "/v1/chat/completions", "status": 200.0, "id": resp.ID,
 		"loop_status": "fixed point", "rounds": 2.0, "prompt_tokens": 20.0, "completion_tokens": 40.0, "stream": false}
@@ -661,7 +627,7 @@ func TestLog(t *testing.T) {
 			t.Errorf("record %s = %v, want %v", k, rec[k], v)
 		}
 	}
-	rounds := s.logs.records("round")
+	rounds := s.logs.Records("round")
 	if len(rounds) != 2 || rounds[1]["id"] != resp.ID || rounds[1]["answer"] != "42" || rounds[1]["level"] != "DEBUG" {
 		t.Errorf("round records %v", rounds)
 	}

@@ -137,8 +137,8 @@ func (req *chatRequest) field(name string, raw json.RawMessage, maxRounds int) *
 		req.includeUsage = o.IncludeUsage != nil && *o.IncludeUsage
 		return nil
 	case "max_tokens", "max_completion_tokens":
-		var n int
-		if err := decode(name, raw, &n, "a whole number"); err != nil {
+		n, err := wholeNumber(name, raw)
+		if err != nil {
 			return err
 		}
 		if n < 1 {
@@ -160,15 +160,12 @@ func (req *chatRequest) field(name string, raw json.RawMessage, maxRounds int) *
 		req.temperature = &t
 		return nil
 	case "seed":
-		var s int
-		if err := decode(name, raw, &s, "a whole number"); err != nil {
-			return err
-		}
+		s, err := wholeNumber(name, raw)
 		req.seed = &s
-		return nil
+		return err
 	case "rounds":
-		var n int
-		if err := decode(name, raw, &n, "a whole number"); err != nil {
+		n, err := wholeNumber(name, raw)
+		if err != nil {
 			return err
 		}
 		if n < 1 || n > maxRounds {
@@ -290,6 +287,11 @@ func decode(name string, raw json.RawMessage, v any, want string) *apiError {
 		return badValue(name, fmt.Sprintf("%s is %.100s; want %s", name, compactJSON(raw), want))
 	}
 	return nil
+}
+
+func wholeNumber(name string, raw json.RawMessage) (int, *apiError) {
+	var n int
+	return n, decode(name, raw, &n, "a whole number")
 }
 
 // compactJSON returns raw without white space, for comparison with the

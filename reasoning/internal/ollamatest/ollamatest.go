@@ -19,11 +19,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/ollama/ollama/api"
+
+	"github.com/implicitlab/implicit/reasoning/internal/logtest"
 )
 
 const (
@@ -43,7 +44,7 @@ type Server struct {
 	Client *api.Client
 
 	cmd  *exec.Cmd
-	log  *syncBuffer
+	log  *logtest.Buffer
 	done chan struct{} // closed when the process has exited
 	err  error         // its exit status, once done
 }
@@ -74,7 +75,7 @@ func Start(ctx context.Context, dir string) (*Server, error) {
 		}
 	}
 	cmd.Env = append(cmd.Env, "HOME="+home, "OLLAMA_MODELS="+models, "OLLAMA_HOST="+host, "OLLAMA_KEEP_ALIVE=10m")
-	s := &Server{URL: "http://" + host, cmd: cmd, log: &syncBuffer{}, done: make(chan struct{})}
+	s := &Server{URL: "http://" + host, cmd: cmd, log: &logtest.Buffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = s.log, s.log
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("ollamatest: starting %s: %w", bin, err)
@@ -162,22 +163,4 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// syncBuffer is a bytes.Buffer safe for the process's writers and readers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
