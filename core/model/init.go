@@ -118,3 +118,65 @@ func NewMLP(cfg MLPConfig, rng *rand.Rand) (*MLP, error) {
 	}
 	return m, nil
 }
+
+// ConvConfig describes a deq-conv model to initialise.
+type ConvConfig struct {
+	InChannels, Height, Width int // c_in, H, W of an input image
+	Channels, Inner           int // C and I
+	Groups, Pool              int // G and P
+	Out                       int // q
+	// CellStd is the standard deviation of the cell's convolution
+	// weights; 0 means 0.01, the Deep Implicit Layers tutorial's, which
+	// starts f close to z ↦ norm3(relu(z + norm2(x̃))) and the solve easy.
+	CellStd float64
+}
+
+// NewConv returns a deq-conv model with random parameters drawn from rng:
+// the stem and the head as PyTorch initialises nn.Conv2d and nn.Linear
+// (uniform on ±1/√fan_in), the cell's convolutions normal with standard
+// deviation CellStd, the normalisations at γ = 1, β = 0 and the running
+// statistics at mean 0, variance 1.
+func NewConv(cfg ConvConfig, rng *rand.Rand) (*Conv, error) {
+	std := cfg.CellStd
+	if std == 0 {
+		std = 0.01
+	}
+	c := &Conv{InChannels: cfg.InChannels, Height: cfg.Height, Width: cfg.Width, Channels: cfg.Channels, Inner: cfg.Inner, Groups: cfg.Groups, Pool: cfg.Pool}
+	if err := c.sizeError(); err != nil {
+		return nil, err
+	}
+	if cfg.Out <= 0 || !(std > 0) || math.IsInf(std, 0) {
+		return nil, modelErrorf("deq-conv q=%d outputs, cell standard deviation %v (want both > 0)", cfg.Out, std)
+	}
+	cc, ii := c.Channels, c.Inner
+	uniform := func(n, fanIn int) []float64 { return uniformMatrix(rng, 1, n, fanIn).Data }
+	normal := func(n int) []float64 {
+		v := make([]float64, n)
+		for i := range v {
+			v[i] = std * rng.NormFloat64()
+		}
+		return v
+	}
+	fill := func(n int, x float64) []float64 {
+		v := make([]float64, n)
+		for i := range v {
+			v[i] = x
+		}
+		return v
+	}
+	bn := func() BatchNorm {
+		return BatchNorm{Weight: fill(cc, 1), Bias: fill(cc, 0), RunningMean: fill(cc, 0), RunningVar: fill(cc, 1)}
+	}
+	gn := func(ch int) Norm { return Norm{Weight: fill(ch, 1), Bias: fill(ch, 0)} }
+	fanStem := 9 * c.InChannels
+	c.Stem = Conv2d{Weight: uniform(cc*fanStem, fanStem), Bias: uniform(cc, fanStem)}
+	c.StemNorm, c.HeadNorm = bn(), bn()
+	c.Conv1, c.Norm1 = Conv2d{Weight: normal(ii * cc * 9)}, gn(ii)
+	c.Conv2, c.Norm2, c.Norm3 = Conv2d{Weight: normal(cc * ii * 9)}, gn(cc), gn(cc)
+	feat := cc * (c.Height / c.Pool) * (c.Width / c.Pool)
+	c.Head, c.HeadBias = uniformMatrix(rng, cfg.Out, feat, feat), uniform(cfg.Out, feat)
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("initialising: %w", err)
+	}
+	return c, nil
+}

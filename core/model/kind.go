@@ -54,6 +54,9 @@ type Tensor struct {
 	// Fixed: training leaves it as it is (a normalisation's running
 	// statistics), and it does not count as a parameter.
 	Fixed bool
+	// Int: the file stores it as I64, a count (a BatchNorm's
+	// num_batches_tracked); it is Fixed too.
+	Int bool
 }
 
 // Layer is an architecture prepared to compute: the maps a solve, the
@@ -112,6 +115,7 @@ type Kind struct {
 var kinds = []Kind{
 	denseKind,
 	mlpKind,
+	convKind,
 }
 
 // Kinds returns the names of the kinds this build reads.
@@ -342,7 +346,11 @@ func toFile(a Architecture) (*safetensors.File, error) {
 	}
 	var ts []safetensors.Tensor
 	for _, t := range a.Tensors() {
-		ts = append(ts, safetensors.Tensor{Name: t.Name, Shape: t.Shape, Data: t.Data})
+		st := safetensors.Tensor{Name: t.Name, Shape: t.Shape, Data: t.Data}
+		if t.Int {
+			st.DType = safetensors.I64
+		}
+		ts = append(ts, st)
 	}
 	return &safetensors.File{Metadata: meta, Tensors: ts}, nil
 }
@@ -351,11 +359,20 @@ func toFile(a Architecture) (*safetensors.File, error) {
 type tensors map[string]safetensors.Tensor
 
 // expect checks that the file holds exactly the tensors want, for a model
-// described as what ("a monotone deq-dense model").
-func (ts tensors) expect(what string, want []string) error {
+// described as what ("a monotone deq-dense model"): the counts ints as I64,
+// the others as floats.
+func (ts tensors) expect(what string, want []string, ints ...string) error {
+	want = append(slices.Clone(want), ints...)
 	for _, name := range want {
-		if _, ok := ts[name]; !ok {
+		t, ok := ts[name]
+		if !ok {
 			return modelErrorf("tensor %q is missing (%s has %s)", name, what, strings.Join(want, ", "))
+		}
+		if isInt := slices.Contains(ints, name); isInt != (t.DType == safetensors.I64) {
+			if isInt {
+				return modelErrorf("tensor %q is %s, want I64 (a count)", name, t.DType)
+			}
+			return modelErrorf("tensor %q is I64, want F32 or F64", name)
 		}
 	}
 	names := make([]string, 0, len(ts))

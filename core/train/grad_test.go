@@ -15,12 +15,14 @@ import (
 	"github.com/implicitlab/implicit/core/train"
 )
 
-// tensors lists an architecture's parameter slices by name, for perturbing
-// and comparing.
+// tensors lists an architecture's trained parameter slices by name, for
+// perturbing and comparing.
 func tensors(a model.Architecture) map[string][]float64 {
 	t := map[string][]float64{}
 	for _, tn := range a.Tensors() {
-		t[tn.Name] = tn.Data
+		if !tn.Fixed {
+			t[tn.Name] = tn.Data
+		}
 	}
 	return t
 }
@@ -53,10 +55,14 @@ func TestGradientMatchesFiniteDifferences(t *testing.T) {
 				"monotone": modeltest.RandomDense(31, act, model.Monotone, h, p, q, 1),
 				"mlp":      modeltest.RandomMLP(31, act, h, p, q),
 			}
+			if act == model.ReLU {
+				// 1×4×4 images, C = 4, I = 4, G = 2, P = 2: p = 16 inputs.
+				archs["conv"] = modeltest.RandomConv(31, 1, 4, 4, 4, 4, 2, 2, q, 0.01)
+			}
 			for name, a := range archs {
 				t.Run(fmt.Sprintf("%s/%s/%T", name, act, loss), func(t *testing.T) {
 					rng := rand.New(rand.NewPCG(32, 1))
-					x := modeltest.RandVec(rng, n*p, 1)
+					x := modeltest.RandVec(rng, n*a.Sizes().In, 1)
 					target := modeltest.RandVec(rng, n*loss.TargetLen(q), 1)
 					if _, ok := loss.(train.CrossEntropy); ok {
 						for i := range target {

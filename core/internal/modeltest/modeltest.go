@@ -78,3 +78,34 @@ func MaxAbsDiff(a, b []float64) float64 {
 	}
 	return m
 }
+
+// RandomConv returns a deq-conv model of c_in channels, h×w images, C and I
+// channels, G groups, pool P and q outputs, with every tensor random (the
+// normalisations' γ, β and running statistics too, so that tests exercise
+// them) and the cell's convolutions of standard deviation cellStd.
+func RandomConv(seed uint64, cin, h, w, c, i, g, p, q int, cellStd float64) *model.Conv {
+	rng := rand.New(rand.NewPCG(seed, 5))
+	m, err := model.NewConv(model.ConvConfig{InChannels: cin, Height: h, Width: w, Channels: c, Inner: i, Groups: g, Pool: p, Out: q, CellStd: cellStd}, rng)
+	if err != nil {
+		panic(err)
+	}
+	jitter := func(v []float64, centre, scale float64) {
+		for k := range v {
+			v[k] = centre + scale*rng.NormFloat64()
+		}
+	}
+	for _, n := range []*model.Norm{&m.Norm1, &m.Norm2, &m.Norm3} {
+		jitter(n.Weight, 1, 0.2)
+		jitter(n.Bias, 0, 0.2)
+	}
+	for _, b := range []*model.BatchNorm{&m.StemNorm, &m.HeadNorm} {
+		jitter(b.Weight, 1, 0.2)
+		jitter(b.Bias, 0, 0.2)
+		jitter(b.RunningMean, 0, 0.3)
+		for k := range b.RunningVar {
+			b.RunningVar[k] = 0.5 + rng.Float64()
+		}
+		b.NumBatchesTracked = 17
+	}
+	return m
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"slices"
@@ -19,8 +20,9 @@ import (
 //
 // Every violation of the format is an error wrapping [ErrFormat] whose
 // message names the problem and, where there is one, the tensor. Tensors
-// whose dtype is not F32 or F64 are errors too. NaN and infinite values are
-// returned as they are.
+// whose dtype is not F32, F64 or I64 are errors too, and so are I64 values
+// that a float64 does not hold exactly. NaN and infinite values are returned
+// as they are.
 //
 // The returned File does not refer to b.
 func Decode(b []byte) (*File, error) {
@@ -54,7 +56,11 @@ func Decode(b []byte) (*File, error) {
 	for i, e := range entries {
 		// check has verified that the byte range holds exactly elems
 		// elements, so this allocation is bounded by len(b).
-		f.Tensors[i] = Tensor{Name: e.name, Shape: e.shape, Data: decodeValues(buf[e.begin:e.end], e.dtype, e.elems)}
+		data, err := decodeValues(buf[e.begin:e.end], e.dtype, e.elems)
+		if err != nil {
+			return nil, errorf("tensor %q: %v", e.name, err)
+		}
+		f.Tensors[i] = Tensor{Name: e.name, Shape: e.shape, Data: data, DType: e.dtype}
 	}
 	return f, nil
 }
@@ -114,7 +120,7 @@ func checkCoverage(entries []entry, n int) error {
 }
 
 // decodeValues converts n little-endian elements of type dtype to float64.
-func decodeValues(b []byte, dtype DType, n int) []float64 {
+func decodeValues(b []byte, dtype DType, n int) ([]float64, error) {
 	v := make([]float64, n)
 	switch dtype {
 	case F32:
@@ -125,8 +131,16 @@ func decodeValues(b []byte, dtype DType, n int) []float64 {
 		for i := range v {
 			v[i] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
 		}
+	case I64:
+		for i := range v {
+			x := int64(binary.LittleEndian.Uint64(b[8*i:]))
+			if x > maxExactInt || x < -maxExactInt {
+				return nil, fmt.Errorf("I64 value %d at index %d is beyond ±2⁵³, which a float64 does not hold exactly", x, i)
+			}
+			v[i] = float64(x)
+		}
 	}
-	return v
+	return v, nil
 }
 
 // parseHeader parses and checks the structure of a JSON header, returning its
@@ -389,7 +403,7 @@ func (p *headerParser) dtype(what string) (DType, error) {
 	}
 	d := DType(s)
 	if d.size() == 0 {
-		return "", errorf("%s: dtype %s not supported (want F32 or F64)", what, quoteIfOdd(s))
+		return "", errorf("%s: dtype %s not supported (want F32, F64 or I64)", what, quoteIfOdd(s))
 	}
 	return d, nil
 }

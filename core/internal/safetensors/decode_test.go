@@ -101,8 +101,9 @@ func TestDecodeErrors(t *testing.T) {
 
 		{"dtype number", file(`{"a":{"dtype":32,"shape":[1],"data_offsets":[0,4]}}`, zeros(4)...), `tensor "a": dtype is the number 32, not a string`},
 		{"dtype BF16", file(`{"encoder.weight":{"dtype":"BF16","shape":[2],"data_offsets":[0,4]}}`, zeros(4)...),
-			`safetensors: tensor "encoder.weight": dtype BF16 not supported (want F32 or F64)`},
-		{"dtype I64", file("{"+tensor("a", "I64", "[1]", "[0,8]")+"}", zeros(8)...), `tensor "a": dtype I64 not supported (want F32 or F64)`},
+			`safetensors: tensor "encoder.weight": dtype BF16 not supported (want F32, F64 or I64)`},
+		{"dtype I32", file("{"+tensor("a", "I32", "[1]", "[0,4]")+"}", zeros(4)...), `tensor "a": dtype I32 not supported (want F32, F64 or I64)`},
+		{"I64 beyond 2^53", file("{"+tensor("a", "I64", "[1]", "[0,8]")+"}", 1, 0, 0, 0, 0, 0, 0x20, 0), `tensor "a": I64 value 9007199254740993 at index 0 is beyond ±2⁵³`},
 		{"dtype lower case", file("{"+tensor("a", "f32", "[1]", "[0,4]")+"}", zeros(4)...), `tensor "a": dtype "f32" not supported`},
 		{"dtype empty", file("{"+tensor("a", "", "[1]", "[0,4]")+"}", zeros(4)...), `tensor "a": dtype "" not supported`},
 

@@ -1,6 +1,7 @@
 package safetensors
 
 import (
+	"cmp"
 	"encoding/binary"
 	"math"
 	"slices"
@@ -9,27 +10,37 @@ import (
 	"unicode/utf8"
 )
 
-// Encode returns f as a safetensors file whose tensors all have type dtype.
+// Encode returns f as a safetensors file whose float tensors all have type
+// dtype; a tensor whose DType is I64 is written as integers.
 //
 // The layout is the one Python's safetensors.torch.save_file writes: compact
 // JSON with "__metadata__" first (when f.Metadata is not nil) and then the
-// tensors sorted by name, the header padded with spaces to a multiple of 8
-// bytes so that the data is aligned, and the tensors' data stored in the same
-// order, contiguously. Metadata keys, unordered in a map, are written sorted.
+// tensors in the reference implementation's order (by dtype, in the
+// reference's order of its Dtype enumeration, I64 before F64 before F32, then
+// by name), the header padded with spaces
+// to a multiple of 8 bytes so that the data is aligned, and the tensors' data
+// stored in the same order, contiguously. Metadata keys, unordered in a map,
+// are written sorted.
 //
 // Encode fails, with an error wrapping [ErrFormat], if dtype is not F32 or
 // F64, if a tensor name is empty, repeated or "__metadata__", if a string is
 // not valid UTF-8, if a shape has a negative dimension or does not match the
-// length of Data, or if, with F32, a finite value is too large for float32.
-// Converting to F32 otherwise rounds values to the nearest float32.
-// f is not modified.
+// length of Data, if, with F32, a finite value is too large for float32, or
+// if an I64 tensor holds a value that is not a whole number of at most 2⁵³
+// in magnitude. Converting to F32 otherwise rounds values to the nearest
+// float32. f is not modified.
 func Encode(f *File, dtype DType) ([]byte, error) {
-	size := dtype.size()
-	if size == 0 {
+	if dtype != F32 && dtype != F64 {
 		return nil, errorf("cannot encode dtype %s (want F32 or F64)", quoteIfOdd(string(dtype)))
 	}
 	if f == nil {
 		return nil, errorf("cannot encode a nil *File")
+	}
+	stored := func(t *Tensor) DType {
+		if t.DType == I64 {
+			return I64
+		}
+		return dtype
 	}
 
 	// Sort indices, not f.Tensors, to leave the caller's File alone.
@@ -37,17 +48,28 @@ func Encode(f *File, dtype DType) ([]byte, error) {
 	for i := range order {
 		order[i] = i
 	}
-	slices.SortFunc(order, func(i, j int) int { return strings.Compare(f.Tensors[i].Name, f.Tensors[j].Name) })
+	slices.SortFunc(order, func(i, j int) int {
+		a, b := &f.Tensors[i], &f.Tensors[j]
+		return cmp.Or(cmp.Compare(stored(b).rank(), stored(a).rank()), strings.Compare(a.Name, b.Name))
+	})
+	names := make([]string, len(order))
+	for k, i := range order {
+		names[k] = f.Tensors[i].Name
+	}
+	slices.Sort(names)
+	for k := 1; k < len(names); k++ {
+		if names[k] == names[k-1] {
+			return nil, errorf("duplicate tensor name %q", names[k])
+		}
+	}
 
 	var dataLen int
-	for k, i := range order {
+	for _, i := range order {
 		t := &f.Tensors[i]
 		if err := checkTensor(t); err != nil {
 			return nil, err
 		}
-		if k > 0 && f.Tensors[order[k-1]].Name == t.Name {
-			return nil, errorf("duplicate tensor name %q", t.Name)
-		}
+		size := stored(t).size()
 		if len(t.Data) > (math.MaxInt-dataLen)/size {
 			return nil, errorf("tensor %q: data too large to encode", t.Name)
 		}
@@ -59,7 +81,7 @@ func Encode(f *File, dtype DType) ([]byte, error) {
 		}
 	}
 
-	header := encodeHeader(f, order, dtype)
+	header := encodeHeader(f, order, stored)
 	if len(header) > maxHeaderSize {
 		// Decode would refuse the file.
 		return nil, errorf("header of %d bytes exceeds the limit of %d bytes", len(header), maxHeaderSize)
@@ -70,7 +92,14 @@ func Encode(f *File, dtype DType) ([]byte, error) {
 	out = append(out, header...)
 	for _, i := range order {
 		t := &f.Tensors[i]
-		switch dtype {
+		switch stored(t) {
+		case I64:
+			for j, v := range t.Data {
+				if v != math.Trunc(v) || math.Abs(v) > maxExactInt {
+					return nil, errorf("tensor %q: value %g at index %d is not a whole number of at most 2⁵³ for I64", t.Name, v, j)
+				}
+				out = binary.LittleEndian.AppendUint64(out, uint64(int64(v)))
+			}
 		case F32:
 			for j, v := range t.Data {
 				w := float32(v)
@@ -119,7 +148,7 @@ func checkTensor(t *Tensor) error {
 
 // encodeHeader returns the JSON header for the tensors of f taken in order,
 // padded with spaces to a multiple of 8 bytes.
-func encodeHeader(f *File, order []int, dtype DType) []byte {
+func encodeHeader(f *File, order []int, stored func(*Tensor) DType) []byte {
 	h := []byte{'{'}
 	if f.Metadata != nil {
 		h = appendString(h, metadataKey)
@@ -139,10 +168,11 @@ func encodeHeader(f *File, order []int, dtype DType) []byte {
 		}
 		h = append(h, '}')
 	}
-	size := uint64(dtype.size())
 	var offset uint64
 	for k, i := range order {
 		t := &f.Tensors[i]
+		dtype := stored(t)
+		size := uint64(dtype.size())
 		if k > 0 || f.Metadata != nil {
 			h = append(h, ',')
 		}

@@ -218,3 +218,37 @@ func sortedCopy(f *File) *File {
 	}
 	return g
 }
+
+// An I64 tensor (a BatchNorm's num_batches_tracked) is written as integers,
+// before the float tensors as the reference writer orders dtypes, and comes
+// back with its dtype; a value that is no whole number is refused.
+func TestEncodeI64(t *testing.T) {
+	for _, dtype := range []DType{F32, F64} {
+		f := &File{Metadata: map[string]string{}, Tensors: []Tensor{
+			{Name: "a.weight", Shape: []int{2}, Data: []float64{0.5, -1}},
+			{Name: "z.num_batches_tracked", Shape: []int{}, Data: []float64{12345}, DType: I64},
+		}}
+		b, err := Encode(f, dtype)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hdr := string(b[8 : 8+binary.LittleEndian.Uint64(b)])
+		want := `"z.num_batches_tracked":{"dtype":"I64","shape":[],"data_offsets":[0,8]}`
+		if !strings.Contains(hdr, want) || strings.Index(hdr, "z.num") > strings.Index(hdr, "a.weight") {
+			t.Errorf("%s: header %s, want the I64 tensor first: %s", dtype, hdr, want)
+		}
+		back, err := Decode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := back.Tensors[1]; got.DType != I64 || got.Data[0] != 12345 || back.Tensors[0].DType != dtype {
+			t.Errorf("%s: decoded %+v", dtype, back.Tensors)
+		}
+	}
+	for _, v := range []float64{0.5, math.Inf(1), 1 << 54} {
+		f := &File{Tensors: []Tensor{{Name: "n", Shape: []int{}, Data: []float64{v}, DType: I64}}}
+		if _, err := Encode(f, F64); !errors.Is(err, ErrFormat) {
+			t.Errorf("I64 value %v: %v", v, err)
+		}
+	}
+}

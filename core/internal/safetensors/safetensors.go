@@ -12,8 +12,9 @@
 // format exactly (contiguous, non-overlapping tensor data covering the whole
 // buffer; no duplicate keys; sizes that agree with shapes) and reports
 // anything else with an error wrapping [ErrFormat]. Its memory use is bounded
-// by a small multiple of the input's size. Only the F32 and F64 dtypes are
-// supported; values are converted to float64.
+// by a small multiple of the input's size. Only the F32, F64 and I64 dtypes
+// are supported; values are converted to float64 (an I64 value must be
+// exactly representable, |v| ≤ 2⁵³).
 //
 // [Encode] lays files out as Python's safetensors.torch.save_file does, so
 // files written by either side load on the other.
@@ -38,7 +39,25 @@ type DType string
 const (
 	F32 DType = "F32" // IEEE 754 binary32
 	F64 DType = "F64" // IEEE 754 binary64
+	I64 DType = "I64" // two's complement 64-bit integers, for counts (a BatchNorm's num_batches_tracked)
 )
+
+// rank is d's place in the reference implementation's Dtype enumeration,
+// whose order sets the order of a file's tensors (the highest first).
+func (d DType) rank() int {
+	switch d {
+	case F32:
+		return 1
+	case F64:
+		return 2
+	case I64:
+		return 3
+	}
+	return 0
+}
+
+// maxExactInt is the largest integer magnitude a float64 holds exactly.
+const maxExactInt = 1 << 53
 
 // size returns the number of bytes of one element of d, or 0 if d is not
 // supported.
@@ -46,7 +65,7 @@ func (d DType) size() int {
 	switch d {
 	case F32:
 		return 4
-	case F64:
+	case F64, I64:
 		return 8
 	}
 	return 0
@@ -60,6 +79,11 @@ type Tensor struct {
 	Shape []int
 	// Data holds the product of Shape's dimensions elements.
 	Data []float64
+	// DType is the element type the file stores: set by Decode. For
+	// Encode, I64 writes the tensor as integers (its values must be whole
+	// numbers of at most 2⁵³ in magnitude) and anything else writes it in
+	// the file's float type.
+	DType DType
 }
 
 // A File is the content of a safetensors file.
