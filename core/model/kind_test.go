@@ -82,7 +82,7 @@ func TestDecodeNamesTheProblem(t *testing.T) {
 	}{
 		"no metadata":    {model.Direct, func(f *safetensors.File) { f.Metadata = nil }, `"implicit.format" is missing`},
 		"format 2":       {model.Direct, func(f *safetensors.File) { f.Metadata["implicit.format"] = "2" }, `implicit.format="2"`},
-		"kind":           {model.Direct, func(f *safetensors.File) { f.Metadata["implicit.kind"] = "deq-conv" }, `implicit.kind="deq-conv"`},
+		"kind":           {model.Direct, func(f *safetensors.File) { f.Metadata["implicit.kind"] = "deq-fourier" }, `implicit.kind="deq-fourier": this build knows the kinds deq-dense, mlp, deq-conv`},
 		"activation":     {model.Direct, func(f *safetensors.File) { f.Metadata["implicit.activation"] = "elu" }, `implicit.activation="elu"`},
 		"param":          {model.Direct, func(f *safetensors.File) { f.Metadata["implicit.param"] = "x" }, `implicit.param="x"`},
 		"unknown key":    {model.Direct, func(f *safetensors.File) { f.Metadata["implicit.solvr"] = "picard" }, `unknown metadata key "implicit.solvr"`},

@@ -99,7 +99,7 @@ func TestMLPFile(t *testing.T) {
 		}, `unexpected tensor "core.weight" (an mlp model has`},
 		"bias shape":   {func(f *safetensors.File) { f.Tensors[0].Shape, f.Tensors[0].Data = []int{1}, f.Tensors[0].Data[:1] }, `"decoder.bias" has shape [1], want [2]`},
 		"missing":      {func(f *safetensors.File) { f.Tensors = f.Tensors[1:] }, `tensor "decoder.bias" is missing`},
-		"unknown kind": {func(f *safetensors.File) { f.Metadata["implicit.kind"] = "deq-fourier" }, `implicit.kind="deq-fourier": this build knows the kinds deq-dense, mlp`},
+		"unknown kind": {func(f *safetensors.File) { f.Metadata["implicit.kind"] = "deq-fourier" }, `implicit.kind="deq-fourier": this build knows the kinds deq-dense, mlp, deq-conv`},
 	} {
 		f, err := safetensors.Decode(b)
 		if err != nil {
