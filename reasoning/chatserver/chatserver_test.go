@@ -18,13 +18,12 @@ import (
 	goopenai "github.com/sashabaranov/go-openai"
 
 	"github.com/implicitlab/implicit/reasoning"
-	"github.com/implicitlab/implicit/reasoning/internal/logtest"
+	"github.com/implicitlab/implicit/reasoning/internal/servetest"
 	"github.com/implicitlab/implicit/reasoning/ollama"
 )
 
-// liveness bounds waits for what must happen: generous, so that a busy
-// machine does not fail the tests, while a hang still ends them.
-const liveness = time.Minute
+// liveness bounds waits for what must happen.
+const liveness = servetest.Liveness
 
 // fake is a reasoning.Model whose replies reply gives, by call from 0; it
 // records the requests.
@@ -100,11 +99,9 @@ func wait(t *testing.T, c <-chan struct{}, what string) {
 
 // serving is a Server serving on a loopback port.
 type serving struct {
-	srv    *Server
-	url    string // http://127.0.0.1:PORT
-	logs   *logtest.Buffer
-	stop   context.CancelFunc
-	served chan error // Serve's result
+	*servetest.Serving
+	srv  *Server
+	logs *servetest.Buffer
 }
 
 // serve starts a Server with cfg (Name "tiny" and a debug logger unless
@@ -115,7 +112,7 @@ func serve(t *testing.T, cfg Config) *serving {
 	if cfg.Name == "" {
 		cfg.Name = "tiny"
 	}
-	logs := &logtest.Buffer{}
+	logs := &servetest.Buffer{}
 	if cfg.Logger == nil {
 		cfg.Logger = logs.Logger(slog.LevelDebug)
 	}
@@ -123,29 +120,14 @@ func serve(t *testing.T, cfg Config) *serving {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	s := &serving{srv: srv, url: "http://" + l.Addr().String(), logs: logs, stop: stop, served: make(chan error, 1)}
-	go func() { s.served <- srv.Serve(ctx, l) }()
-	t.Cleanup(func() {
-		stop()
-		select {
-		case <-s.served:
-		case <-time.After(liveness):
-			t.Errorf("Serve has not returned %v after its context ended", liveness)
-		}
-	})
-	return s
+	return &serving{Serving: servetest.Serve(t, srv), srv: srv, logs: logs}
 }
 
 // client is a go-openai client of s, which sets fields in every request's
 // body.
 func (s *serving) client(fields map[string]any) *goopenai.Client {
 	c := goopenai.DefaultConfig("")
-	c.BaseURL = s.url + "/v1"
+	c.BaseURL = s.URL + "/v1"
 	c.HTTPClient = Fields{Set: fields}
 	return goopenai.NewClientWithConfig(c)
 }
@@ -153,7 +135,7 @@ func (s *serving) client(fields map[string]any) *goopenai.Client {
 // post sends body to path and returns the reply's status, headers and body.
 func (s *serving) post(t *testing.T, path, body string) (int, http.Header, []byte) {
 	t.Helper()
-	resp, err := http.Post(s.url+path, "application/json", strings.NewReader(body))
+	resp, err := http.Post(s.URL+path, "application/json", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,41 +245,22 @@ func TestStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	var content strings.Builder
-	var roles, finish []string
-	var used *goopenai.Usage
+	got, err := servetest.ReadStream(st)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ids := map[string]bool{}
-	for {
-		chunk, err := st.Recv()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, chunk := range got.Chunks {
 		ids[chunk.ID] = true
 		if chunk.Object != "chat.completion.chunk" || chunk.Model != "tiny" {
 			t.Errorf("chunk %+v", chunk)
 		}
-		for _, c := range chunk.Choices {
-			content.WriteString(c.Delta.Content)
-			if c.Delta.Role != "" {
-				roles = append(roles, c.Delta.Role)
-			}
-			if c.FinishReason != "" {
-				finish = append(finish, string(c.FinishReason))
-			}
-		}
-		if chunk.Usage != nil {
-			used = chunk.Usage
-		}
 	}
-	if content.String() != "42" || len(roles) != 1 || roles[0] != "assistant" || len(finish) != 1 || finish[0] != "stop" || len(ids) != 1 {
-		t.Errorf("content %q, roles %v, finish reasons %v, ids %v", content.String(), roles, finish, ids)
+	if got.Content != "42" || len(got.Roles) != 1 || got.Roles[0] != "assistant" || len(got.FinishReasons) != 1 || got.FinishReasons[0] != "stop" || len(ids) != 1 {
+		t.Errorf("content %q, roles %v, finish reasons %v, ids %v", got.Content, got.Roles, got.FinishReasons, ids)
 	}
-	if used == nil || used.CompletionTokens != 40 || used.PromptTokens != 20 || used.TotalTokens != 60 {
-		t.Errorf("usage %+v", used)
+	if u := got.Usage; u == nil || u.CompletionTokens != 40 || u.PromptTokens != 20 || u.TotalTokens != 60 {
+		t.Errorf("usage %+v", u)
 	}
 	if st.Header().Get("Implicit-Status") != "fixed point" {
 		t.Errorf("headers %v", st.Header())
@@ -443,7 +406,7 @@ func TestRequestErrors(t *testing.T) {
 		{"POST", "/v1/completions", `{}`, 404, "not_found"},
 		{"GET", "/", ``, 404, "not_found"},
 	} {
-		req, _ := http.NewRequest(tc.method, s.url+tc.path, strings.NewReader(tc.body))
+		req, _ := http.NewRequest(tc.method, s.URL+tc.path, strings.NewReader(tc.body))
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -516,8 +479,8 @@ func TestShutdown(t *testing.T) {
 		done <- err
 	}()
 	wait(t, b.started, "the request in flight")
-	s.stop()
-	addr := strings.TrimPrefix(s.url, "http://")
+	s.Stop()
+	addr := strings.TrimPrefix(s.URL, "http://")
 	for deadline := time.Now().Add(liveness); ; time.Sleep(10 * time.Millisecond) {
 		conn, err := net.Dial("tcp", addr)
 		if err != nil {
@@ -529,7 +492,7 @@ func TestShutdown(t *testing.T) {
 		}
 	}
 	select {
-	case err := <-s.served:
+	case err := <-s.Served:
 		t.Fatalf("Serve returned (%v) with a request in flight", err)
 	default:
 	}
@@ -538,11 +501,11 @@ func TestShutdown(t *testing.T) {
 		t.Fatalf("the request in flight: %v", err)
 	}
 	select {
-	case err := <-s.served:
+	case err := <-s.Served:
 		if err != nil {
 			t.Fatalf("Serve: %v", err)
 		}
-		s.served <- nil // for the cleanup
+		s.Served <- nil // for the cleanup
 	case <-time.After(liveness):
 		t.Fatal("Serve has not returned after the request in flight finished")
 	}
@@ -568,18 +531,18 @@ func TestShutdownTimeout(t *testing.T) {
 				t.Fatal(err)
 			}
 		} else {
-			s.stop()
+			s.Stop()
 		}
 		wait(t, b.canceled, "the loop canceled")
 		if err := <-done; err == nil {
 			t.Errorf("Close %v: the request cut short succeeded", viaClose)
 		}
 		select {
-		case err := <-s.served:
+		case err := <-s.Served:
 			if !errors.Is(err, ErrCutShort) {
 				t.Errorf("Close %v: Serve returned %v, want ErrCutShort", viaClose, err)
 			}
-			s.served <- nil
+			s.Served <- nil
 		case <-time.After(liveness):
 			t.Fatal("Serve has not returned")
 		}

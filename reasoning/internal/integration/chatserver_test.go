@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -16,44 +14,26 @@ import (
 
 	"github.com/implicitlab/implicit/reasoning"
 	"github.com/implicitlab/implicit/reasoning/chatserver"
-	"github.com/implicitlab/implicit/reasoning/internal/logtest"
+	"github.com/implicitlab/implicit/reasoning/internal/servetest"
 )
 
 // chat is a chatserver serving on a loopback port, over a model of the
 // Ollama server.
 type chat struct {
 	url  string // the API's base, http://127.0.0.1:PORT/v1
-	logs *logtest.Buffer
+	logs *servetest.Buffer
 }
 
 // serveChat serves model through backend b with settings s, with Serve on
 // a free loopback port, until the test ends.
 func serveChat(t *testing.T, b backend, model string, s *reasoning.Settings) *chat {
 	t.Helper()
-	logs := &logtest.Buffer{}
+	logs := &servetest.Buffer{}
 	srv, err := chatserver.New(chatserver.Config{Model: b.new(t, model), Name: model, Settings: s, Logger: logs.Logger(slog.LevelInfo)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, l) }()
-	t.Cleanup(func() {
-		stop()
-		select {
-		case err := <-served:
-			if err != nil {
-				t.Errorf("Serve: %v", err)
-			}
-		case <-time.After(time.Minute):
-			t.Errorf("Serve has not returned a minute after its context ended")
-		}
-	})
-	return &chat{url: "http://" + l.Addr().String() + "/v1", logs: logs}
+	return &chat{url: servetest.Serve(t, srv).URL + "/v1", logs: logs}
 }
 
 // client returns a go-openai client of the server that sets fields in each
@@ -132,30 +112,12 @@ func TestServeStream(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer st.Close()
-		var content strings.Builder
-		var finish goopenai.FinishReason
-		var used *goopenai.Usage
-		for {
-			chunk, err := st.Recv()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, ch := range chunk.Choices {
-				content.WriteString(ch.Delta.Content)
-				if ch.FinishReason != "" {
-					finish = ch.FinishReason
-				}
-			}
-			if chunk.Usage != nil {
-				used = chunk.Usage
-			}
+		got, err := servetest.ReadStream(st)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if content.String() != "42" || finish != goopenai.FinishReasonStop || used == nil || used.CompletionTokens != 12 {
-			t.Fatalf("content %q, finish %q, usage %+v", content.String(), finish, used)
+		if got.Content != "42" || len(got.FinishReasons) != 1 || got.FinishReasons[0] != "stop" || got.Usage == nil || got.Usage.CompletionTokens != 12 {
+			t.Fatalf("content %q, finish reasons %v, usage %+v", got.Content, got.FinishReasons, got.Usage)
 		}
 	})
 }

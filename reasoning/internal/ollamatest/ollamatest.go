@@ -24,7 +24,7 @@ import (
 
 	"github.com/ollama/ollama/api"
 
-	"github.com/implicitlab/implicit/reasoning/internal/logtest"
+	"github.com/implicitlab/implicit/reasoning/internal/servetest"
 )
 
 const (
@@ -44,7 +44,7 @@ type Server struct {
 	Client *api.Client
 
 	cmd  *exec.Cmd
-	log  *logtest.Buffer
+	log  *servetest.Buffer
 	done chan struct{} // closed when the process has exited
 	err  error         // its exit status, once done
 }
@@ -75,7 +75,7 @@ func Start(ctx context.Context, dir string) (*Server, error) {
 		}
 	}
 	cmd.Env = append(cmd.Env, "HOME="+home, "OLLAMA_MODELS="+models, "OLLAMA_HOST="+host, "OLLAMA_KEEP_ALIVE=10m")
-	s := &Server{URL: "http://" + host, cmd: cmd, log: &logtest.Buffer{}, done: make(chan struct{})}
+	s := &Server{URL: "http://" + host, cmd: cmd, log: &servetest.Buffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = s.log, s.log
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("ollamatest: starting %s: %w", bin, err)
