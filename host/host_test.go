@@ -2,13 +2,13 @@ package host
 
 import (
 	"bytes"
+	"encoding/json"
 	"context"
 	"errors"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -27,14 +27,17 @@ type torchCase struct {
 
 func torchCases(t *testing.T) []torchCase {
 	t.Helper()
-	files, err := filepath.Glob("../testdata/torch/*.safetensors")
-	if err != nil || len(files) < 7 {
-		t.Fatalf("testdata/torch: %d models (%v)", len(files), err)
+	b, err := os.ReadFile("../testdata/torch/cases.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var listing struct{ Cases []struct{ Name, Model, Input string } }
+	if err := json.Unmarshal(b, &listing); err != nil || len(listing.Cases) < 12 {
+		t.Fatalf("testdata/torch/cases.json: %d cases (%v)", len(listing.Cases), err)
 	}
 	var cs []torchCase
-	for _, f := range files {
-		name := strings.TrimSuffix(filepath.Base(f), ".safetensors")
-		file, err := os.ReadFile(f)
+	for _, c := range listing.Cases {
+		file, err := os.ReadFile(filepath.Join("../testdata/torch", c.Model))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -42,16 +45,15 @@ func torchCases(t *testing.T) []torchCase {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p := d.Sizes().In
-		in, err := os.ReadFile(strings.TrimSuffix(f, ".safetensors") + ".input.csv")
+		in, err := os.ReadFile(filepath.Join("../testdata/torch", c.Input))
 		if err != nil {
 			t.Fatal(err)
 		}
-		x, _, err := csvdata.Read(bytes.NewReader(in), name, p)
+		x, _, err := csvdata.Read(bytes.NewReader(in), c.Name, d.Sizes().In)
 		if err != nil {
 			t.Fatal(err)
 		}
-		cs = append(cs, torchCase{name, file, x})
+		cs = append(cs, torchCase{c.Name, file, x})
 	}
 	return cs
 }

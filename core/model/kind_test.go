@@ -18,6 +18,7 @@ import (
 	"github.com/implicitlab/implicit/core/internal/modeltest"
 	"github.com/implicitlab/implicit/core/internal/safetensors"
 	"github.com/implicitlab/implicit/core/model"
+	"github.com/implicitlab/implicit/core/train"
 )
 
 func TestModelFileRoundTrip(t *testing.T) {
@@ -156,7 +157,7 @@ func checkTorchCases(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 	var cases struct {
-		Cases []struct{ Name, Kind, Model, Input, Output string }
+		Cases []struct{ Name, Kind, Model, Input, Output, Target, Grad string }
 	}
 	if err := json.Unmarshal(b, &cases); err != nil {
 		t.Fatal(err)
@@ -165,7 +166,7 @@ func checkTorchCases(t *testing.T, dir string) {
 	for _, c := range cases.Cases {
 		kinds[c.Kind]++
 	}
-	if len(cases.Cases) < 9 || kinds["deq-dense"] < 7 || kinds["mlp"] < 2 {
+	if len(cases.Cases) < 12 || kinds["deq-dense"] < 7 || kinds["mlp"] < 2 || kinds["deq-conv"] < 3 {
 		t.Fatalf("%d cases in %s, by kind %v", len(cases.Cases), dir, kinds)
 	}
 	for _, c := range cases.Cases {
@@ -200,7 +201,57 @@ func checkTorchCases(t *testing.T, dir string) {
 			t.Errorf("%s: outputs differ from PyTorch's by %g", c.Name, worst)
 		}
 		t.Logf("%s (%s): max difference %.2g in %d iterations", c.Name, describe(m.Info()), worst, out.Result.Iterations)
+		if c.Grad != "" {
+			checkTorchGradient(t, dir, c.Name, m, x, readCSV(t, filepath.Join(dir, c.Target)), c.Grad)
+		}
 	}
+}
+
+// checkTorchGradient matches the implicit gradient of the MSE loss against
+// target with PyTorch's, computed by autograd through the fixed point, to
+// 1e-6 relative, tensor by tensor.
+func checkTorchGradient(t *testing.T, dir, name string, m *model.Model, x, target []float64, gradFile string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, gradFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := safetensors.Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tight := api.Settings{RelTol: 1e-14, AbsTol: 1e-15, MaxIter: 5000}
+	r, err := train.Gradient(context.Background(), m, x, target, train.MSE{}, train.GradientSettings{Forward: tight, Backward: tight, AllowUnconverged: true})
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	got := map[string][]float64{}
+	for _, tn := range r.Grad.Tensors() {
+		if !tn.Fixed {
+			got[tn.Name] = tn.Data
+		}
+	}
+	if len(want.Tensors) != len(got) {
+		t.Fatalf("%s: PyTorch has the gradients of %d tensors, the model trains %d", name, len(want.Tensors), len(got))
+	}
+	var worst float64
+	for _, w := range want.Tensors {
+		g, ok := got[w.Name]
+		if !ok || len(g) != len(w.Data) {
+			t.Fatalf("%s: no gradient of %s (%d values) here", name, w.Name, len(w.Data))
+		}
+		var d2, n2 float64
+		for i, v := range w.Data {
+			d2 += (g[i] - v) * (g[i] - v)
+			n2 += v * v
+		}
+		rel := math.Sqrt(d2 / math.Max(n2, 1e-300))
+		if !(rel <= 1e-6) {
+			t.Errorf("%s: ∂L/∂%s differs from PyTorch's by %.2g relative (‖∂L/∂%s‖ = %.3g)", name, w.Name, rel, w.Name, math.Sqrt(n2))
+		}
+		worst = math.Max(worst, rel)
+	}
+	t.Logf("%s: gradients of %d tensors match PyTorch's autograd to %.2g", name, len(want.Tensors), worst)
 }
 
 // The fixtures in testdata/torch were written by scripts/torch/reference.py.

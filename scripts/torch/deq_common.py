@@ -137,6 +137,56 @@ class MLP(nn.Module):
         return md
 
 
+class ConvCell(nn.Module):
+    """f(z, x) = norm3(relu(z + norm2(x + conv2(norm1(relu(conv1(z))))))),
+    the Deep Implicit Layers tutorial's ResNetLayer (chapter 4)."""
+
+    def __init__(self, C, I, G):
+        super().__init__()
+        self.conv1 = nn.Conv2d(C, I, 3, padding=1, bias=False).double()
+        self.norm1 = nn.GroupNorm(G, I).double()
+        self.conv2 = nn.Conv2d(I, C, 3, padding=1, bias=False).double()
+        self.norm2 = nn.GroupNorm(G, C).double()
+        self.norm3 = nn.GroupNorm(G, C).double()
+
+    def forward(self, z, x):
+        y = self.norm1(torch.relu(self.conv1(z)))
+        return self.norm3(torch.relu(z + self.norm2(x + self.conv2(y))))
+
+
+class DEQConv(nn.Module):
+    """The deq-conv kind, in eval mode (BatchNorm's running statistics):
+
+        x~ = stem_norm(stem(x)); z* = cell(z*, x~) from z = 0;
+        y  = head(flatten(avg_pool2d(head_norm(z*), P)))
+    """
+
+    def __init__(self, c_in, C, I, G, H, W, P, q):
+        super().__init__()
+        self.shape = dict(c_in=c_in, C=C, I=I, G=G, H=H, W=W, P=P, q=q)
+        self.stem = nn.Conv2d(c_in, C, 3, padding=1).double()
+        self.stem_norm = nn.BatchNorm2d(C).double()
+        self.cell = ConvCell(C, I, G)
+        self.head_norm = nn.BatchNorm2d(C).double()
+        self.head = nn.Linear(C * (H // P) * (W // P), q).double()
+        self.eval()
+
+    def inject(self, x):
+        return self.stem_norm(self.stem(x))
+
+    def readout(self, z):
+        return self.head(torch.flatten(torch.nn.functional.avg_pool2d(self.head_norm(z), self.shape["P"]), 1))
+
+    def metadata(self, extra=None):
+        s = self.shape
+        md = {"implicit.format": "1", "implicit.kind": "deq-conv", "implicit.in_channels": str(s["c_in"]),
+              "implicit.height": str(s["H"]), "implicit.width": str(s["W"]), "implicit.groups": str(s["G"]),
+              "implicit.pool": str(s["P"])}
+        if extra:
+            md.update({k: str(v) for k, v in extra.items()})
+        return md
+
+
 # --------------------------------------------------------------------------
 # safetensors, written/read by hand
 # --------------------------------------------------------------------------
@@ -158,9 +208,9 @@ def write_safetensors(path, tensors, metadata=None):
 
     Layout: u64 little-endian header length N, N bytes of JSON header
     (compact, padded with spaces so N % 8 == 0), then the byte buffer.
-    Tensors are laid out contiguously in the buffer sorted by name (all our
-    tensors share one dtype, so this equals the reference implementation's
-    order: dtype alignment descending, then name); data_offsets are
+    Tensors are laid out contiguously in the buffer in the reference
+    implementation's order: by dtype, descending in its Dtype enumeration
+    (I64 before F64 before F32), then by name; data_offsets are
     [begin, end) relative to the buffer start; "__metadata__" is a
     string->string map.  Uses safetensors.torch.save_file when importable.
     """
@@ -174,7 +224,8 @@ def write_safetensors(path, tensors, metadata=None):
     if metadata:
         header["__metadata__"] = metadata
     chunks, off = [], 0
-    for name in sorted(tensors):
+    rank = {"F32": 1, "F64": 2, "I64": 3}
+    for name in sorted(tensors, key=lambda k: (-rank.get(_DT_TO_ST.get(tensors[k].dtype), 0), k)):
         t = tensors[name]
         if t.dtype not in _DT_TO_ST or _DT_TO_ST[t.dtype] not in _ST_TO_NP:
             raise ValueError("unsupported dtype %s for %s" % (t.dtype, name))
@@ -230,7 +281,8 @@ def read_safetensors(path):
 
 
 def save_model(model, path, dtype=torch.float64, extra_meta=None):
-    sd = {k: v.detach().to(dtype).contiguous() for k, v in model.state_dict().items()}
+    sd = {k: (v if not v.is_floating_point() else v.to(dtype)).detach().contiguous()
+          for k, v in model.state_dict().items()}
     return write_safetensors(path, sd, model.metadata(extra_meta))
 
 

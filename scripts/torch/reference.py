@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate PyTorch reference fixtures for deq-dense and mlp models.
+"""Generate PyTorch reference fixtures for deq-dense, mlp and deq-conv models.
 
     /usr/bin/python3 scripts/torch/reference.py --out DIR [--seed N] [--dtype f64|f32]
 
@@ -60,6 +60,112 @@ MLP_CASES = [
     ("mlp_relu", 12, 5, 3, "relu", 7, "f64"),
     ("mlp_tanh_f32", 9, 4, 2, "tanh", 5, "f32"),
 ]
+
+
+# The deq-conv kind: name, c_in, H, W, C, I, G, P, q, n_rows, cell weight std,
+# file dtype. The cell's weights are small, as the tutorial initialises them,
+# so that plain iteration converges and gives the reference fixed point.
+CONV_CASES = [
+    ("conv_c1", 1, 8, 8, 8, 16, 4, 2, 10, 5, 0.02, "f64"),
+    ("conv_c3", 3, 6, 4, 6, 4, 2, 2, 3, 4, 0.03, "f64"),
+    ("conv_c3_f32", 3, 4, 4, 4, 8, 2, 2, 2, 3, 0.02, "f32"),
+]
+
+
+def conv_case(spec, seed, idx, out_dir):
+    """Writes a deq-conv case: PyTorch's fixed point and outputs, and the
+    implicit gradient of an MSE loss by autograd, for the Go side to match."""
+    name, c_in, H, W, C, I, G, P, q, n, std, dtype = spec
+    g = torch.Generator().manual_seed(seed * 1000 + 700 + idx)
+    rn = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64)
+    model = dc.DEQConv(c_in, C, I, G, H, W, P, q)
+    f32 = dtype == "f32"
+    with torch.no_grad():
+        model.stem.weight.copy_(rn(C, c_in, 3, 3) / (9 * c_in) ** 0.5)
+        model.stem.bias.copy_(0.3 * rn(C))
+        for bn in (model.stem_norm, model.head_norm):
+            bn.weight.copy_(1 + 0.2 * rn(C))
+            bn.bias.copy_(0.2 * rn(C))
+            bn.running_mean.copy_(0.3 * rn(C))
+            bn.running_var.copy_(0.5 + torch.rand(C, generator=g, dtype=torch.float64))
+            bn.num_batches_tracked.fill_(100 + idx)
+        model.cell.conv1.weight.copy_(std * rn(I, C, 3, 3))
+        model.cell.conv2.weight.copy_(std * rn(C, I, 3, 3))
+        for gn in (model.cell.norm1, model.cell.norm2, model.cell.norm3):
+            gn.weight.copy_(1 + 0.2 * rn(gn.num_channels))
+            gn.bias.copy_(0.2 * rn(gn.num_channels))
+        feat = C * (H // P) * (W // P)
+        model.head.weight.copy_(rn(q, feat) / feat ** 0.5)
+        model.head.bias.copy_(0.1 * rn(q))
+        if f32:
+            for t in model.state_dict().values():
+                if t.is_floating_point():
+                    t.copy_(t.float().double())
+    x = rn(n, c_in, H, W)
+    if f32:
+        x = x.float().double()
+    target = rn(n, q)
+
+    with torch.no_grad():
+        xt = model.inject(x)
+        z = torch.zeros(n, C, H, W, dtype=torch.float64)
+        flat = lambda t: t.reshape(n, -1)
+        best, iters = None, 0
+        for k in range(1, 100000):
+            fz = model.cell(z, xt)
+            r = float(dc.rel_residual(flat(fz), flat(z)).max())
+            if best is None or r < best[1]:
+                best = (fz, r, k)
+            if r <= TARGET or k - best[2] > PATIENCE:
+                break
+            z = fz
+        z, r, iters = best
+        if not (r <= REQUIRED):
+            raise SystemExit("%s: reference residual %g > %g" % (name, r, REQUIRED))
+        y = model.readout(z)
+
+    # The implicit gradient of L = sum over samples of ½‖y − target‖², over n:
+    # the readout's parameters at z* fixed, then u = J_f(z*)ᵀ u + ∂L/∂z*
+    # solved by iteration, and uᵀ ∂f/∂θ for the cell's and the stem's.
+    params = {k: p for k, p in model.named_parameters()}
+    zs = z.detach().requires_grad_()
+    loss = ((model.readout(zs) - target) ** 2).sum() / (2 * n)
+    gz, *g_read = torch.autograd.grad(loss, [zs] + list(params.values()), allow_unused=True)
+    zs2 = z.detach().requires_grad_()
+    fz = model.cell(zs2, model.inject(x))
+    u = gz.clone()
+    for adj in range(1, 100000):
+        (ju,) = torch.autograd.grad(fz, zs2, u, retain_graph=True)
+        nu = ju + gz
+        done = float(torch.linalg.vector_norm(nu - u)) <= 1e-15 * float(torch.linalg.vector_norm(nu))
+        u = nu
+        if done:
+            break
+    g_cell = torch.autograd.grad(fz, list(params.values()), u, allow_unused=True)
+    grads = {}
+    for (k, p), a, b in zip(params.items(), g_read, g_cell):
+        total = torch.zeros_like(p)
+        for part in (a, b):
+            if part is not None:
+                total = total + part
+        grads[k] = total.detach()
+
+    writer = dc.save_model(model, os.path.join(out_dir, name + ".safetensors"),
+                           dtype=torch.float32 if f32 else torch.float64)
+    dc.write_safetensors(os.path.join(out_dir, name + ".grad.safetensors"), grads)
+    dc.write_csv(os.path.join(out_dir, name + ".input.csv"), x.reshape(n, -1), fmt="repr")
+    dc.write_csv(os.path.join(out_dir, name + ".output.csv"), y, fmt="%.17g")
+    dc.write_csv(os.path.join(out_dir, name + ".target.csv"), target, fmt="repr")
+    tensors, _ = dc.read_safetensors(os.path.join(out_dir, name + ".safetensors"))
+    for k, v in model.state_dict().items():
+        assert torch.equal(tensors[k].to(v.dtype), v), k
+    print("%-18s c_in=%d %dx%d C=%d I=%d G=%d P=%d q=%d %s plain-iteration iters=%-4d residual=%.2e, adjoint %d iterations"
+          % (name, c_in, H, W, C, I, G, P, q, "F32" if f32 else "F64", iters, r, adj))
+    return writer, {"name": name, "kind": "deq-conv", "c_in": c_in, "H": H, "W": W, "C": C, "I": I, "G": G, "P": P, "q": q,
+                    "dtype": "F32" if f32 else "F64", "n_samples": n, "ref_solver": "plain-iteration", "ref_iters": iters,
+                    "residual": r, "model": name + ".safetensors", "input": name + ".input.csv",
+                    "output": name + ".output.csv", "target": name + ".target.csv", "grad": name + ".grad.safetensors",
+                    "loss": "sum over samples of 0.5*||y - target||^2, divided by n"}
 
 
 def mlp_case(spec, seed, idx, out_dir):
@@ -256,6 +362,9 @@ def main():
     for idx, spec in enumerate(MLP_CASES):
         writer, info = mlp_case(spec, args.seed, idx, args.out)
         listing.append(info)
+    for idx, spec in enumerate(CONV_CASES):
+        writer, info = conv_case(spec, args.seed, idx, args.out)
+        listing.append(info)
 
     doc = {
         "generator": "scripts/torch/reference.py",
@@ -265,7 +374,9 @@ def main():
         "safetensors_writer": writer,
         "model": "deq-dense: z* = act(W z* + U x + b), y = C z* + c; U=encoder.weight, b=encoder.bias, "
                  "C=decoder.weight, c=decoder.bias, W=core.weight or (1-m)I - A^T A + B - B^T; "
-                 "mlp: y = C act(U x + b) + c",
+                 "mlp: y = C act(U x + b) + c; "
+                 "deq-conv: x~ = stem_norm(stem(x)), z* = norm3(relu(z* + norm2(x~ + conv2(norm1(relu(conv1(z*))))))), "
+                 "y = head(flatten(avg_pool2d(head_norm(z*), P))); input rows x.flatten(1)",
         "residual_definition": dc.RESIDUAL_DEFINITION,
         "required_residual": REQUIRED,
         "cases": listing,
