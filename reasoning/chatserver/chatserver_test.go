@@ -322,9 +322,12 @@ func TestLoopErrors(t *testing.T) {
 		status, h, body := s.post(t, "/v1/chat/completions", `{"messages": [{"role": "user", "content": "q"}]}`)
 		var b struct {
 			Error    struct{ Message string }
-			Implicit struct{ Status, Error string }
+			Implicit struct {
+				Status, Error string
+				Rounds        []json.RawMessage
+			}
 		}
-		if err := json.Unmarshal(body, &b); err != nil || status != tc.status || b.Implicit.Status != "failed" ||
+		if err := json.Unmarshal(body, &b); err != nil || status != tc.status || b.Implicit.Status != "failed" || b.Implicit.Rounds == nil ||
 			b.Implicit.Error != b.Error.Message || h.Get("Implicit-Status") != "failed" {
 			t.Errorf("%v: %d %s", err, status, body)
 		}

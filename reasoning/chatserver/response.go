@@ -102,6 +102,9 @@ type trace struct {
 }
 
 func newTrace(res *reasoning.Result, errMsg string) *trace {
+	if res.Rounds == nil {
+		res.Rounds = []reasoning.Round{} // [], not null, before any round
+	}
 	return &trace{Result: res, Converged: res.Status.Converged(), Error: errMsg}
 }
 
