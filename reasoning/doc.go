@@ -13,7 +13,8 @@
 // A [Model] is anything that answers chat requests. The subpackages ollama
 // and openai implement it for Ollama's native API and for any
 // OpenAI-compatible server (llama.cpp's llama-server, vLLM, LM Studio,
-// Ollama's /v1).
+// Ollama's /v1). Package chatserver serves the loop as an OpenAI-compatible
+// chat completions API.
 //
 // Each [Result] carries the full trace, round by round.
 package reasoning
