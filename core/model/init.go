@@ -131,25 +131,40 @@ type ConvConfig struct {
 	CellStd float64
 }
 
-// NewConv returns a deq-conv model with random parameters drawn from rng:
-// the stem and the head as PyTorch initialises nn.Conv2d and nn.Linear
-// (uniform on ±1/√fan_in), the cell's convolutions normal with standard
-// deviation CellStd, the normalisations at γ = 1, β = 0 and the running
-// statistics at mean 0, variance 1.
-func NewConv(cfg ConvConfig, rng *rand.Rand) (*Conv, error) {
-	std := cfg.CellStd
-	if std == 0 {
-		std = 0.01
+func (cfg ConvConfig) cellStd() float64 {
+	if cfg.CellStd == 0 {
+		return 0.01
 	}
-	c := &Conv{InChannels: cfg.InChannels, Height: cfg.Height, Width: cfg.Width, Channels: cfg.Channels, Inner: cfg.Inner, Groups: cfg.Groups, Pool: cfg.Pool}
-	if err := c.sizeError(); err != nil {
+	return cfg.CellStd
+}
+
+// newFrame draws the stem and the head as PyTorch initialises nn.Conv2d and
+// nn.Linear (uniform on ±1/√fan_in), with BatchNorms at γ = 1, β = 0, mean
+// 0, variance 1.
+func newFrame(cfg ConvConfig, rng *rand.Rand) (*ConvFrame, error) {
+	f := &ConvFrame{InChannels: cfg.InChannels, Height: cfg.Height, Width: cfg.Width, Channels: cfg.Channels, Inner: cfg.Inner, Groups: cfg.Groups, Pool: cfg.Pool}
+	if err := f.sizeError(); err != nil {
 		return nil, err
 	}
-	if cfg.Out <= 0 || !(std > 0) || math.IsInf(std, 0) {
-		return nil, modelErrorf("deq-conv q=%d outputs, cell standard deviation %v (want both > 0)", cfg.Out, std)
+	if std := cfg.cellStd(); cfg.Out <= 0 || !(std > 0) || math.IsInf(std, 0) {
+		return nil, modelErrorf("convolutional model of q=%d outputs, cell standard deviation %v (want both > 0)", cfg.Out, std)
 	}
-	cc, ii := c.Channels, c.Inner
+	cc := f.Channels
 	uniform := func(n, fanIn int) []float64 { return uniformMatrix(rng, 1, n, fanIn).Data }
+	bn := func() BatchNorm {
+		return BatchNorm{Weight: filled(cc, 1), Bias: filled(cc, 0), RunningMean: filled(cc, 0), RunningVar: filled(cc, 1)}
+	}
+	fan := 9 * f.InChannels
+	f.Stem = Conv2d{Weight: uniform(cc*fan, fan), Bias: uniform(cc, fan)}
+	f.StemNorm, f.HeadNorm = bn(), bn()
+	feat := cc * (f.Height / f.Pool) * (f.Width / f.Pool)
+	f.Head, f.HeadBias = uniformMatrix(rng, cfg.Out, feat, feat), uniform(cfg.Out, feat)
+	return f, nil
+}
+
+// newCell draws a cell: its convolutions normal with standard deviation std,
+// its GroupNorms at γ = 1, β = 0.
+func newCell(f *ConvFrame, std float64, rng *rand.Rand) Cell {
 	normal := func(n int) []float64 {
 		v := make([]float64, n)
 		for i := range v {
@@ -157,24 +172,51 @@ func NewConv(cfg ConvConfig, rng *rand.Rand) (*Conv, error) {
 		}
 		return v
 	}
-	fill := func(n int, x float64) []float64 {
-		v := make([]float64, n)
-		for i := range v {
-			v[i] = x
-		}
-		return v
+	gn := func(ch int) Norm { return Norm{Weight: filled(ch, 1), Bias: filled(ch, 0)} }
+	cc, ii := f.Channels, f.Inner
+	return Cell{Conv1: Conv2d{Weight: normal(ii * cc * 9)}, Norm1: gn(ii), Conv2: Conv2d{Weight: normal(cc * ii * 9)}, Norm2: gn(cc), Norm3: gn(cc)}
+}
+
+func filled(n int, x float64) []float64 {
+	v := make([]float64, n)
+	for i := range v {
+		v[i] = x
 	}
-	bn := func() BatchNorm {
-		return BatchNorm{Weight: fill(cc, 1), Bias: fill(cc, 0), RunningMean: fill(cc, 0), RunningVar: fill(cc, 1)}
+	return v
+}
+
+// NewConv returns a deq-conv model with random parameters drawn from rng:
+// the stem and the head as PyTorch initialises nn.Conv2d and nn.Linear
+// (uniform on ±1/√fan_in), the cell's convolutions normal with standard
+// deviation CellStd, the normalisations at γ = 1, β = 0 and the running
+// statistics at mean 0, variance 1.
+func NewConv(cfg ConvConfig, rng *rand.Rand) (*Conv, error) {
+	f, err := newFrame(cfg, rng)
+	if err != nil {
+		return nil, err
 	}
-	gn := func(ch int) Norm { return Norm{Weight: fill(ch, 1), Bias: fill(ch, 0)} }
-	fanStem := 9 * c.InChannels
-	c.Stem = Conv2d{Weight: uniform(cc*fanStem, fanStem), Bias: uniform(cc, fanStem)}
-	c.StemNorm, c.HeadNorm = bn(), bn()
-	c.Conv1, c.Norm1 = Conv2d{Weight: normal(ii * cc * 9)}, gn(ii)
-	c.Conv2, c.Norm2, c.Norm3 = Conv2d{Weight: normal(cc * ii * 9)}, gn(cc), gn(cc)
-	feat := cc * (c.Height / c.Pool) * (c.Width / c.Pool)
-	c.Head, c.HeadBias = uniformMatrix(rng, cfg.Out, feat, feat), uniform(cfg.Out, feat)
+	c := &Conv{ConvFrame: *f, Cell: newCell(f, cfg.cellStd(), rng)}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("initialising: %w", err)
+	}
+	return c, nil
+}
+
+// NewCNN returns a cnn model of depth cells, drawn as NewConv draws
+// deq-conv's frame and cell, in the same order: a cnn of depth 1 starts from
+// the weights of the deq-conv model of the same configuration and seed.
+func NewCNN(cfg ConvConfig, depth int, rng *rand.Rand) (*CNN, error) {
+	if depth < 1 || depth > maxDepth {
+		return nil, modelErrorf("cnn depth %d (want 1 to %d cells)", depth, maxDepth)
+	}
+	f, err := newFrame(cfg, rng)
+	if err != nil {
+		return nil, err
+	}
+	c := &CNN{ConvFrame: *f, Cells: make([]Cell, depth)}
+	for l := range c.Cells {
+		c.Cells[l] = newCell(f, cfg.cellStd(), rng)
+	}
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("initialising: %w", err)
 	}

@@ -116,6 +116,7 @@ var kinds = []Kind{
 	denseKind,
 	mlpKind,
 	convKind,
+	cnnKind,
 }
 
 // Kinds returns the names of the kinds this build reads.

@@ -166,7 +166,7 @@ func checkTorchCases(t *testing.T, dir string) {
 	for _, c := range cases.Cases {
 		kinds[c.Kind]++
 	}
-	if len(cases.Cases) < 12 || kinds["deq-dense"] < 7 || kinds["mlp"] < 2 || kinds["deq-conv"] < 3 {
+	if len(cases.Cases) < 13 || kinds["deq-dense"] < 7 || kinds["mlp"] < 2 || kinds["deq-conv"] < 3 || kinds["cnn"] < 1 {
 		t.Fatalf("%d cases in %s, by kind %v", len(cases.Cases), dir, kinds)
 	}
 	for _, c := range cases.Cases {

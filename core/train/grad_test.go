@@ -58,6 +58,7 @@ func TestGradientMatchesFiniteDifferences(t *testing.T) {
 			if act == model.ReLU {
 				// 1×4×4 images, C = 4, I = 4, G = 2, P = 2: p = 16 inputs.
 				archs["conv"] = modeltest.RandomConv(31, 1, 4, 4, 4, 4, 2, 2, q, 0.01)
+				archs["cnn"] = modeltest.RandomCNN(31, 2, 1, 4, 4, 4, 4, 2, 2, q, 0.3)
 			}
 			for name, a := range archs {
 				t.Run(fmt.Sprintf("%s/%s/%T", name, act, loss), func(t *testing.T) {

@@ -187,6 +187,31 @@ class DEQConv(nn.Module):
         return md
 
 
+class CNN(DEQConv):
+    """The cnn kind, deq-conv's explicit counterpart: the same stem and head
+    around `depth` untied cells, run once from z_0 = x~:
+    z_l = cells[l-1](z_{l-1}, x~), y = head(flatten(avg_pool2d(head_norm(z_L), P)))."""
+
+    def __init__(self, c_in, C, I, G, H, W, P, q, depth):
+        super().__init__(c_in, C, I, G, H, W, P, q)
+        del self.cell
+        self.cells = nn.ModuleList([ConvCell(C, I, G) for _ in range(depth)])
+        self.eval()
+
+    def forward(self, x):
+        xt = self.inject(x)
+        z = xt
+        for cell in self.cells:
+            z = cell(z, xt)
+        return self.readout(z)
+
+    def metadata(self, extra=None):
+        md = super().metadata(extra)
+        md["implicit.kind"] = "cnn"
+        md["implicit.depth"] = str(len(self.cells))
+        return md
+
+
 # --------------------------------------------------------------------------
 # safetensors, written/read by hand
 # --------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate PyTorch reference fixtures for deq-dense, mlp and deq-conv models.
+"""Generate PyTorch reference fixtures for deq-dense, mlp, deq-conv and cnn models.
 
     /usr/bin/python3 scripts/torch/reference.py --out DIR [--seed N] [--dtype f64|f32]
 
@@ -164,6 +164,49 @@ def conv_case(spec, seed, idx, out_dir):
     return writer, {"name": name, "kind": "deq-conv", "c_in": c_in, "H": H, "W": W, "C": C, "I": I, "G": G, "P": P, "q": q,
                     "dtype": "F32" if f32 else "F64", "n_samples": n, "ref_solver": "plain-iteration", "ref_iters": iters,
                     "residual": r, "model": name + ".safetensors", "input": name + ".input.csv",
+                    "output": name + ".output.csv", "target": name + ".target.csv", "grad": name + ".grad.safetensors",
+                    "loss": "sum over samples of 0.5*||y - target||^2, divided by n"}
+
+
+# The cnn kind: name, c_in, H, W, C, I, G, P, q, depth, n_rows, cell std, dtype.
+CNN_CASES = [
+    ("cnn_d2", 3, 6, 4, 6, 4, 2, 2, 3, 2, 4, 0.3, "f64"),
+]
+
+
+def cnn_case(spec, seed, idx, out_dir):
+    """Writes a cnn case: the module's forward pass, and the gradient of an
+    MSE loss by autograd."""
+    name, c_in, H, W, C, I, G, P, q, depth, n, std, dtype = spec
+    g = torch.Generator().manual_seed(seed * 1000 + 900 + idx)
+    rn = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64)
+    model = dc.CNN(c_in, C, I, G, H, W, P, q, depth)
+    with torch.no_grad():
+        for k, t in model.state_dict().items():
+            if k.endswith("num_batches_tracked"):
+                t.fill_(3)
+            elif k.endswith("running_var"):
+                t.copy_(0.5 + torch.rand(t.shape, generator=g, dtype=torch.float64))
+            elif "norm" in k and k.endswith("weight"):
+                t.copy_(1 + 0.2 * rn(*t.shape))
+            elif "cells" in k and "conv" in k:
+                t.copy_(std * rn(*t.shape))
+            else:
+                t.copy_(rn(*t.shape) / max(1, t[0].numel()) ** 0.5)
+    x, target = rn(n, c_in, H, W), rn(n, q)
+    with torch.no_grad():
+        y = model(x)
+    params = dict(model.named_parameters())
+    loss = ((model(x) - target) ** 2).sum() / (2 * n)
+    grads = dict(zip(params, (gr.detach() for gr in torch.autograd.grad(loss, list(params.values())))))
+    writer = dc.save_model(model, os.path.join(out_dir, name + ".safetensors"))
+    dc.write_safetensors(os.path.join(out_dir, name + ".grad.safetensors"), grads)
+    dc.write_csv(os.path.join(out_dir, name + ".input.csv"), x.reshape(n, -1), fmt="repr")
+    dc.write_csv(os.path.join(out_dir, name + ".output.csv"), y, fmt="%.17g")
+    dc.write_csv(os.path.join(out_dir, name + ".target.csv"), target, fmt="repr")
+    print("%-18s c_in=%d %dx%d C=%d I=%d G=%d P=%d q=%d depth %d F64 one evaluation" % (name, c_in, H, W, C, I, G, P, q, depth))
+    return writer, {"name": name, "kind": "cnn", "c_in": c_in, "H": H, "W": W, "C": C, "I": I, "G": G, "P": P, "q": q,
+                    "depth": depth, "dtype": "F64", "n_samples": n, "model": name + ".safetensors", "input": name + ".input.csv",
                     "output": name + ".output.csv", "target": name + ".target.csv", "grad": name + ".grad.safetensors",
                     "loss": "sum over samples of 0.5*||y - target||^2, divided by n"}
 
@@ -365,6 +408,9 @@ def main():
     for idx, spec in enumerate(CONV_CASES):
         writer, info = conv_case(spec, args.seed, idx, args.out)
         listing.append(info)
+    for idx, spec in enumerate(CNN_CASES):
+        writer, info = cnn_case(spec, args.seed, idx, args.out)
+        listing.append(info)
 
     doc = {
         "generator": "scripts/torch/reference.py",
@@ -376,7 +422,8 @@ def main():
                  "C=decoder.weight, c=decoder.bias, W=core.weight or (1-m)I - A^T A + B - B^T; "
                  "mlp: y = C act(U x + b) + c; "
                  "deq-conv: x~ = stem_norm(stem(x)), z* = norm3(relu(z* + norm2(x~ + conv2(norm1(relu(conv1(z*))))))), "
-                 "y = head(flatten(avg_pool2d(head_norm(z*), P))); input rows x.flatten(1)",
+                 "y = head(flatten(avg_pool2d(head_norm(z*), P))); cnn: the same around untied cells run once from z_0 = x~; "
+                 "input rows x.flatten(1)",
         "residual_definition": dc.RESIDUAL_DEFINITION,
         "required_residual": REQUIRED,
         "cases": listing,

@@ -94,7 +94,7 @@ func RandomConv(seed uint64, cin, h, w, c, i, g, p, q int, cellStd float64) *mod
 			v[k] = centre + scale*rng.NormFloat64()
 		}
 	}
-	for _, n := range []*model.Norm{&m.Norm1, &m.Norm2, &m.Norm3} {
+	for _, n := range []*model.Norm{&m.Cell.Norm1, &m.Cell.Norm2, &m.Cell.Norm3} {
 		jitter(n.Weight, 1, 0.2)
 		jitter(n.Bias, 0, 0.2)
 	}
@@ -108,4 +108,13 @@ func RandomConv(seed uint64, cin, h, w, c, i, g, p, q int, cellStd float64) *mod
 		b.NumBatchesTracked = 17
 	}
 	return m
+}
+
+// RandomCNN returns a cnn model of depth cells, each as RandomConv's.
+func RandomCNN(seed uint64, depth, cin, h, w, c, i, g, p, q int, cellStd float64) *model.CNN {
+	cnn := &model.CNN{ConvFrame: RandomConv(seed, cin, h, w, c, i, g, p, q, cellStd).ConvFrame}
+	for l := range depth {
+		cnn.Cells = append(cnn.Cells, RandomConv(seed+uint64(l)+1, cin, h, w, c, i, g, p, q, cellStd).Cell)
+	}
+	return cnn
 }
