@@ -6,10 +6,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/implicitlab/implicit/api"
 	"github.com/implicitlab/implicit/core/model"
@@ -34,27 +38,50 @@ type trainFlags struct {
 	lr                float64
 	seed              uint64
 	gradient          string
+	allowUnconverged  bool
 	quiet             bool
 	solver            solverFlags
+	conv              models.ConvRecipe
+	image             string
+	// changed lists the flags given on the command line, for --resume,
+	// which continues a run with its own settings.
+	changed []string
 }
+
+// runFlags are the flags that fix a run; a resumed run keeps its own.
+var runFlags = []string{"arch", "hidden", "param", "activation", "monotone-m", "batch", "lr", "seed", "gradient", "allow-unconverged",
+	"channels", "inner", "groups", "pool", "depth", "cell-std", "image"}
 
 func newTrainCmd() *cobra.Command {
 	var f trainFlags
 	cmd := &cobra.Command{
 		Use:   "train --data digits --out model.safetensors",
-		Short: "Train a deq-dense model (or the mlp baseline) by implicit differentiation",
-		Long: `Train fits a deq-dense classifier with Adam on mini-batches, its gradients
-from implicit differentiation (or the Jacobian-free approximation), and writes
-the model file and its training state (a checkpoint) after every epoch.
-Ctrl-C saves a checkpoint of the last finished step and exits; --resume
-continues the run exactly where it stopped.
+		Short: "Train an implicit model (deq-dense, deq-conv) or its explicit baseline by implicit differentiation",
+		Long: `Train fits a classifier with Adam on mini-batches, its gradients from
+implicit differentiation (or the Jacobian-free approximation), and writes the
+model file and its training state (a checkpoint) after every epoch. Ctrl-C
+saves a checkpoint of the last finished step and exits; --resume continues the
+run exactly where it stopped, with its own settings (giving --hidden, --lr,
+--batch, --seed or another flag that fixes a run with --resume is an error).
 
---arch mlp trains the explicit baseline, the mlp kind y = C σ(U x + b) + c
-(one evaluation, no fixed point), with the same optimiser, batches and loss.`,
+--arch picks the model:
+  implicit  deq-dense, z* = σ(W z* + U x + b), y = C z* + c (--hidden, --param, --activation, --monotone-m)
+  mlp       its explicit baseline y = C σ(U x + b) + c (one evaluation, no fixed point)
+  conv      deq-conv, the Deep Implicit Layers tutorial's convolutional cell on images
+            (--image, --channels, --inner, --groups, --pool, --cell-std)
+  cnn       its explicit counterpart: the same layers with --depth untied cells,
+            run once (depth 1 has exactly deq-conv's parameters)
+The explicit ones train with the same optimiser, batches and loss.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if f.resume != "" && !cmd.Flags().Changed("out") {
 				f.out = f.resume // a resumed run goes on saving where it was
+			}
+			cmd.Flags().Visit(func(fl *pflag.Flag) { f.changed = append(f.changed, fl.Name) })
+			if f.arch == "conv" && !cmd.Flags().Changed("allow-unconverged") {
+				// A convolutional cell is not contractive by construction:
+				// some samples stall short of the tolerance as it learns.
+				f.allowUnconverged = true
 			}
 			return runTrain(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), f)
 		},
@@ -63,7 +90,7 @@ continues the run exactly where it stopped.
 	fl.StringVar(&f.data, "data", "digits", "data set: digits (built in) or a CSV whose last column is the class label")
 	fl.StringVar(&f.out, "out", "model.safetensors", "model file to write (the training state goes beside it, with .state appended); with --resume, the checkpoint's own path")
 	fl.StringVar(&f.resume, "resume", "", "continue the run saved in this checkpoint (its model file); its settings, solvers' included, carry over unless given again")
-	fl.StringVar(&f.arch, "arch", "implicit", "implicit, or mlp for the explicit baseline")
+	fl.StringVar(&f.arch, "arch", "implicit", "implicit (deq-dense), mlp (its explicit baseline), conv (deq-conv) or cnn (its explicit counterpart)")
 	// The defaults are the recipe of the embedded quick-start model.
 	def := models.DigitsRecipe
 	fl.IntVar(&f.hidden, "hidden", def.Hidden, "hidden units h")
@@ -73,8 +100,17 @@ continues the run exactly where it stopped.
 	fl.IntVar(&f.epochs, "epochs", def.Epochs, "passes over the training data")
 	fl.IntVar(&f.batch, "batch", def.BatchSize, "samples a step")
 	fl.Float64Var(&f.lr, "lr", def.LearningRate, "Adam learning rate")
+	dc := models.DigitsConv
+	fl.StringVar(&f.image, "image", "", "conv, cnn: the input images as HxWxC (height, width, channels; default 8x8x1 for the digits)")
+	fl.IntVar(&f.conv.Channels, "channels", dc.Channels, "conv, cnn: channels C of the state")
+	fl.IntVar(&f.conv.Inner, "inner", dc.Inner, "conv, cnn: inner channels I of the cell")
+	fl.IntVar(&f.conv.Groups, "groups", dc.Groups, "conv, cnn: groups G of the GroupNorms (divides C and I)")
+	fl.IntVar(&f.conv.Pool, "pool", dc.Pool, "conv, cnn: average pooling P before the head (divides H and W)")
+	fl.IntVar(&f.conv.Depth, "depth", 1, "cnn: cells")
+	fl.Float64Var(&f.conv.CellStd, "cell-std", 0.01, "conv, cnn: standard deviation of the cell's initial convolution weights")
 	fl.Uint64Var(&f.seed, "seed", def.Seed, "seed of the initial weights and of the sample order")
 	fl.StringVar(&f.gradient, "gradient", "implicit", "implicit (adjoint solve) or jacobian-free")
+	fl.BoolVar(&f.allowUnconverged, "allow-unconverged", false, "use a forward or adjoint solve that stopped at its iteration limit (its gradient is then approximate, as DEQ training libraries allow) instead of stopping the run; the default for --arch conv")
 	fl.BoolVar(&f.quiet, "quiet", false, "no progress bar")
 	f.solver.register(cmd)
 	return cmd
@@ -91,7 +127,7 @@ func runTrain(ctx context.Context, stdout, stderr io.Writer, f trainFlags) error
 	}
 	// The iteration limit and tolerance bound the adjoint solve too: a
 	// layer that needs more forward iterations needs more adjoint ones.
-	gs := train.GradientSettings{Forward: fwd, Backward: api.Settings{MaxIter: fwd.MaxIter, RelTol: fwd.RelTol}}
+	gs := train.GradientSettings{Forward: fwd, Backward: api.Settings{MaxIter: fwd.MaxIter, RelTol: fwd.RelTol}, AllowUnconverged: f.allowUnconverged}
 	switch f.gradient {
 	case "implicit":
 	case "jacobian-free":
@@ -101,6 +137,11 @@ func runTrain(ctx context.Context, stdout, stderr io.Writer, f trainFlags) error
 	}
 	var tr *train.Trainer
 	if f.resume != "" {
+		for _, name := range f.changed {
+			if slices.Contains(runFlags, name) {
+				return fmt.Errorf("--%s with --resume: a resumed run continues with its own settings (start a new run to change them)", name)
+			}
+		}
 		if tr, err = resumeCheckpoint(f.resume, train.TrainSettings{Gradient: gs}); err != nil {
 			return err
 		}
@@ -114,8 +155,20 @@ func runTrain(ctx context.Context, stdout, stderr io.Writer, f trainFlags) error
 		case "implicit":
 		case "mlp":
 			r.MLP = true
+		case "conv", "cnn":
+			c := f.conv
+			c.Tol, c.MaxIter = models.DigitsConv.Tol, models.DigitsConv.MaxIter
+			if c.Height, c.Width, c.InChannels, err = parseImage(f.image, set.Name); err != nil {
+				return err
+			}
+			if f.arch == "conv" {
+				c.Depth = 0
+			} else if c.Depth < 1 {
+				return fmt.Errorf("--depth %d: a cnn has at least one cell", c.Depth)
+			}
+			r.Conv = &c
 		default:
-			return fmt.Errorf("--arch %q: want implicit or mlp", f.arch)
+			return fmt.Errorf("--arch %q: want implicit, mlp, conv or cnn", f.arch)
 		}
 		if tr, err = r.NewTrainer(set.Features, set.Classes); err != nil {
 			return err
@@ -217,4 +270,26 @@ func resumeCheckpoint(path string, s train.TrainSettings) (*train.Trainer, error
 		return nil, fmt.Errorf("%s: %w", statePath, err)
 	}
 	return tr, nil
+}
+
+// parseImage reads --image HxWxC; the digits' default is 8x8x1.
+func parseImage(spec, data string) (h, w, c int, err error) {
+	if spec == "" {
+		if data != "digits" {
+			return 0, 0, 0, fmt.Errorf("--image is needed for %s: the images' height, width and channels, as HxWxC", data)
+		}
+		d := models.DigitsConv
+		return d.Height, d.Width, d.InChannels, nil
+	}
+	parts := strings.Split(spec, "x")
+	v := make([]int, len(parts))
+	for i, p := range parts {
+		if v[i], err = strconv.Atoi(p); err != nil || v[i] < 1 || v[i] > 1<<12 {
+			return 0, 0, 0, fmt.Errorf("--image %q: want HxWxC, three whole numbers from 1 to 4096", spec)
+		}
+	}
+	if len(v) != 3 {
+		return 0, 0, 0, fmt.Errorf("--image %q: want HxWxC, three whole numbers from 1 to 4096", spec)
+	}
+	return v[0], v[1], v[2], nil
 }

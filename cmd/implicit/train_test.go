@@ -92,7 +92,7 @@ func TestTrainBadFlags(t *testing.T) {
 	}{
 		{[]string{"--param", "lowrank"}, `parametrisation "lowrank"`},
 		{[]string{"--activation", "gelu"}, `activation "gelu"`},
-		{[]string{"--arch", "cnn"}, `--arch "cnn"`},
+		{[]string{"--arch", "resnet"}, `--arch "resnet": want implicit, mlp, conv or cnn`},
 		{[]string{"--gradient", "exact"}, `--gradient "exact"`},
 		{[]string{"--data", "/no/such.csv"}, "neither a built-in set"},
 		{[]string{"--epochs", "0"}, "epochs 0"},
@@ -194,5 +194,45 @@ func TestTrainMLP(t *testing.T) {
 	out, _, err = run(t, "eval", "--model", modelPath, "--runtime", "wasm")
 	if err != nil || !strings.Contains(out, "mlp: explicit relu, h=10") || !strings.Contains(out, "355 converged; iterations mean 1.0, max 1") {
 		t.Fatalf("eval: %v\n%s", err, out)
+	}
+}
+
+// --arch conv trains deq-conv on the digits (8×8×1 images by default), and
+// --arch cnn its explicit counterpart, with the same parameter count at
+// depth 1; eval and scale run them, sandboxed too.
+func TestTrainConv(t *testing.T) {
+	dir := t.TempDir()
+	conv, cnn := filepath.Join(dir, "conv.safetensors"), filepath.Join(dir, "cnn.safetensors")
+	shape := []string{"--channels", "8", "--inner", "8", "--groups", "2", "--epochs", "1", "--quiet"}
+	out, _, err := run(t, append([]string{"train", "--arch", "conv", "--out", conv}, shape...)...)
+	if err != nil || !strings.Contains(out, "(deq-conv: C=8, I=8, G=2, 8×8×1 images, pool 2, ") {
+		t.Fatalf("train conv: %v\n%s", err, out)
+	}
+	params := out[strings.Index(out, "pool 2, ")+len("pool 2, "):]
+	params = params[:strings.Index(params, ")")]
+	out, _, err = run(t, append([]string{"train", "--arch", "cnn", "--out", cnn}, shape...)...)
+	if err != nil || !strings.Contains(out, "(cnn: explicit, depth 1, C=8, I=8, G=2, 8×8×1 images, pool 2, "+params+")") {
+		t.Fatalf("train cnn (want %s): %v\n%s", params, err, out)
+	}
+	if out, _, err := run(t, "eval", "--model", conv, "--runtime", "wasm"); err != nil || !strings.Contains(out, "hold-out accuracy") {
+		t.Fatalf("eval conv in wasm: %v\n%s", err, out)
+	}
+	if out, _, err := run(t, "scale", "--model", cnn, "--max-budget", "2"); err != nil || !strings.Contains(out, "Lipschitz") {
+		t.Fatalf("scale cnn: %v\n%s", err, out)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"train", "--arch", "conv", "--data", "digits", "--image", "8x8", "--out", conv}, `--image "8x8": want HxWxC`},
+		{[]string{"train", "--arch", "conv", "--image", "4x4x1", "--out", conv}, "images of 4×4×1 pixels are 16 values, the data has 64 features"},
+		{[]string{"train", "--arch", "conv", "--groups", "3", "--out", conv}, "implicit.groups=3 does not divide the channels"},
+		{[]string{"train", "--arch", "cnn", "--depth", "0", "--out", conv}, "--depth 0"},
+		{[]string{"train", "--resume", conv, "--lr", "0.1"}, "--lr with --resume: a resumed run continues with its own settings"},
+		{[]string{"train", "--resume", conv, "--channels", "4"}, "--channels with --resume"},
+	} {
+		if _, _, err := run(t, c.args...); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v, want %q", c.args, err, c.want)
+		}
 	}
 }

@@ -41,7 +41,9 @@ func cnnPrefix(l int) string { return "cells." + strconv.Itoa(l) + "." }
 func (c *CNN) Kind() string { return kindCNN }
 
 // Describe names the model: "explicit, depth 2, C=16, I=32, …".
-func (c *CNN) Describe() string { return fmt.Sprintf("explicit, depth %d, %s", len(c.Cells), c.describe()) }
+func (c *CNN) Describe() string {
+	return fmt.Sprintf("explicit, depth %d, %s", len(c.Cells), c.describe())
+}
 
 // DefaultMethod is nil: no method iterates a cnn.
 func (c *CNN) DefaultMethod() api.Method { return nil }

@@ -27,7 +27,36 @@ type Recipe struct {
 	Gradient     train.GradientSettings
 	// Loss is the training loss; nil means CrossEntropy.
 	Loss train.Loss
+	// Conv, if set, makes the model convolutional: deq-conv, or the
+	// explicit cnn when its Depth is set. Hidden, Param, Activation,
+	// Monotone and MLP are then unused.
+	Conv *ConvRecipe
 }
+
+// ConvRecipe is a convolutional model's shape: its input images and its
+// layers.
+type ConvRecipe struct {
+	InChannels, Height, Width int // an input image, c_in·H·W = p
+	Channels, Inner           int // C and I
+	Groups, Pool              int // G and P
+	// CellStd is the cell's initial weight scale; 0 means 0.01.
+	CellStd float64
+	// Depth > 0 trains the explicit cnn of that many cells instead of
+	// deq-conv.
+	Depth int
+	// Tol and MaxIter, if set, are the deq-conv model file's own solver
+	// defaults (implicit.tol, implicit.max_iter), which training's solves
+	// use too.
+	Tol     float64
+	MaxIter int
+}
+
+// DigitsConv is implicit train --arch conv's default shape for the digits:
+// 8×8 grey images, C = 32, I = 16, G = 4, pool 2 (with fewer state channels,
+// C = 16, the cell at its initial weights does not converge on every digit),
+// solved to 1e-4 in at most 100 iterations, the tolerances DEQ training
+// libraries use for convolutional cells.
+var DigitsConv = ConvRecipe{InChannels: 1, Height: 8, Width: 8, Channels: 32, Inner: 16, Groups: 4, Pool: 2, Tol: 1e-4, MaxIter: 100}
 
 // DigitsRecipe made digits.safetensors; its values are implicit train's
 // defaults.
@@ -53,6 +82,25 @@ func (r Recipe) NewTrainer(p, q int) (*train.Trainer, error) {
 // parameters, drawn from the seed.
 func (r Recipe) Init(p, q int) (model.Architecture, error) {
 	rng := rand.New(rand.NewPCG(r.Seed, 0))
+	if c := r.Conv; c != nil {
+		if c.InChannels*c.Height*c.Width != p {
+			return nil, fmt.Errorf("images of %d×%d×%d pixels are %d values, the data has %d features", c.Height, c.Width, c.InChannels, c.InChannels*c.Height*c.Width, p)
+		}
+		cfg := model.ConvConfig{InChannels: c.InChannels, Height: c.Height, Width: c.Width, Channels: c.Channels, Inner: c.Inner,
+			Groups: c.Groups, Pool: c.Pool, Out: q, CellStd: c.CellStd}
+		if c.Depth > 0 {
+			return model.NewCNN(cfg, c.Depth, rng)
+		}
+		cv, err := model.NewConv(cfg, rng)
+		if err != nil {
+			return nil, err
+		}
+		cv.Defaults.Tol, cv.Defaults.MaxIter = c.Tol, c.MaxIter
+		if m := r.Gradient.Forward.Method; m != nil {
+			cv.Defaults.Solver = m.String()
+		}
+		return cv, nil
+	}
 	if r.MLP {
 		return model.NewMLP(model.MLPConfig{Hidden: r.Hidden, In: p, Out: q, Activation: r.Activation}, rng)
 	}
@@ -68,8 +116,20 @@ func (r Recipe) Init(p, q int) (model.Architecture, error) {
 
 // Params is the number of trained parameters of the recipe's model with p
 // inputs and q outputs: U, b, C and c, and W (direct) or A and B
-// (monotone) unless it is the MLP.
+// (monotone) unless it is the MLP; a convolutional model's are counted
+// from the model itself (0 if the recipe does not make one).
 func (r Recipe) Params(p, q int) int {
+	if r.Conv != nil {
+		a, err := r.Init(p, q)
+		if err != nil {
+			return 0
+		}
+		m, err := model.New(a)
+		if err != nil {
+			return 0
+		}
+		return m.Info().Params
+	}
 	h := r.Hidden
 	n := h*(p+1) + q*(h+1)
 	switch {
@@ -80,6 +140,20 @@ func (r Recipe) Params(p, q int) int {
 		n += h * h
 	}
 	return n
+}
+
+// MatchingExplicit is the explicit baseline for r with the same number of
+// parameters: for deq-conv the cnn of depth 1 (exactly deq-conv's
+// parameters, from the same initial weights), else MatchingMLP.
+func (r Recipe) MatchingExplicit(p, q int) Recipe {
+	if r.Conv == nil {
+		return r.MatchingMLP(p, q)
+	}
+	m := r
+	c := *r.Conv
+	c.Depth = 1
+	m.Conv = &c
+	return m
 }
 
 // MatchingMLP is the explicit baseline for r: the MLP trained the same way

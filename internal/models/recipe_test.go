@@ -91,3 +91,25 @@ func TestTrainRegression(t *testing.T) {
 		t.Errorf("mean squared error %.4f after training, want below 0.01", mse)
 	}
 }
+
+// The explicit counterpart of a deq-conv recipe is the cnn of depth 1, with
+// exactly its parameters and initial weights.
+func TestMatchingExplicitConv(t *testing.T) {
+	c := DigitsConv
+	r := Recipe{Conv: &c, Seed: 3}
+	e := r.MatchingExplicit(64, 10)
+	if r.Conv.Depth != 0 || e.Conv.Depth != 1 {
+		t.Fatalf("depths %d and %d", r.Conv.Depth, e.Conv.Depth)
+	}
+	if pi, pe := r.Params(64, 10), e.Params(64, 10); pi != pe || pi == 0 {
+		t.Errorf("parameters %d and %d", pi, pe)
+	}
+	ai, _ := r.Init(64, 10)
+	ae, _ := e.Init(64, 10)
+	if ai.(*model.Conv).Cell.Conv1.Weight[5] != ae.(*model.CNN).Cells[0].Conv1.Weight[5] {
+		t.Error("the cnn does not start from the deq-conv's weights")
+	}
+	if _, err := r.Init(63, 10); err == nil {
+		t.Error("8×8×1 images for 63 features")
+	}
+}
