@@ -3,6 +3,7 @@ package model_test
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/implicitlab/implicit/api"
@@ -65,6 +66,35 @@ func BenchmarkLatency(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+		})
+	}
+}
+
+// BenchmarkConvSolve is a deq-conv forward solve (the digits shape: 8×8×1
+// images, C = 32, I = 16, G = 4) to a relative residual of 1e-4 with
+// Anderson, batch 1 and 64: implicit bench's conv rows.
+func BenchmarkConvSolve(b *testing.B) {
+	c, err := model.NewConv(model.ConvConfig{InChannels: 1, Height: 8, Width: 8, Channels: 32, Inner: 16, Groups: 4, Pool: 2, Out: 10}, rand.New(rand.NewPCG(1, 64)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := model.New(c)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, n := range []int{1, 64} {
+		b.Run(fmt.Sprintf("batch=%d", n), func(b *testing.B) {
+			x := modeltest.RandomInputs(65, n, 64)
+			s := api.Settings{Method: &api.Anderson{Memory: 5}, RelTol: 1e-4, MaxIter: 100}
+			var evals float64
+			for b.Loop() {
+				out, err := m.Infer(context.Background(), x, s)
+				if err != nil || out.Result.Status != api.Converged {
+					b.Fatal(err, out.Result.Status)
+				}
+				evals = float64(out.Result.FuncEvals) / float64(n)
+			}
+			b.ReportMetric(evals, "evals/sample")
 		})
 	}
 }

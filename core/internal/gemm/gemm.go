@@ -74,12 +74,8 @@ func (p *Packed) MulAdd(c, a []float64, m int, s *Scratch) {
 	np := (n + nr - 1) / nr
 	i := 0
 	for ; i+mr <= m; i += mr {
+		packRows(s.a[:k*mr], a[i*k:(i+mr)*k], k)
 		ap := s.a[:k*mr]
-		for l := 0; l < k; l++ {
-			for r := 0; r < mr; r++ {
-				ap[l*mr+r] = a[(i+r)*k+l]
-			}
-		}
 		for j := 0; j < np; j++ {
 			panel := p.panels[j*k*nr : (j+1)*k*nr]
 			if j*nr+nr <= n {
@@ -124,6 +120,18 @@ func (p *Packed) MulAdd(c, a []float64, m int, s *Scratch) {
 				c[i*n+j*nr+q] += v
 			}
 		}
+	}
+}
+
+// packRows interleaves mr rows of a (each k long) into ap: element l of row
+// r at l·mr + r, the order the batch kernel reads. Six row slices and one
+// slice of ap a step leave one bounds check per step.
+func packRows(ap, a []float64, k int) {
+	r0, r1, r2 := a[0:k], a[k:2*k], a[2*k:3*k]
+	r3, r4, r5 := a[3*k:4*k], a[4*k:5*k], a[5*k:6*k]
+	for l := range r0 {
+		p := ap[l*mr : l*mr+mr : l*mr+mr]
+		p[0], p[1], p[2], p[3], p[4], p[5] = r0[l], r1[l], r2[l], r3[l], r4[l], r5[l]
 	}
 }
 
