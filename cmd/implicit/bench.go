@@ -41,20 +41,23 @@ func newBenchCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Time the same deq-dense model here and in PyTorch, side by side",
+		Short: "Time the same models here and in PyTorch, side by side",
 		Long: `Bench builds a monotone relu deq-dense model (p=64 inputs, q=10 outputs,
-m=0.5) at h = 64 and 256, writes it with its inputs to a temporary directory,
-and times the same forward solves in Go (in this process, one goroutine) and in
-PyTorch (scripts/torch/bench.py, one thread, float64, eager):
+m=0.5) at h = 64 and 256 and a deq-conv model (8×8×1 images, C = 32, I = 16,
+G = 4, pool 2, q = 10), writes them with their inputs to a temporary directory,
+and times the same forward solves in Go (in this process, one goroutine,
+float64) and in PyTorch (scripts/torch/bench.py and bench_conv.py, one thread,
+eager, in float64, and for deq-conv in float32 too):
 
-  latency: one sample, exactly 30 plain iterations from z = 0, then y = C z + c
-  batch:   256 samples, Anderson (memory 5) until every sample's relative
-           residual ‖f(z) − z‖/‖f(z)‖ is at most 1e-4
+  latency:  one sample, exactly 30 plain iterations from z = 0, then y = C z + c
+  batch:    256 samples, Anderson (memory 5) until every sample's relative
+            residual ‖f(z) − z‖/‖f(z)‖ is at most 1e-4
+  deq-conv: 1 and 64 samples, Anderson (memory 5) to the same tolerance
 
-Both sides time Ux + b, the solve and the readout; neither times loading. It
-prints medians and minima over repeated runs. Run it from the repository root
-(or pass --scripts) with an interpreter that has PyTorch; without one it prints
-the Go column alone.`,
+Both sides time the input injection, the solve and the readout; neither
+times loading. It prints medians and minima over repeated runs. Run it from
+the repository root (or pass --scripts) with an interpreter that has PyTorch;
+without one it prints the Go column alone.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if scale <= 0 {
@@ -81,7 +84,16 @@ type benchCase struct {
 	name      string
 	h, repeat int
 	batch     bool
+	// conv: the deq-conv model (8×8×1 images, C = h, I = 16, G = 4,
+	// pool 2) solved by Anderson to 1e-4, n samples; PyTorch in precision
+	// ("f64" or "f32").
+	conv      bool
+	n         int
+	precision string
 }
+
+// The conv rows' model: the digits' shape.
+var benchConv = model.ConvConfig{InChannels: 1, Height: 8, Width: 8, Channels: 32, Inner: 16, Groups: 4, Pool: 2, Out: benchQ}
 
 func runBench(ctx context.Context, w io.Writer, python, scripts string, scale float64) error {
 	dir, err := os.MkdirTemp("", "implicit-bench-")
@@ -92,10 +104,14 @@ func runBench(ctx context.Context, w io.Writer, python, scripts string, scale fl
 
 	torch := torchAvailable(python, scripts)
 	cases := []benchCase{
-		{"latency, 1 sample, 30 iterations", 64, 2000, false},
-		{"latency, 1 sample, 30 iterations", 256, 500, false},
-		{"batch 256, Anderson to 1e-4", 64, 30, true},
-		{"batch 256, Anderson to 1e-4", 256, 10, true},
+		{name: "latency, 1 sample, 30 iterations", h: 64, repeat: 2000},
+		{name: "latency, 1 sample, 30 iterations", h: 256, repeat: 500},
+		{name: "batch 256, Anderson to 1e-4", h: 64, repeat: 30, batch: true},
+		{name: "batch 256, Anderson to 1e-4", h: 256, repeat: 10, batch: true},
+		{name: "deq-conv 8×8, 1 sample, Anderson to 1e-4", h: 32, repeat: 200, conv: true, n: 1, precision: "f64"},
+		{name: "deq-conv 8×8, 1 sample, Anderson to 1e-4", h: 32, repeat: 200, conv: true, n: 1, precision: "f32"},
+		{name: "deq-conv 8×8, batch 64, Anderson to 1e-4", h: 32, repeat: 10, conv: true, n: 64, precision: "f64"},
+		{name: "deq-conv 8×8, batch 64, Anderson to 1e-4", h: 32, repeat: 10, conv: true, n: 64, precision: "f32"},
 	}
 	type row struct {
 		c         benchCase
@@ -106,7 +122,7 @@ func runBench(ctx context.Context, w io.Writer, python, scripts string, scale fl
 	var rows []row
 	for _, c := range cases {
 		c.repeat = max(3, int(float64(c.repeat)*scale))
-		model, x, modelPath, inputPath, err := benchModel(dir, c.h)
+		model, x, modelPath, inputPath, err := benchModel(dir, c)
 		if err != nil {
 			return err
 		}
@@ -123,7 +139,7 @@ func runBench(ctx context.Context, w io.Writer, python, scripts string, scale fl
 	}
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "case\th\tGo median µs\tGo min µs\tGo f-evals\tPyTorch median µs\tPyTorch min µs\tPyTorch f-evals\tspeed-up (medians)\t")
+	fmt.Fprintln(tw, "case\th or C\tGo median µs\tGo min µs\tGo f-evals\tPyTorch\tPyTorch median µs\tPyTorch min µs\tPyTorch f-evals\tspeed-up (medians)\t")
 	var blas string
 	for _, r := range rows {
 		py := []string{"-", "-", "-", "-"}
@@ -131,7 +147,11 @@ func runBench(ctx context.Context, w io.Writer, python, scripts string, scale fl
 			py = []string{fmtUS(r.pyT.MedianUS), fmtUS(r.pyT.MinUS), r.pyT.Iters, fmt.Sprintf("%.1fx", r.pyT.MedianUS/r.goT.MedianUS)}
 			blas = r.blasLabel
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.c.name, r.c.h, fmtUS(r.goT.MedianUS), fmtUS(r.goT.MinUS), r.goT.Iters, py[0], py[1], py[2], py[3])
+		prec := r.c.precision
+		if prec == "" {
+			prec = "f64"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.c.name, r.c.h, fmtUS(r.goT.MedianUS), fmtUS(r.goT.MinUS), r.goT.Iters, prec, py[0], py[1], py[2], py[3])
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -146,8 +166,9 @@ func runBench(ctx context.Context, w io.Writer, python, scripts string, scale fl
 			return fmt.Errorf("PyTorch, %s at h=%d: %w", r.c.name, r.c.h, r.pyErr)
 		}
 	}
-	fmt.Fprintf(w, "PyTorch: one thread, float64, eager, no_grad; BLAS %s; latency is the faster of z@W.T+inj and addmm;\n", blas)
-	fmt.Fprintln(w, "batch is the fastest converged run over Anderson regularisations λ = 1e-4, 1e-6, 1e-8, 1e-10.")
+	fmt.Fprintf(w, "PyTorch: one thread, eager, no_grad, in the precision of its column; BLAS %s; latency is the faster of z@W.T+inj and addmm;\n", blas)
+	fmt.Fprintln(w, "batch and deq-conv rows are the fastest converged run over Anderson regularisations λ = 1e-4, 1e-6, 1e-8, 1e-10.")
+	fmt.Fprintln(w, "deq-conv: 8×8×1 images, C = 32, I = 16, G = 4, pool 2 (scripts/torch/bench_conv.py, the same file and inputs).")
 	fmt.Fprintln(w, "Go f-evals: mean and max over samples (a converged sample stops); PyTorch: evaluations of the whole batch.")
 	return nil
 }
@@ -159,9 +180,20 @@ func kernelLabel() string { return model.Kernel() }
 func fmtUS(us float64) string { return strconv.FormatFloat(us, 'f', 1, 64) }
 
 // benchModel builds the case's model and inputs and writes both for PyTorch.
-func benchModel(dir string, h int) (*model.Model, []float64, string, string, error) {
+func benchModel(dir string, c benchCase) (*model.Model, []float64, string, string, error) {
+	h := c.h
 	rng := rand.New(rand.NewPCG(1, uint64(h)))
-	d, err := model.NewDense(model.DenseConfig{Hidden: h, In: benchP, Out: benchQ, Activation: model.ReLU, Param: model.Monotone, Monotone: 0.5}, rng)
+	var (
+		d   model.Architecture
+		err error
+	)
+	name := fmt.Sprintf("h%d", h)
+	if c.conv {
+		name = fmt.Sprintf("conv%d", h)
+		d, err = model.NewConv(benchConv, rng)
+	} else {
+		d, err = model.NewDense(model.DenseConfig{Hidden: h, In: benchP, Out: benchQ, Activation: model.ReLU, Param: model.Monotone, Monotone: 0.5}, rng)
+	}
 	if err != nil {
 		return nil, nil, "", "", err
 	}
@@ -177,8 +209,8 @@ func benchModel(dir string, h int) (*model.Model, []float64, string, string, err
 	for i := range x {
 		x[i] = rng.NormFloat64()
 	}
-	modelPath := filepath.Join(dir, fmt.Sprintf("h%d.safetensors", h))
-	inputPath := filepath.Join(dir, fmt.Sprintf("h%d.csv", h))
+	modelPath := filepath.Join(dir, name+".safetensors")
+	inputPath := filepath.Join(dir, name+".csv")
 	if err := os.WriteFile(modelPath, file, 0o644); err != nil {
 		return nil, nil, "", "", err
 	}
@@ -191,7 +223,9 @@ func benchModel(dir string, h int) (*model.Model, []float64, string, string, err
 // timeGo runs the case c.repeat times (after a warm-up) in this process.
 func timeGo(ctx context.Context, m *model.Model, x []float64, c benchCase) (timing, error) {
 	s := api.Settings{Method: &api.Anderson{Memory: 5}, RelTol: batchTol, MaxIter: batchMaxIter}
-	if !c.batch {
+	if c.conv {
+		x = x[:c.n*m.Info().In]
+	} else if !c.batch {
 		x = x[:benchP]
 		s = api.Settings{Method: &api.Picard{}, MaxIter: latencyIters, RelTol: -1}
 	}
@@ -210,7 +244,7 @@ func timeGo(ctx context.Context, m *model.Model, x []float64, c benchCase) (timi
 			times = append(times, float64(time.Since(start).Nanoseconds())/1e3)
 		}
 	}
-	if c.batch && out.Result.Status != api.Converged {
+	if (c.batch || c.conv) && out.Result.Status != api.Converged {
 		return timing{}, fmt.Errorf("go batch solve at h=%d: %v", c.h, out.Result.Status)
 	}
 	mean := float64(out.Result.FuncEvals) / float64(len(out.Result.Samples))
@@ -247,32 +281,39 @@ type torchResult struct {
 
 func timeTorch(ctx context.Context, python, scripts, modelPath, inputPath string, c benchCase) (timing, string, error) {
 	args := []string{"--model", modelPath, "--input", inputPath, "--repeat", strconv.Itoa(c.repeat)}
+	script := "bench.py"
 	var runs [][]string
-	if c.batch {
+	switch {
+	case c.conv:
+		script = "bench_conv.py"
+		for _, lam := range []string{"1e-4", "1e-6", "1e-8", "1e-10"} {
+			runs = append(runs, append([]string{"--batch", strconv.Itoa(c.n), "--dtype", c.precision, "--tol", "1e-4", "--max-iter", strconv.Itoa(batchMaxIter), "--anderson-m", "5", "--anderson-lam", lam}, args...))
+		}
+	case c.batch:
 		// The DEQ tutorial's λ = 1e-4 is absolute, so it swamps the Gram
 		// matrix once residuals are small; PyTorch gets the best of several.
 		for _, lam := range []string{"1e-4", "1e-6", "1e-8", "1e-10"} {
 			runs = append(runs, append([]string{"batch", "--tol", "1e-4", "--max-iter", strconv.Itoa(batchMaxIter), "--anderson-m", "5", "--anderson-lam", lam, "--anderson-beta", "1.0"}, args...))
 		}
-	} else {
+	default:
 		base := append([]string{"latency", "--iters", strconv.Itoa(latencyIters)}, args...)
 		runs = [][]string{base, append(slices.Clone(base), "--impl", "addmm")}
 	}
 	var best torchResult
 	for _, a := range runs {
-		cmd := exec.CommandContext(ctx, python, append([]string{filepath.Join(scripts, "bench.py")}, a...)...)
+		cmd := exec.CommandContext(ctx, python, append([]string{filepath.Join(scripts, script)}, a...)...)
 		var stderr strings.Builder
 		cmd.Stderr = &stderr
 		out, err := cmd.Output()
 		if err != nil {
-			return timing{}, "", fmt.Errorf("bench.py %s: %v: %s", strings.Join(a, " "), err, stderr.String())
+			return timing{}, "", fmt.Errorf("%s %s: %v: %s", script, strings.Join(a, " "), err, stderr.String())
 		}
 		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 		var r torchResult
 		if err := json.Unmarshal([]byte(lines[len(lines)-1]), &r); err != nil {
 			return timing{}, "", fmt.Errorf("bench.py printed %q: %w", out, err)
 		}
-		if c.batch && !(r.Residual <= batchTol) {
+		if (c.batch || c.conv) && !(r.Residual <= batchTol) {
 			continue // did not converge within the iteration limit
 		}
 		if best.TimeMedian == 0 || r.TimeMedian < best.TimeMedian {
