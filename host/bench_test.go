@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"runtime"
 	"testing"
@@ -52,6 +53,36 @@ func BenchmarkInfer(b *testing.B) {
 					})
 				}
 			}
+		}
+	}
+}
+
+// BenchmarkInferConv is a deq-conv forward solve (8×8×1 images, C = 32,
+// I = 16, G = 4, pool 2) by Anderson to 1e-4, natively and in the sandbox,
+// batch 1 and 64.
+func BenchmarkInferConv(b *testing.B) {
+	rt := sharedRuntime(b)
+	ctx := context.Background()
+	c, err := model.NewConv(model.ConvConfig{InChannels: 1, Height: 8, Width: 8, Channels: 32, Inner: 16, Groups: 4, Pool: 2, Out: 10}, rand.New(rand.NewPCG(1, 64)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	nm, wm := pair(b, rt, encode(b, c))
+	s := api.Settings{Method: &api.Anderson{Memory: 5}, RelTol: 1e-4, MaxIter: 100}
+	for _, n := range []int{1, 64} {
+		x := randomInputs(65, n, 64)
+		for _, side := range []struct {
+			name  string
+			infer func(context.Context, []float64, api.Settings) (*api.Output, error)
+		}{{"native", nm.Infer}, {"wasm", wm.Infer}} {
+			b.Run(fmt.Sprintf("batch=%d/%s", n, side.name), func(b *testing.B) {
+				for b.Loop() {
+					out, err := side.infer(ctx, x, s)
+					if err != nil || out.Result.Status != api.Converged {
+						b.Fatal(err, out.Result.Status)
+					}
+				}
+			})
 		}
 	}
 }
