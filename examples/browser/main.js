@@ -9,6 +9,7 @@ const digitEl = document.getElementById('digit');
 const statusEl = document.getElementById('status');
 const budget = document.getElementById('budget');
 const solver = document.getElementById('solver');
+const modelSelect = document.getElementById('model');
 const bars = document.getElementById('bars');
 
 const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
@@ -18,7 +19,7 @@ let request = 0;
 let ready = false;
 
 // State the browser test reads.
-window.implicitDemo = { ready: false, done: false, digit: null, iterations: 0, pixels: null };
+window.implicitDemo = { ready: false, done: false, digit: null, iterations: 0, pixels: null, kind: null };
 
 const barEls = [];
 for (let c = 0; c < 10; c++) {
@@ -95,10 +96,13 @@ function solve() {
 worker.onmessage = ({ data }) => {
   if (data.type === 'ready') {
     const { info, methods } = data;
+    const chosen = solver.value;
     solver.replaceChildren(new Option(`the model's (${info.method})`, ''), ...methods.map((m) => new Option(m, m)));
+    solver.value = chosen;
     ready = true;
-    window.implicitDemo.ready = true;
-    statusEl.textContent = `Ready: ${info.kind} (${info.description}), ${info.in} inputs, ${info.out} classes. Draw a digit.`;
+    Object.assign(window.implicitDemo, { ready: true, kind: info.kind });
+    statusEl.textContent = `Ready: ${info.kind} (${info.description}), ${info.params} parameters. Draw a digit.`;
+    solve();
     return;
   }
   if (data.type === 'error') {
@@ -122,5 +126,11 @@ worker.onmessage = ({ data }) => {
 
 budget.addEventListener('input', () => { document.getElementById('budgetValue').textContent = budget.value; solve(); });
 solver.addEventListener('change', solve);
+modelSelect.addEventListener('change', () => {
+  ready = false;
+  window.implicitDemo.ready = false;
+  statusEl.textContent = 'Loading the model…';
+  worker.postMessage({ type: 'load', name: modelSelect.value });
+});
 document.getElementById('clear').addEventListener('click', clearPad);
 clearPad();

@@ -47,24 +47,31 @@ try {
   await page.goto(url);
   await page.waitForFunction(() => window.implicitDemo?.ready, null, { timeout: 30000 });
   const box = await page.locator('#pad').boundingBox();
-  for (const d of digits) {
-    await page.click('#clear');
-    for (const s of d.strokes) {
-      await page.mouse.move(box.x + s[0][0], box.y + s[0][1]);
-      await page.mouse.down();
-      for (const [x, y] of s.slice(1)) await page.mouse.move(box.x + x, box.y + y, { steps: 8 });
-      await page.mouse.up();
+  for (const kind of ['deq-dense', 'deq-conv']) {
+    if (kind === 'deq-conv') {
+      await page.selectOption('#model', 'conv');
+      await page.waitForFunction(() => window.implicitDemo.ready && window.implicitDemo.kind === 'deq-conv', null, { timeout: 30000 });
     }
-    await page.waitForFunction(() => window.implicitDemo.done, null, { timeout: 30000 });
-    const r = await page.evaluate(() => ({ ...window.implicitDemo }));
-    check(r.digit === d.label, `drew a ${d.label}: predicted ${r.digit} after ${r.iterations} iterations (${r.status})`);
-    if (r.digit !== d.label) {
-      for (let y = 0; y < 8; y++) console.log(r.pixels.slice(8 * y, 8 * y + 8).map((v) => String(Math.round(16 * v)).padStart(3)).join(''));
-    }
-    if (d.label === 7) {
-      mkdirSync(out, { recursive: true });
-      await page.screenshot({ path: join(out, 'browser-digit.png') });
-      console.log(`screenshot: ${join(out, 'browser-digit.png')}`);
+    for (const d of digits) {
+      await page.click('#clear');
+      for (const s of d.strokes) {
+        await page.mouse.move(box.x + s[0][0], box.y + s[0][1]);
+        await page.mouse.down();
+        for (const [x, y] of s.slice(1)) await page.mouse.move(box.x + x, box.y + y, { steps: 8 });
+        await page.mouse.up();
+      }
+      await page.waitForFunction(() => window.implicitDemo.done, null, { timeout: 30000 });
+      const r = await page.evaluate(() => ({ ...window.implicitDemo }));
+      check(r.digit === d.label && r.kind === kind, `${kind}: drew a ${d.label}: predicted ${r.digit} after ${r.iterations} iterations (${r.status})`);
+      if (r.digit !== d.label) {
+        for (let y = 0; y < 8; y++) console.log(r.pixels.slice(8 * y, 8 * y + 8).map((v) => String(Math.round(16 * v)).padStart(3)).join(''));
+      }
+      if (d.label === 7) {
+        mkdirSync(out, { recursive: true });
+        const shot = join(out, `browser-digit-${kind}.png`);
+        await page.screenshot({ path: shot });
+        console.log(`screenshot: ${shot}`);
+      }
     }
   }
   // The budget control: one iteration gives exactly one.
@@ -77,5 +84,5 @@ try {
   server.close();
   rmSync(profile, { recursive: true, force: true });
 }
-console.log(`${digits.length + 2 - failed} passed, ${failed} failed`);
+console.log(`${2 * digits.length + 2 - failed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);

@@ -5,8 +5,12 @@ import { WASI, OpenFile, File, ConsoleStdout } from './node_modules/@bjorn3/brow
 import { Implicit, METHODS } from '../../wasm/js/implicit.mjs';
 
 const wasmURL = new URL('../../wasm/implicit.wasm', import.meta.url);
-const modelURL = new URL('../../internal/models/digits.safetensors', import.meta.url);
+const modelURLs = {
+  dense: new URL('../../internal/models/digits.safetensors', import.meta.url),
+  conv: new URL('../../internal/models/digits-conv.safetensors', import.meta.url),
+};
 
+let im;
 let model;
 let latest = 0;
 const pace = Number(new URL(self.location.href).searchParams.get('pace') ?? 12); // ms between iterations, for the eye
@@ -17,9 +21,17 @@ async function start() {
   const wasi = new WASI([], [], fds);
   const { instance } = await WebAssembly.instantiateStreaming(fetch(wasmURL), { wasi_snapshot_preview1: wasi.wasiImport });
   wasi.initialize(instance);
-  const im = new Implicit(instance);
-  model = im.load(new Uint8Array(await (await fetch(modelURL)).arrayBuffer()));
-  postMessage({ type: 'ready', info: model.info, methods: METHODS });
+  im = new Implicit(instance);
+  await load('dense');
+}
+
+// load swaps in one of the two digits models.
+async function load(name) {
+  const file = new Uint8Array(await (await fetch(modelURLs[name])).arrayBuffer());
+  latest++; // a solve under way stops at its next step
+  if (model) model.free();
+  model = im.load(file);
+  postMessage({ type: 'ready', name, info: model.info, methods: METHODS });
 }
 
 const tick = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -47,8 +59,10 @@ async function solve({ id, pixels, budget, method }) {
   }
 }
 
+const report = (e) => postMessage({ type: 'error', message: String(e.message ?? e) });
 onmessage = ({ data }) => {
-  if (data.type === 'solve') solve(data).catch((e) => postMessage({ type: 'error', message: String(e.message ?? e) }));
+  if (data.type === 'solve') solve(data).catch(report);
+  if (data.type === 'load') load(data.name).catch(report);
 };
 
 start().catch((e) => postMessage({ type: 'error', message: String(e.message ?? e) }));

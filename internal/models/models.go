@@ -20,6 +20,17 @@ var digits []byte
 // DigitsFile returns the bytes of the default digits model file.
 func DigitsFile() []byte { return digits }
 
+// digits-conv.safetensors is what `implicit train --data digits --arch conv
+// --epochs 10` writes (DigitsConvRecipe): the convolutional digits model the
+// browser page offers.
+//
+//go:generate sh -c "go run ../../cmd/implicit train --quiet --data digits --arch conv --epochs 10 --out digits-conv.safetensors && rm digits-conv.safetensors.state"
+//go:embed digits-conv.safetensors
+var digitsConv []byte
+
+// DigitsConvFile returns the bytes of the convolutional digits model file.
+func DigitsConvFile() []byte { return digitsConv }
+
 // Digits returns the default digits model: 64 inputs (8×8 pixels scaled to
 // [0, 1]), 10 class scores.
 func Digits() (*model.Dense, error) {

@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"os"
 	"reflect"
 	"testing"
 
@@ -68,5 +69,37 @@ func TestDigitsModelIsTheRecipesRun(t *testing.T) {
 	}
 	if !reflect.DeepEqual(tr.Model(), want) {
 		t.Error("retraining with DigitsRecipe does not give the embedded model: regenerate it with go generate ./internal/models")
+	}
+}
+
+// The embedded convolutional model is what its recipe trains. The run takes
+// minutes, so it needs IMPLICIT_RETRAIN=1 (CI sets it, without -race).
+func TestDigitsConvModelIsTheRecipesRun(t *testing.T) {
+	if os.Getenv("IMPLICIT_RETRAIN") == "" {
+		t.Skip("trains deq-conv for 10 epochs, some minutes: set IMPLICIT_RETRAIN=1")
+	}
+	if model.Kernel() != "avx2+fma assembly" {
+		t.Skipf("the embedded model was trained with the assembly kernel; this build runs %s, which rounds differently", model.Kernel())
+	}
+	set, err := datasets.Digits()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := DigitsConvRecipe.NewTrainer(set.Features, set.Classes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := train.Data{X: set.Train.X, Target: set.Train.Labels, N: set.Train.N}
+	for range DigitsConvRecipe.Epochs {
+		if err := tr.Epoch(context.Background(), data, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := model.Decode(DigitsConvFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(tr.Model(), want) {
+		t.Error("retraining with DigitsConvRecipe does not give the embedded model: regenerate it with go generate ./internal/models")
 	}
 }

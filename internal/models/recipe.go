@@ -65,6 +65,13 @@ var DigitsRecipe = Recipe{
 	Epochs: 30, BatchSize: 32, LearningRate: 3e-3, Seed: 1,
 }
 
+// DigitsConvRecipe made digits-conv.safetensors: implicit train --arch conv's
+// defaults with 10 epochs.
+var DigitsConvRecipe = Recipe{
+	Conv: &DigitsConv, Epochs: 10, BatchSize: 32, LearningRate: 3e-3, Seed: 1,
+	Gradient: train.GradientSettings{AllowUnconverged: true},
+}
+
 // NewTrainer initialises a model of p inputs and q outputs from the seed and
 // returns its trainer.
 func (r Recipe) NewTrainer(p, q int) (*train.Trainer, error) {
