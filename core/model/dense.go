@@ -162,26 +162,24 @@ func (d *Dense) Validate() error {
 	var errs []error
 	switch d.Param {
 	case Direct:
-		errs = append(errs, checkMatrix("W (core.weight)", d.W, h, h), empty("A (core.A)", d.A), empty("B (core.B)", d.B))
+		errs = append(errs, checkMatrix("W (core.weight)", d.W, h, h), empty("A (core.A)", d.A), empty("B (core.B)", d.B),
+			checkMagnitude("W (core.weight)", d.W.Data))
 		if d.Monotone != 0 {
 			errs = append(errs, modelErrorf("monotone m=%v is set for a direct model", d.Monotone))
 		}
 	case Monotone:
 		errs = append(errs, checkMatrix("A (core.A)", d.A, h, h), checkMatrix("B (core.B)", d.B, h, h), empty("W (core.weight)", d.W))
-		// |(AᵀA)ᵢⱼ| ≤ ‖A‖²_F, so these bounds on m, A and B keep W finite.
-		const limit = math.MaxFloat64 / 4
-		if !(d.Monotone > 0 && d.Monotone < limit) {
-			errs = append(errs, modelErrorf("monotone m=%v (want a finite m > 0)", d.Monotone))
+		// |(AᵀA)ᵢⱼ| ≤ ‖A‖²_F, so these bounds on m, A and B bound W's
+		// entries by 3·maxWeight + 1, whose squares summed over h² ≤ 2²⁴
+		// entries stay finite: the splittings' norms of I − W do not
+		// overflow.
+		if !(d.Monotone > 0 && d.Monotone < maxWeight) {
+			errs = append(errs, modelErrorf("monotone m=%v (want m > 0, below %g)", d.Monotone, maxWeight))
 		}
-		if s := vec.Dot(d.A.Data, d.A.Data); len(d.A.Data) == h*h && !(s < limit) {
-			errs = append(errs, modelErrorf("A (core.A) is too large: ‖A‖²_F = %v overflows W = (1 − m) I − AᵀA + B − Bᵀ", s))
+		if s := vec.Dot(d.A.Data, d.A.Data); len(d.A.Data) == h*h && !(s < maxWeight) {
+			errs = append(errs, modelErrorf("A (core.A) is too large: ‖A‖²_F = %v (at most %g, so that W = (1 − m) I − AᵀA + B − Bᵀ and its norms stay finite)", s, maxWeight))
 		}
-		for i, b := range d.B.Data {
-			if !(math.Abs(b) < limit) {
-				errs = append(errs, modelErrorf("B (core.B) is too large: %v at index %d overflows W = (1 − m) I − AᵀA + B − Bᵀ", b, i))
-				break
-			}
-		}
+		errs = append(errs, checkMagnitude("B (core.B)", d.B.Data))
 	default:
 		return modelErrorf("parametrisation %q (want direct or monotone)", d.Param)
 	}
@@ -193,6 +191,22 @@ func (d *Dense) Validate() error {
 		validateDefaults(d.Defaults),
 	)
 	return firstError(errs...)
+}
+
+// maxWeight bounds a deq-dense layer's weights (and ‖A‖²_F): far beyond any
+// trained model's, and low enough that the norms the solvers take of W
+// cannot overflow.
+const maxWeight = 1e100
+
+// checkMagnitude checks that every value of v is below maxWeight in
+// magnitude.
+func checkMagnitude(name string, v []float64) error {
+	for i, x := range v {
+		if !(math.Abs(x) < maxWeight) {
+			return modelErrorf("%s is too large: %v at index %d (at most %g, so that the solvers' norms of W stay finite)", name, x, i, maxWeight)
+		}
+	}
+	return nil
 }
 
 // EffectiveW returns the h×h matrix W of the layer: W itself, or

@@ -308,3 +308,19 @@ func TestSplittingResidualRisesAndConverges(t *testing.T) {
 		t.Errorf("an explicit ratio of 1000: %v", err)
 	}
 }
+
+// A monotone layer with huge but finite weights is refused at load, naming
+// the tensor: its W would make the splittings' norms overflow (L = NaN),
+// and every solve fail. (FuzzDecode found it; its input is in the corpus.)
+func TestHugeWeightsAreRefused(t *testing.T) {
+	d := modeltest.RandomDense(1, model.ReLU, model.Monotone, 4, 2, 1, 1)
+	d.B.Data[3] = 1e200
+	if err := d.Validate(); !errors.Is(err, api.ErrModel) || !strings.Contains(err.Error(), "B (core.B) is too large: 1e+200 at index 3") {
+		t.Errorf("B = 1e200: %v", err)
+	}
+	w := modeltest.RandomDense(1, model.ReLU, model.Direct, 4, 2, 1, 1)
+	w.W.Data[0] = -3e150
+	if err := w.Validate(); !errors.Is(err, api.ErrModel) || !strings.Contains(err.Error(), "W (core.weight) is too large") {
+		t.Errorf("W = -3e150: %v", err)
+	}
+}
