@@ -2,8 +2,8 @@ package host
 
 import (
 	"bytes"
-	"encoding/json"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -31,7 +31,9 @@ func torchCases(t *testing.T) []torchCase {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var listing struct{ Cases []struct{ Name, Model, Input string } }
+	var listing struct {
+		Cases []struct{ Name, Model, Input string }
+	}
 	if err := json.Unmarshal(b, &listing); err != nil || len(listing.Cases) < 12 {
 		t.Fatalf("testdata/torch/cases.json: %d cases (%v)", len(listing.Cases), err)
 	}
