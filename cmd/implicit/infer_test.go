@@ -153,8 +153,8 @@ func TestInferJSONStatsOfANonFiniteSolve(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range d.W.Data {
-		d.W.Data[i] = 1e308 // finite, valid, and Inf after one product
+	for i := range d.U.Data {
+		d.U.Data[i] = 1e308 // finite, valid, and Inf after one product
 	}
 	path, in := filepath.Join(dir, "m.safetensors"), filepath.Join(dir, "in.csv")
 	if err := writeModel(path, d); err != nil {
