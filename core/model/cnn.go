@@ -180,6 +180,9 @@ func (b *cnnBackward) Adjoint(gz []float64) fixedpoint.BatchProblem {
 	}}
 }
 
+// StateVJP sets dst = 0: z_L does not depend on the state.
+func (b *cnnBackward) StateVJP(dst, u []float64) { clear(dst[:len(u)]) }
+
 // JacobianFree returns gz, the exact gradient of z_L.
 func (b *cnnBackward) JacobianFree(gz []float64) []float64 { return gz }
 

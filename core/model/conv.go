@@ -142,6 +142,11 @@ func (b *convBackward) Adjoint(gz []float64) fixedpoint.BatchProblem {
 	}}
 }
 
+// StateVJP sets dst = J_f(z)ᵀ u through the tape.
+func (b *convBackward) StateVJP(dst, u []float64) {
+	b.l.cell.vjp(dst, u, b.all, &b.tape, &b.grads, nil)
+}
+
 // JacobianFree returns u = gz.
 func (b *convBackward) JacobianFree(gz []float64) []float64 { return gz }
 

@@ -576,6 +576,14 @@ func (b *denseBackward) Adjoint(gz []float64) fixedpoint.BatchProblem {
 	}
 }
 
+// StateVJP sets dst = J_f(z)ᵀ u = Wᵀ (D ⊙ u), row by row (D ⊙ u) W.
+func (b *denseBackward) StateVJP(dst, u []float64) {
+	v := b.JacobianFree(u)
+	clear(dst[:len(v)])
+	var scratch gemm.Scratch
+	b.l.packedW().MulAdd(dst, v, b.n, &scratch)
+}
+
 // Params adds ∂U = vᵀ x, ∂b = Σ v and ∂W = vᵀ z*, or for the monotone
 // parametrisation W = (1 − m) I − AᵀA + B − Bᵀ, ∂A = −A (G + Gᵀ) and
 // ∂B = G − Gᵀ with G = ∂W.

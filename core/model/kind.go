@@ -95,6 +95,10 @@ type Backward interface {
 	// Params adds to grad the gradient of the map's and the injection's
 	// parameters for the adjoint variable w.
 	Params(grad Architecture, w []float64)
+	// StateVJP sets dst to J_f(z)ᵀ u for the batch, u and dst n×State: the
+	// product that back-propagates through one step of the map, for
+	// gradients through unrolled iterations.
+	StateVJP(dst, u []float64)
 }
 
 // Kind is one entry of the registry: a kind's name and how to read its

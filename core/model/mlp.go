@@ -167,5 +167,8 @@ func (b *mlpBackward) Adjoint(gz []float64) fixedpoint.BatchProblem {
 	}}
 }
 
+// StateVJP sets dst = 0: the map does not depend on z.
+func (b *mlpBackward) StateVJP(dst, u []float64) { clear(dst[:len(u)]) }
+
 // Params adds ∂U = vᵀ x and ∂b = Σ v: the map has no other parameters.
 func (b *mlpBackward) Params(grad Architecture, v []float64) { b.encoderGrad(grad, v) }

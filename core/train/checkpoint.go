@@ -28,6 +28,9 @@ const (
 	stateLoss  = "train.loss"
 	stateMode  = "train.gradient"
 	stateAllow = "train.allow_unconverged"
+	// The unrolled and phantom gradients' steps and damping.
+	stateSteps   = "train.gradient_steps"
+	stateDamping = "train.gradient_damping"
 	// The solvers' settings, under train.forward. and train.backward.
 	stateSolver  = "solver"
 	stateRelTol  = "rel_tol"
@@ -67,6 +70,14 @@ func (t *Trainer) Checkpoint() (state, modelFile []byte, err error) {
 		stateLoss:  loss,
 		stateMode:  t.set.Gradient.Mode.String(),
 		stateAllow: strconv.FormatBool(t.set.Gradient.AllowUnconverged),
+	}
+	if m := t.set.Gradient.Mode; m == Unrolled || m == Phantom {
+		steps, tau, err := t.set.Gradient.unrolling()
+		if err != nil {
+			return nil, nil, err
+		}
+		meta[stateSteps] = strconv.Itoa(steps)
+		meta[stateDamping] = strconv.FormatFloat(tau, 'g', -1, 64)
 	}
 	putSolver(meta, "train.forward.", t.set.Gradient.Forward)
 	putSolver(meta, "train.backward.", t.set.Gradient.Backward)
@@ -140,13 +151,18 @@ func Resume(state []byte, s TrainSettings) (*Trainer, error) {
 	default:
 		return nil, bad("%s=%q", stateLoss, meta[stateLoss])
 	}
-	switch meta[stateMode] {
-	case Implicit.String():
-		s.Gradient.Mode = Implicit
-	case JacobianFree.String():
-		s.Gradient.Mode = JacobianFree
-	default:
+	mode, ok := gradientModeByName(meta[stateMode])
+	if !ok {
 		return nil, bad("%s=%q", stateMode, meta[stateMode])
+	}
+	s.Gradient.Mode = mode
+	if mode == Unrolled || mode == Phantom {
+		if s.Gradient.Steps, err = strconv.Atoi(meta[stateSteps]); err != nil {
+			return nil, bad("%s=%q", stateSteps, meta[stateSteps])
+		}
+		if s.Gradient.Damping, err = strconv.ParseFloat(meta[stateDamping], 64); err != nil {
+			return nil, bad("%s=%q", stateDamping, meta[stateDamping])
+		}
 	}
 	for _, sv := range []struct {
 		prefix string

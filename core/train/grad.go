@@ -23,13 +23,35 @@ const (
 	// layers, a descent direction; the exact gradient is preferable when
 	// the layer is far from contractive or accuracy matters.
 	JacobianFree
+	// Unrolled runs exactly Steps iterations z ← (1 − τ) z + τ f(z) from
+	// z⁰ = 0 (τ = Damping, default 1) and back-propagates through all of
+	// them: the exact gradient of the Steps-step model, whose memory grows
+	// with Steps. No forward solve: the model trained is the unrolled one.
+	Unrolled
+	// Phantom solves the fixed point z*, then runs Steps damped iterations
+	// from it (τ = Damping, default 0.8; Steps default 3) and
+	// back-propagates through those alone, z* held constant: the phantom
+	// gradient of Geng et al. (2021).
+	Phantom
 )
 
+var modeNames = [...]string{"implicit", "jacobian-free", "unrolled", "phantom"}
+
 func (g GradientMode) String() string {
-	if g == JacobianFree {
-		return "jacobian-free"
+	if g < 0 || int(g) >= len(modeNames) {
+		return fmt.Sprintf("GradientMode(%d)", int(g))
 	}
-	return "implicit"
+	return modeNames[g]
+}
+
+// gradientModeByName returns the mode String names.
+func gradientModeByName(name string) (GradientMode, bool) {
+	for k, n := range modeNames {
+		if n == name {
+			return GradientMode(k), true
+		}
+	}
+	return 0, false
 }
 
 // GradientSettings control one gradient computation.
@@ -44,6 +66,39 @@ type GradientSettings struct {
 	// its iteration limit; the gradient is then only approximate. Without
 	// it, that is an error (ErrNotConverged).
 	AllowUnconverged bool
+	// Steps and Damping are the iterations Unrolled and Phantom
+	// back-propagate through and their damping τ in (0, 1]; zero means
+	// the mode's default (Unrolled: Steps is required, τ = 1; Phantom: 3
+	// steps, τ = 0.8).
+	Steps   int
+	Damping float64
+}
+
+// maxUnrolledSteps bounds Steps: every step's iterate is kept.
+const maxUnrolledSteps = 10000
+
+// unrolling returns the steps and damping of an unrolled or phantom
+// gradient.
+func (gs GradientSettings) unrolling() (int, float64, error) {
+	steps, tau := gs.Steps, gs.Damping
+	if gs.Mode == Phantom {
+		if steps == 0 {
+			steps = 3
+		}
+		if tau == 0 {
+			tau = 0.8
+		}
+	}
+	if tau == 0 {
+		tau = 1
+	}
+	if steps < 1 || steps > maxUnrolledSteps {
+		return 0, 0, fmt.Errorf("%w: %s gradient through %d steps (want 1 to %d)", api.ErrProblem, gs.Mode, steps, maxUnrolledSteps)
+	}
+	if !(tau > 0 && tau <= 1) {
+		return 0, 0, fmt.Errorf("%w: %s gradient's damping %v (want 0 < τ ≤ 1)", api.ErrProblem, gs.Mode, tau)
+	}
+	return steps, tau, nil
 }
 
 // ErrNotConverged reports a forward or adjoint solve of a gradient that
@@ -82,6 +137,18 @@ func Gradient(ctx context.Context, m *model.Model, x, target []float64, loss Los
 	if n == 0 {
 		return nil, fmt.Errorf("%w: an empty batch has no loss", api.ErrProblem)
 	}
+	switch gs.Mode {
+	case Implicit, JacobianFree:
+		return implicitGradient(ctx, m, x, target, loss, gs, n)
+	case Unrolled, Phantom:
+		return unrolledGradient(ctx, m, x, target, loss, gs, n)
+	}
+	return nil, fmt.Errorf("%w: gradient mode %v", api.ErrProblem, gs.Mode)
+}
+
+// implicitGradient is Gradient through the solved fixed point.
+func implicitGradient(ctx context.Context, m *model.Model, x, target []float64, loss Loss, gs GradientSettings, n int) (*GradientResult, error) {
+	q := m.Info().Out
 	fwd, err := m.Settings(gs.Forward)
 	if err != nil {
 		return nil, err
@@ -136,6 +203,98 @@ func Gradient(ctx context.Context, m *model.Model, x, target []float64, loss Los
 	}
 	back.Params(grad, w)
 	return &GradientResult{Loss: l, Grad: grad, Y: y, Forward: res, Backward: adjoint}, nil
+}
+
+// unrolledGradient back-propagates through steps damped iterations
+// z ← (1 − τ) z + τ f(z): from 0 (Unrolled) or from the solved fixed point
+// (Phantom, which holds it constant).
+func unrolledGradient(ctx context.Context, m *model.Model, x, target []float64, loss Loss, gs GradientSettings, n int) (*GradientResult, error) {
+	steps, tau, err := gs.unrolling()
+	if err != nil {
+		return nil, err
+	}
+	info := m.Info()
+	q, dim := info.Out, info.State
+	layer := m.Layer()
+	inj := layer.Inject(x, n)
+	prob := layer.Problem(inj, n)
+	z0 := make([]float64, n*dim)
+	var res *api.Result
+	if gs.Mode == Phantom {
+		fwd, err := m.Settings(gs.Forward)
+		if err != nil {
+			return nil, err
+		}
+		fwd.NoTrace = true
+		if res, err = fixedpoint.SolveBatch(ctx, prob, n, fwd); err == nil {
+			err = gs.converged("forward", res)
+		}
+		if err != nil {
+			return nil, err
+		}
+		copy(z0, res.Z)
+	}
+	rows := make([]int, n)
+	for i := range rows {
+		rows[i] = i
+	}
+	zs := [][]float64{z0}
+	for k := 0; k < steps; k++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		next := make([]float64, n*dim)
+		prob.F(next, zs[k], rows)
+		if tau != 1 {
+			for i, v := range zs[k] {
+				next[i] = (1-tau)*v + tau*next[i]
+			}
+		}
+		zs = append(zs, next)
+	}
+	if res == nil {
+		res = unrolledResult(zs[steps], n, steps)
+	}
+	y, err := m.Readout(zs[steps])
+	if err != nil {
+		return nil, err
+	}
+	gy := make([]float64, n*q)
+	l, err := loss.Loss(y, target, n, q, gy)
+	if err != nil {
+		return nil, err
+	}
+	grad := m.Architecture().Zero()
+	g := layer.Backward(x, inj, zs[steps], n).Readout(grad, gy)
+	tg, vjp := make([]float64, n*dim), make([]float64, n*dim)
+	for k := steps - 1; k >= 0; k-- {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		back := layer.Backward(x, inj, zs[k], n)
+		for i, v := range g {
+			tg[i] = tau * v
+		}
+		back.Params(grad, back.JacobianFree(tg))
+		if k == 0 {
+			break
+		}
+		back.StateVJP(vjp, tg)
+		for i := range g {
+			g[i] = (1-tau)*g[i] + vjp[i]
+		}
+	}
+	return &GradientResult{Loss: l, Grad: grad, Y: y, Forward: res}, nil
+}
+
+// unrolledResult describes the Unrolled forward pass as a solve that ran
+// exactly steps iterations from zero.
+func unrolledResult(z []float64, n, steps int) *api.Result {
+	r := &api.Result{Z: z, Status: api.IterationLimit, Stats: api.Stats{Iterations: steps, FuncEvals: n * steps}, Samples: make([]api.Sample, n)}
+	for i := range r.Samples {
+		r.Samples[i] = api.Sample{Status: api.IterationLimit, Stats: api.Stats{Iterations: steps, FuncEvals: steps}}
+	}
+	return r
 }
 
 // converged says whether a gradient's solve may be used: an error unless it

@@ -213,3 +213,107 @@ func TestGradientRefusesUnconvergedSolves(t *testing.T) {
 		t.Errorf("empty batch: %v", err)
 	}
 }
+
+// The unrolled gradient is the exact gradient of the model that runs Steps
+// damped iterations from zero: it matches central finite differences of
+// that model's loss, for every kind.
+func TestUnrolledGradientMatchesFiniteDifferences(t *testing.T) {
+	const n, q = 4, 3
+	archs := map[string]model.Architecture{
+		"monotone": modeltest.RandomDense(41, model.Tanh, model.Monotone, 5, 3, q, 1),
+		"mlp":      modeltest.RandomMLP(41, model.ReLU, 5, 3, q),
+		"conv":     modeltest.RandomConv(41, 1, 4, 4, 4, 4, 2, 2, q, 0.3),
+	}
+	for name, a := range archs {
+		for _, gs := range []train.GradientSettings{{Mode: train.Unrolled, Steps: 3}, {Mode: train.Unrolled, Steps: 5, Damping: 0.6}} {
+			t.Run(fmt.Sprintf("%s/%d/%v", name, gs.Steps, gs.Damping), func(t *testing.T) {
+				rng := rand.New(rand.NewPCG(42, 1))
+				x := modeltest.RandVec(rng, n*a.Sizes().In, 1)
+				target := modeltest.RandVec(rng, n*q, 1)
+				lossOf := func() float64 {
+					r, err := train.Gradient(context.Background(), mustModel(t, a), x, target, train.MSE{}, gs)
+					if err != nil {
+						t.Fatal(err)
+					}
+					return r.Loss
+				}
+				r, err := train.Gradient(context.Background(), mustModel(t, a), x, target, train.MSE{}, gs)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r.Forward.Iterations != gs.Steps || r.Backward != nil {
+					t.Errorf("forward %d iterations, backward %v", r.Forward.Iterations, r.Backward)
+				}
+				analytic := tensors(r.Grad)
+				const eps = 1e-6
+				for tn, vals := range tensors(a) {
+					var num2, diff2 float64
+					for i := range vals {
+						orig := vals[i]
+						vals[i] = orig + eps
+						lp := lossOf()
+						vals[i] = orig - eps
+						lm := lossOf()
+						vals[i] = orig
+						fd := (lp - lm) / (2 * eps)
+						num2 += fd * fd
+						diff2 += (fd - analytic[tn][i]) * (fd - analytic[tn][i])
+					}
+					if rel := math.Sqrt(diff2 / math.Max(num2, 1e-300)); !(rel < 1e-6) && num2 > 1e-20 {
+						t.Errorf("∂L/∂%s: relative error %.2g", tn, rel)
+					}
+				}
+			})
+		}
+	}
+}
+
+// The phantom gradient with many undamped steps from the fixed point is the
+// implicit gradient (a Neumann series of the adjoint); with a few damped
+// ones, a descent direction.
+func TestPhantomGradient(t *testing.T) {
+	d := modeltest.RandomDense(43, model.Tanh, model.Direct, 8, 3, 2, 1)
+	m := mustModel(t, d)
+	rng := rand.New(rand.NewPCG(44, 1))
+	x, target := modeltest.RandVec(rng, 6*3, 1), modeltest.RandVec(rng, 6*2, 1)
+	exact, err := train.Gradient(context.Background(), m, x, target, train.MSE{}, train.GradientSettings{Forward: tight, Backward: tight, AllowUnconverged: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	long, err := train.Gradient(context.Background(), m, x, target, train.MSE{}, train.GradientSettings{Mode: train.Phantom, Steps: 300, Damping: 1, Forward: tight, AllowUnconverged: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, err := train.Gradient(context.Background(), m, x, target, train.MSE{}, train.GradientSettings{Mode: train.Phantom, Forward: tight, AllowUnconverged: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d2, n2, inner float64
+	for name, g := range tensors(exact.Grad) {
+		for i, v := range g {
+			d2 += (tensors(long.Grad)[name][i] - v) * (tensors(long.Grad)[name][i] - v)
+			n2 += v * v
+			inner += v * tensors(short.Grad)[name][i]
+		}
+	}
+	if rel := math.Sqrt(d2 / n2); !(rel < 1e-8) {
+		t.Errorf("300 undamped phantom steps differ from the implicit gradient by %.2g relative", rel)
+	}
+	if !(inner > 0) {
+		t.Errorf("⟨implicit, phantom(3, 0.8)⟩ = %v, want > 0", inner)
+	}
+	for _, gs := range []train.GradientSettings{{Mode: train.Unrolled}, {Mode: train.Phantom, Damping: 1.5}, {Mode: train.Unrolled, Steps: -1}} {
+		if _, err := train.Gradient(context.Background(), m, x, target, train.MSE{}, gs); !errors.Is(err, api.ErrProblem) {
+			t.Errorf("%+v: %v", gs, err)
+		}
+	}
+}
+
+func mustModel(t *testing.T, a model.Architecture) *model.Model {
+	t.Helper()
+	m, err := model.New(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}

@@ -79,6 +79,11 @@ func NewTrainer(a model.Architecture, s TrainSettings) (*Trainer, error) {
 	if !(s.LearningRate > 0) || math.IsInf(s.LearningRate, 0) {
 		return nil, fmt.Errorf("%w: learning rate %v", api.ErrProblem, s.LearningRate)
 	}
+	if m := s.Gradient.Mode; m == Unrolled || m == Phantom {
+		if _, _, err := s.Gradient.unrolling(); err != nil {
+			return nil, err
+		}
+	}
 	// A layer needs more iterations as it learns, and a solve stopped short
 	// ends the run (ErrNotConverged): unless the settings or the model file
 	// set a limit, training's solves get ten times inference's.

@@ -257,3 +257,29 @@ func accuracy(t *testing.T, a model.Architecture, data train.Data) float64 {
 	}
 	return acc
 }
+
+// An unrolled or phantom run's checkpoint records its steps and damping.
+func TestCheckpointRecordsTheUnrolling(t *testing.T) {
+	for _, g := range []train.GradientSettings{{Mode: train.Unrolled, Steps: 6}, {Mode: train.Phantom}} {
+		d, _ := model.NewDense(model.DenseConfig{Hidden: 4, In: 2, Out: 2, Activation: model.ReLU, Param: model.Direct}, rand.New(rand.NewPCG(1, 1)))
+		tr, err := train.NewTrainer(d, train.TrainSettings{Gradient: g})
+		if err != nil {
+			t.Fatal(err)
+		}
+		state, _, err := tr.Checkpoint()
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := train.Resume(state, train.TrainSettings{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[train.GradientMode][2]float64{train.Unrolled: {6, 1}, train.Phantom: {3, 0.8}}[g.Mode]
+		if got := back.Settings().Gradient; got.Mode != g.Mode || got.Steps != int(want[0]) || got.Damping != want[1] {
+			t.Errorf("%v resumes as %v, %d steps, damping %v", g.Mode, got.Mode, got.Steps, got.Damping)
+		}
+	}
+	if _, err := train.NewTrainer(modeltest.RandomDense(1, model.ReLU, model.Direct, 2, 2, 1, 1), train.TrainSettings{Gradient: train.GradientSettings{Mode: train.Unrolled}}); !errors.Is(err, api.ErrProblem) {
+		t.Errorf("unrolled without steps: %v", err)
+	}
+}
