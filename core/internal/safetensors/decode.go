@@ -190,6 +190,9 @@ func parseHeader(header []byte) ([]entry, map[string]string, error) {
 		case "":
 			return nil, nil, errorf("header: empty tensor name")
 		default:
+			if len(entries) == maxTensors {
+				return nil, nil, errorf("header: more than %d tensors (the limit)", maxTensors)
+			}
 			e, err := p.entry(key)
 			if err != nil {
 				return nil, nil, err
@@ -316,6 +319,9 @@ func (p *headerParser) metadata() (map[string]string, error) {
 	}
 	m := make(map[string]string)
 	for p.dec.More() {
+		if len(m) == maxMetadataEntries {
+			return nil, errorf("%s: more than %d entries (the limit)", metadataKey, maxMetadataEntries)
+		}
 		k, err := p.key()
 		if err != nil {
 			return nil, err
@@ -416,6 +422,9 @@ func (p *headerParser) shape(what string) ([]int, int, error) {
 	}
 	shape := []int{} // not nil: a scalar's shape is present, just empty
 	for p.dec.More() {
+		if len(shape) == maxRank {
+			return nil, 0, errorf("%s: shape has more than %d dimensions (the limit)", what, maxRank)
+		}
 		d, err := p.integer(what, "shape dimension")
 		if err != nil {
 			return nil, 0, err

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -51,9 +52,9 @@ func TestDecodeErrors(t *testing.T) {
 	}{
 		{"empty file", nil, "file is 0 bytes, shorter than the 8-byte header length"},
 		{"short file", []byte{2, 0, 0}, "file is 3 bytes"},
-		{"header over limit", binary.LittleEndian.AppendUint64(nil, 100_000_001), "header length 100000001 exceeds the limit of 100000000 bytes"},
+		{"header over limit", binary.LittleEndian.AppendUint64(nil, maxHeaderSize+1), fmt.Sprintf("header length %d exceeds the limit of %d bytes", maxHeaderSize+1, maxHeaderSize)},
 		{"header length 2^64-1", binary.LittleEndian.AppendUint64(nil, math.MaxUint64), "exceeds the limit"},
-		{"header at limit beyond file", append(binary.LittleEndian.AppendUint64(nil, 100_000_000), "{}"...), "header length 100000000 exceeds the 2 bytes that follow it"},
+		{"header at limit beyond file", append(binary.LittleEndian.AppendUint64(nil, maxHeaderSize), "{}"...), fmt.Sprintf("header length %d exceeds the 2 bytes that follow it", maxHeaderSize)},
 		{"header beyond file", append(binary.LittleEndian.AppendUint64(nil, 10), "{}"...), "header length 10 exceeds the 2 bytes that follow it"},
 		{"empty header", file(""), "header does not begin with '{'"},
 		{"header is array", file("[]"), "header does not begin with '{'"},

@@ -27,8 +27,9 @@ import (
 // not valid UTF-8, if a shape has a negative dimension or does not match the
 // length of Data, if, with F32, a finite value is too large for float32, or
 // if an I64 tensor holds a value that is not a whole number of at most 2⁵³
-// in magnitude. Converting to F32 otherwise rounds values to the nearest
-// float32. f is not modified.
+// in magnitude, or if it has more tensors, metadata entries, dimensions or
+// header bytes than Decode accepts. Converting to F32 otherwise rounds
+// values to the nearest float32. f is not modified.
 func Encode(f *File, dtype DType) ([]byte, error) {
 	if dtype != F32 && dtype != F64 {
 		return nil, errorf("cannot encode dtype %s (want F32 or F64)", quoteIfOdd(string(dtype)))
@@ -43,6 +44,13 @@ func Encode(f *File, dtype DType) ([]byte, error) {
 		return dtype
 	}
 
+	// Decode would refuse more.
+	if len(f.Tensors) > maxTensors {
+		return nil, errorf("more than %d tensors (the limit)", maxTensors)
+	}
+	if len(f.Metadata) > maxMetadataEntries {
+		return nil, errorf("%s: more than %d entries (the limit)", metadataKey, maxMetadataEntries)
+	}
 	// Sort indices, not f.Tensors, to leave the caller's File alone.
 	order := make([]int, len(f.Tensors))
 	for i := range order {
@@ -130,6 +138,9 @@ func checkTensor(t *Tensor) error {
 		return errorf("tensor name %q is reserved for metadata", t.Name)
 	case !utf8.ValidString(t.Name):
 		return errorf("tensor name %q is not valid UTF-8", t.Name)
+	}
+	if len(t.Shape) > maxRank {
+		return errorf("tensor %q: shape %v has more than %d dimensions (the limit)", t.Name, t.Shape, maxRank)
 	}
 	for _, d := range t.Shape {
 		if d < 0 {

@@ -96,11 +96,25 @@ type File struct {
 	Tensors []Tensor
 }
 
+// The limits of a file, each checked before the work it bounds: Decode
+// checks the header length field before reading the header, and counts
+// tensors, metadata entries and dimensions as it parses, so that a hostile
+// header costs at most about a second and a few tens of MB to refuse.
+// Encode refuses a File that Decode would refuse.
 const (
-	// maxHeaderSize is the largest header accepted, in bytes. It is the
-	// reference implementation's limit, so any file it reads, this package
-	// reads; it also bounds the work spent parsing an untrusted header.
-	maxHeaderSize = 100_000_000
+	// maxHeaderSize is the largest header accepted, in bytes (1 MiB). The
+	// reference implementation allows 100 MB, which costs encoding/json
+	// tens of seconds and a GB to parse; implicit's model files and
+	// training states have headers of a few KB (a tensor's entry is about
+	// 80 bytes), and so do most PyTorch checkpoints'.
+	maxHeaderSize = 1 << 20
+	// maxTensors is the largest number of tensors in a file.
+	maxTensors = 10_000
+	// maxRank is the largest number of dimensions of a tensor's shape.
+	maxRank = 8
+	// maxMetadataEntries is the largest number of "__metadata__" entries;
+	// their text is bounded by maxHeaderSize.
+	maxMetadataEntries = 1_000
 
 	// metadataKey is the header key of the metadata object; no tensor may
 	// use it as a name.
