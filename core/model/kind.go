@@ -121,6 +121,7 @@ var kinds = []Kind{
 	mlpKind,
 	convKind,
 	cnnKind,
+	gnnKind, gnnExplicitKind,
 }
 
 // Kinds returns the names of the kinds this build reads.
