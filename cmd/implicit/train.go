@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -261,7 +260,7 @@ func writeCheckpoint(tr *train.Trainer, path string) error {
 // path, from the training state beside it.
 func resumeCheckpoint(path string, s train.TrainSettings) (*train.Trainer, error) {
 	statePath := path + train.StateSuffix
-	state, err := os.ReadFile(statePath)
+	state, err := readModelFile(statePath)
 	if err != nil {
 		return nil, fmt.Errorf("resuming needs the training state written beside the model: %w", err)
 	}

@@ -157,8 +157,10 @@ func (t *Trainer) Epoch(ctx context.Context, data Data, onStep func(StepStats)) 
 	order := rand.New(rand.NewPCG(t.set.Seed, uint64(t.epoch))).Perm(data.N)
 	bs := t.set.BatchSize
 	steps := (data.N + bs - 1) / bs
-	x := make([]float64, 0, bs*p)
-	target := make([]float64, 0, bs*tl)
+	// A batch holds at most the data: a batch size from a flag or a
+	// checkpoint larger than it must not size the buffers.
+	x := make([]float64, 0, min(bs, data.N)*p)
+	target := make([]float64, 0, min(bs, data.N)*tl)
 	for t.stepInEpoch < steps {
 		if err := ctx.Err(); err != nil {
 			return err

@@ -283,3 +283,28 @@ func TestCheckpointRecordsTheUnrolling(t *testing.T) {
 		t.Errorf("unrolled without steps: %v", err)
 	}
 }
+
+// A batch size beyond the data (from a flag or a checkpoint) trains on all
+// of it a step: the buffers are sized by the data, not by the setting.
+func TestBatchLargerThanTheData(t *testing.T) {
+	d, err := model.NewDense(model.DenseConfig{Hidden: 4, In: 5, Out: 3, Activation: model.ReLU, Param: model.Monotone}, rand.New(rand.NewPCG(1, 2)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := train.NewTrainer(d, train.TrainSettings{Seed: 3, BatchSize: 1 << 46})
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := 0
+	if err := tr.Epoch(context.Background(), blobs(4, 20, 5, 3), func(s train.StepStats) {
+		steps++
+		if s.Samples != 20 {
+			t.Errorf("a step of %d samples, want all 20", s.Samples)
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if steps != 1 {
+		t.Errorf("%d steps, want 1", steps)
+	}
+}

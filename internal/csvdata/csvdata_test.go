@@ -60,3 +60,51 @@ func TestFormatRoundTrips(t *testing.T) {
 		t.Errorf("π written as %q", b)
 	}
 }
+
+// repeat is an endless reader of s.
+type repeat struct {
+	s string
+	i int
+}
+
+func (r *repeat) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		k := copy(p[n:], r.s[r.i%len(r.s):])
+		n, r.i = n+k, r.i+k
+	}
+	return n, nil
+}
+
+// An input over a limit is an error naming the limit, however long it goes
+// on, and read no further than the limit.
+func TestReadLimits(t *testing.T) {
+	// Endless blank lines: only the byte limit stops them.
+	blank := &repeat{s: strings.Repeat(" ", 4095) + "\n"}
+	if _, _, err := Read(blank, "blank", 0); !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "blank: more than 268435456 bytes (csvdata.MaxBytes)") {
+		t.Errorf("endless input: %v", err)
+	}
+	if blank.i > MaxBytes+64*1024 {
+		t.Errorf("read %d bytes, past the limit of %d", blank.i, MaxBytes)
+	}
+	// An endless line of numbers stops at the columns' limit.
+	if _, _, err := Read(&repeat{s: "0,"}, "wide", 0); err == nil || !errors.Is(err, ErrTooLarge) && !strings.Contains(err.Error(), "token too long") {
+		t.Errorf("endless line: %v", err)
+	}
+	wide := strings.Repeat("0,", MaxColumns) + "0\n"
+	if _, _, err := Read(strings.NewReader(wide), "wide.csv", 0); !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "wide.csv:1: 65537 values, over the limit of 65536 a line") {
+		t.Errorf("%d columns: %v", MaxColumns+1, err)
+	}
+	if _, _, err := Read(strings.NewReader(wide[2:]), "wide.csv", 0); err != nil {
+		t.Errorf("%d columns: %v", MaxColumns, err)
+	}
+	defer func(v int) { maxValues = v }(maxValues)
+	maxValues = 6
+	if _, _, err := Read(&repeat{s: "1,2,3\n"}, "long.csv", 0); !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "long.csv:3: more than 6 values in all (csvdata.MaxValues; 2 rows of 3)") {
+		t.Errorf("endless rows: %v", err)
+	}
+	// An input of exactly the limits is read.
+	if _, rows, err := Read(strings.NewReader("1,2,3\n4,5,6\n"), "in.csv", 0); err != nil || rows != 2 {
+		t.Errorf("at the limit: %d rows, %v", rows, err)
+	}
+}

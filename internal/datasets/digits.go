@@ -9,6 +9,7 @@ import (
 	_ "embed"
 	"fmt"
 	"io"
+	"math"
 	"os"
 
 	"github.com/implicitlab/implicit/internal/csvdata"
@@ -46,11 +47,7 @@ func Digits() (*Set, error) {
 	if err != nil {
 		return nil, fmt.Errorf("digits: %w", err)
 	}
-	raw, err := io.ReadAll(zr)
-	if err != nil {
-		return nil, fmt.Errorf("digits: %w", err)
-	}
-	s, err := parseLabelled("digits", raw, 10)
+	s, err := parseLabelled("digits", zr, 10)
 	if err != nil {
 		return nil, err
 	}
@@ -70,17 +67,24 @@ func Load(name string) (*Set, error) {
 	if name == "digits" {
 		return Digits()
 	}
-	raw, err := os.ReadFile(name)
+	f, err := os.Open(name)
 	if err != nil {
 		return nil, fmt.Errorf("data %q is neither a built-in set (digits) nor a readable file: %w", name, err)
 	}
-	return parseLabelled(name, raw, 0)
+	defer f.Close()
+	return parseLabelled(name, f, 0)
 }
 
-// parseLabelled reads rows of features followed by a label. classes = 0
-// takes the number of classes from the largest label.
-func parseLabelled(name string, raw []byte, classes int) (*Set, error) {
-	data, rows, err := csvdata.Read(bytes.NewReader(raw), name, 0)
+// MaxClasses is the largest number of classes of a data set: a label is a
+// whole number from 0 to MaxClasses−1, so that one wrong label (1e12) is
+// an error naming it, not a model of a trillion outputs.
+const MaxClasses = 1 << 16
+
+// parseLabelled reads rows of features followed by a label, within
+// csvdata's limits. classes = 0 takes the number of classes from the
+// largest label.
+func parseLabelled(name string, r io.Reader, classes int) (*Set, error) {
+	data, rows, err := csvdata.Read(r, name, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -93,8 +97,11 @@ func parseLabelled(name string, raw []byte, classes int) (*Set, error) {
 	for i := 0; i < rows; i++ {
 		row := data[i*cols : (i+1)*cols]
 		label := row[cols-1]
-		if label != float64(int(label)) || label < 0 || (classes > 0 && int(label) >= classes) {
+		if label != math.Trunc(label) || label < 0 || (classes > 0 && label >= float64(classes)) {
 			return nil, fmt.Errorf("%s:%d: label %v is not a class number", name, i+1, label)
+		}
+		if label >= MaxClasses {
+			return nil, fmt.Errorf("%s:%d: label %v is over the limit of %d classes (labels 0 to %d; datasets.MaxClasses)", name, i+1, label, MaxClasses, MaxClasses-1)
 		}
 		if classes == 0 {
 			s.Classes = max(s.Classes, int(label)+1)

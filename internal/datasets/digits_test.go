@@ -39,10 +39,10 @@ func TestLoadErrors(t *testing.T) {
 	if _, err := Load("no-such-set"); err == nil || !strings.Contains(err.Error(), "neither a built-in set") {
 		t.Errorf("unknown set: %v", err)
 	}
-	if _, err := parseLabelled("x.csv", []byte("1,2,0.5\n"), 0); err == nil || !strings.Contains(err.Error(), "x.csv:1: label 0.5") {
+	if _, err := parseLabelled("x.csv", strings.NewReader("1,2,0.5\n"), 0); err == nil || !strings.Contains(err.Error(), "x.csv:1: label 0.5") {
 		t.Errorf("fractional label: %v", err)
 	}
-	if _, err := parseLabelled("x.csv", []byte("1,0\n2,1\n"), 0); err == nil || !strings.Contains(err.Error(), "too few") {
+	if _, err := parseLabelled("x.csv", strings.NewReader("1,0\n2,1\n"), 0); err == nil || !strings.Contains(err.Error(), "too few") {
 		t.Errorf("two rows: %v", err)
 	}
 }
@@ -56,5 +56,20 @@ func TestEmbeddedDigitsMatchTestdata(t *testing.T) {
 	}
 	if !bytes.Equal(b, digitsGz) {
 		t.Error("internal/datasets/digits.csv.gz differs from testdata/digits/digits.csv.gz")
+	}
+}
+
+// One wrong label is an error naming it and the limit, not a model of a
+// trillion outputs.
+func TestLabelLimit(t *testing.T) {
+	for _, label := range []string{"1e12", "2e9", "65536"} {
+		rows := strings.Repeat("1,0\n", 5) + "1," + label + "\n"
+		_, err := parseLabelled("x.csv", strings.NewReader(rows), 0)
+		if err == nil || !strings.Contains(err.Error(), "x.csv:6: label") || !strings.Contains(err.Error(), "over the limit of 65536 classes") {
+			t.Errorf("label %s: %v", label, err)
+		}
+	}
+	if s, err := parseLabelled("x.csv", strings.NewReader(strings.Repeat("1,0\n", 5)+"1,65535\n"), 0); err != nil || s.Classes != MaxClasses {
+		t.Errorf("label 65535: %v", err)
 	}
 }

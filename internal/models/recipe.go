@@ -72,15 +72,80 @@ var DigitsConvRecipe = Recipe{
 	Gradient: train.GradientSettings{AllowUnconverged: true},
 }
 
+// The limits of a recipe, checked before anything is allocated, so that a
+// size from a flag or a data file (a class label of 1e12, --hidden 1e9)
+// is an error naming it rather than a panic or an exhausted memory.
+const (
+	// MaxParams is the largest model: 2²³ (8.4 million) parameters, 67 MB
+	// as float64; training holds about five copies (the parameters, the
+	// gradient, Adam's two moments, a checkpoint's encoding), and the
+	// training state holds three (201 MB; the command line reads files of
+	// up to 256 MiB).
+	MaxParams = 1 << 23
+	// MaxBatch is the largest mini-batch.
+	MaxBatch = 1 << 16
+	// MaxStepValues bounds a training step's largest buffers: the batch
+	// times a sample's state (for a convolutional model, its 3×3 patches:
+	// 9 values a pixel and channel), 2²⁴ values, 134 MB as float64.
+	MaxStepValues = 1 << 24
+)
+
+// sizes returns the number of parameters of the recipe's model with p
+// inputs and q outputs, and the values a sample's step buffers hold, as
+// float64s so that no product of untrusted sizes overflows. Those of a
+// convolutional model are within a few per cent (its norms' counts
+// rounded up).
+func (r Recipe) sizes(p, q int) (params, step float64) {
+	fp, fq := float64(p), float64(q)
+	if c := r.Conv; c != nil {
+		cc, ii, cin := float64(c.Channels), float64(c.Inner), float64(c.InChannels)
+		pixels := float64(c.Height) * float64(c.Width)
+		pooled := pixels / float64(max(c.Pool, 1)*max(c.Pool, 1))
+		frame := 9*cin*cc + cc + 2*2*cc + fq*cc*pooled + fq
+		cell := 2*9*ii*cc + 2*ii + 4*cc
+		return frame + float64(max(c.Depth, 1))*cell, 9 * pixels * max(cc, ii, cin)
+	}
+	h := float64(r.Hidden)
+	params = h*(fp+1) + fq*(h+1)
+	switch {
+	case r.MLP:
+	case r.Param == model.Monotone:
+		params += 2 * h * h
+	default:
+		params += h * h
+	}
+	return params, max(h, fp, fq)
+}
+
+// checkSizes reports sizes over the limits, naming them.
+func (r Recipe) checkSizes(p, q int) error {
+	params, _ := r.sizes(p, q)
+	if params <= MaxParams {
+		return nil
+	}
+	what := fmt.Sprintf("h = %d", r.Hidden)
+	if c := r.Conv; c != nil {
+		what = fmt.Sprintf("C = %d channels, I = %d inner channels, %d×%d×%d images, depth %d", c.Channels, c.Inner, c.Height, c.Width, c.InChannels, max(c.Depth, 1))
+	}
+	return fmt.Errorf("%s, %d inputs and %d outputs make a model of about %.3g parameters, over the limit of %d (models.MaxParams)", what, p, q, params, MaxParams)
+}
+
 // NewTrainer initialises a model of p inputs and q outputs from the seed and
 // returns its trainer.
 func (r Recipe) NewTrainer(p, q int) (*train.Trainer, error) {
 	if r.BatchSize < 1 || r.Epochs < 1 {
 		return nil, fmt.Errorf("batch size %d, epochs %d: want at least 1", r.BatchSize, r.Epochs)
 	}
-	a, err := r.Init(p, q)
+	if r.BatchSize > MaxBatch {
+		return nil, fmt.Errorf("batch size %d: over the limit of %d (models.MaxBatch)", r.BatchSize, MaxBatch)
+	}
+	a, err := r.Init(p, q) // which checks the sizes
 	if err != nil {
 		return nil, err
+	}
+	if _, step := r.sizes(p, q); float64(r.BatchSize)*step > MaxStepValues {
+		return nil, fmt.Errorf("batch size %d × %.0f values a sample = %.3g values a step, over the limit of %d (models.MaxStepValues): use a smaller batch",
+			r.BatchSize, step, float64(r.BatchSize)*step, MaxStepValues)
 	}
 	return train.NewTrainer(a, train.TrainSettings{BatchSize: r.BatchSize, LearningRate: r.LearningRate, Seed: r.Seed, Gradient: r.Gradient, Loss: r.Loss})
 }
@@ -88,11 +153,14 @@ func (r Recipe) NewTrainer(p, q int) (*train.Trainer, error) {
 // Init returns the recipe's model of p inputs and q outputs with its initial
 // parameters, drawn from the seed.
 func (r Recipe) Init(p, q int) (model.Architecture, error) {
+	if c := r.Conv; c != nil && float64(c.InChannels)*float64(c.Height)*float64(c.Width) != float64(p) {
+		return nil, fmt.Errorf("images of %d×%d×%d pixels are %.0f values, the data has %d features", c.Height, c.Width, c.InChannels, float64(c.InChannels)*float64(c.Height)*float64(c.Width), p)
+	}
+	if err := r.checkSizes(p, q); err != nil {
+		return nil, err
+	}
 	rng := rand.New(rand.NewPCG(r.Seed, 0))
 	if c := r.Conv; c != nil {
-		if c.InChannels*c.Height*c.Width != p {
-			return nil, fmt.Errorf("images of %d×%d×%d pixels are %d values, the data has %d features", c.Height, c.Width, c.InChannels, c.InChannels*c.Height*c.Width, p)
-		}
 		cfg := model.ConvConfig{InChannels: c.InChannels, Height: c.Height, Width: c.Width, Channels: c.Channels, Inner: c.Inner,
 			Groups: c.Groups, Pool: c.Pool, Out: q, CellStd: c.CellStd}
 		if c.Depth > 0 {

@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/implicitlab/implicit/api"
@@ -111,5 +112,35 @@ func TestMatchingExplicitConv(t *testing.T) {
 	}
 	if _, err := r.Init(63, 10); err == nil {
 		t.Error("8×8×1 images for 63 features")
+	}
+}
+
+// Sizes over the limits are errors naming them, before anything is
+// allocated.
+func TestRecipeLimits(t *testing.T) {
+	conv := func(c ConvRecipe) *ConvRecipe { return &c }
+	for _, c := range []struct {
+		r    Recipe
+		p, q int
+		want string
+	}{
+		{Recipe{Hidden: 1e9, Param: model.Monotone, BatchSize: 1, Epochs: 1}, 64, 10, "h = 1000000000, 64 inputs and 10 outputs make a model of about 2e+18 parameters, over the limit of 8388608"},
+		{Recipe{Hidden: 64, MLP: true, BatchSize: 1, Epochs: 1}, 64, 1e12, "about 6.5e+13 parameters"},
+		{Recipe{Hidden: 64, BatchSize: 2e9, Epochs: 1}, 64, 10, "batch size 2000000000: over the limit of 65536"},
+		{Recipe{Hidden: 8192, MLP: true, Activation: model.ReLU, BatchSize: 4096, Epochs: 1}, 64, 10, "batch size 4096 × 8192 values a sample = 3.36e+07 values a step, over the limit of 16777216"},
+		{Recipe{Conv: conv(ConvRecipe{InChannels: 1, Height: 8, Width: 8, Channels: 1e6, Inner: 16, Groups: 1, Pool: 1}), BatchSize: 1, Epochs: 1}, 64, 10,
+			"C = 1000000 channels, I = 16 inner channels, 8×8×1 images, depth 1, 64 inputs and 10 outputs make a model of about"},
+		{Recipe{Conv: conv(ConvRecipe{InChannels: 1, Height: 8, Width: 8, Channels: 32, Inner: 16, Groups: 4, Pool: 2, Depth: 1e6}), BatchSize: 1, Epochs: 1}, 64, 10, "depth 1000000"},
+		{Recipe{Conv: conv(ConvRecipe{InChannels: 1, Height: 4096, Width: 4096, Channels: 1, Inner: 1, Groups: 1, Pool: 4096}), BatchSize: 2, Epochs: 1}, 4096 * 4096, 10, "values a step, over the limit"},
+	} {
+		if _, err := c.r.NewTrainer(c.p, c.q); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v, want %q", c.r, err, c.want)
+		}
+	}
+	// The defaults are well inside.
+	for _, r := range []Recipe{DigitsRecipe, DigitsConvRecipe} {
+		if _, err := r.NewTrainer(64, 10); err != nil {
+			t.Error(err)
+		}
 	}
 }

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// A size from a flag or a data file over its limit is an error naming the
+// value and the limit, before anything is allocated: none crashes train.
+func TestTrainSizeLimits(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "m.safetensors")
+	labels := func(label string) string {
+		path := filepath.Join(dir, "label-"+label+".csv")
+		rows := strings.Repeat("0.5,0\n0.25,1\n", 5) + "1," + label + "\n"
+		if err := os.WriteFile(path, []byte(rows), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--data", labels("1e12")}, "label 1e+12 is over the limit of 65536 classes"},
+		{[]string{"--data", labels("2e9")}, "label 2e+09 is over the limit of 65536 classes"},
+		{[]string{"--hidden", "1000000000"}, "h = 1000000000, 64 inputs and 10 outputs make a model of about 2e+18 parameters, over the limit of 8388608"},
+		{[]string{"--arch", "mlp", "--hidden", "1000000000"}, "over the limit of 8388608"},
+		{[]string{"--batch", "2000000000"}, "batch size 2000000000: over the limit of 65536"},
+		{[]string{"--arch", "conv", "--channels", "1000000"}, "C = 1000000 channels"},
+		{[]string{"--arch", "conv", "--inner", "1000000", "--groups", "1"}, "I = 1000000 inner channels"},
+		{[]string{"--arch", "cnn", "--depth", "1000000000"}, "depth 1000000000"},
+		{[]string{"--arch", "conv", "--batch", "60000", "--channels", "64"}, "values a step, over the limit of 16777216"},
+		{[]string{"--arch", "conv", "--image", "4096x4096x4096"}, "images of 4096×4096×4096 pixels are"},
+	} {
+		_, _, err := run(t, append([]string{"train", "--quiet", "--out", out}, c.args...)...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: err = %v, want %q", c.args, err, c.want)
+		}
+	}
+}
+
+// A model file or training state is read within maxModelFile: a device
+// that never ends stops at the limit, a larger regular file is refused by
+// its size.
+func TestReadModelFileLimit(t *testing.T) {
+	if _, err := readFileLimit("/dev/zero", 1<<20); err == nil || !strings.Contains(err.Error(), "/dev/zero: more than 1048576 bytes, the limit for a model file") {
+		t.Errorf("/dev/zero: %v", err)
+	}
+	path := filepath.Join(t.TempDir(), "big.safetensors")
+	if err := os.WriteFile(path, make([]byte, 1025), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readFileLimit(path, 1024); err == nil || !strings.Contains(err.Error(), "1025 bytes, over the limit of 1024 bytes") {
+		t.Errorf("a file over the limit: %v", err)
+	}
+	if b, err := readFileLimit(path, 1025); err != nil || len(b) != 1025 {
+		t.Errorf("a file at the limit: %d bytes, %v", len(b), err)
+	}
+	// The training state of --resume is read so.
+	model := filepath.Join(t.TempDir(), "m.safetensors")
+	if err := os.Symlink("/dev/zero", model+".state"); err != nil {
+		t.Skip(err)
+	}
+	if testing.Short() {
+		t.Skip("reads 256 MiB of /dev/zero")
+	}
+	if _, _, err := run(t, "train", "--resume", model, "--quiet"); err == nil || !strings.Contains(err.Error(), "more than 268435456 bytes, the limit for a model file") {
+		t.Errorf("--resume with a state of /dev/zero: %v", err)
+	}
+}
