@@ -32,9 +32,11 @@ func (f *solverFlags) register(cmd *cobra.Command) {
 }
 
 // settings turns the flags into api.Settings; unset flags stay zero, so
-// the model's defaults apply.
+// the model's defaults apply. The commands print no residual traces, so
+// the solves keep none (api.Settings.NoTrace): a sample's memory does not
+// grow with --max-iter.
 func (f *solverFlags) settings() (api.Settings, error) {
-	var s api.Settings
+	s := api.Settings{NoTrace: true}
 	if f.solver != "" {
 		m, err := api.MethodByName(f.solver)
 		if err != nil {

@@ -5,6 +5,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/implicitlab/implicit/internal/datasets"
+	"github.com/implicitlab/implicit/internal/models"
 )
 
 // A size from a flag or a data file over its limit is an error naming the
@@ -69,5 +72,34 @@ func TestReadModelFileLimit(t *testing.T) {
 	}
 	if _, _, err := run(t, "train", "--resume", model, "--quiet"); err == nil || !strings.Contains(err.Error(), "more than 268435456 bytes, the limit for a model file") {
 		t.Errorf("--resume with a state of /dev/zero: %v", err)
+	}
+}
+
+// The commands print no residual traces, so their solves keep none: a
+// sample's memory does not grow with --max-iter (RSS grew ~70 MB/s with a
+// huge one).
+func TestSolvesKeepNoTrace(t *testing.T) {
+	f := solverFlags{solver: "picard", tol: 1e-300, maxIter: 50}
+	s, err := f.settings()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, release, err := loadModel(t.Context(), models.DigitsFile(), "native")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	set, err := datasets.Digits()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := m.Infer(t.Context(), set.HoldOut.X[:64*4], s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, smp := range out.Result.Samples {
+		if len(smp.Trace) != 0 || len(smp.RelTrace) != 0 {
+			t.Fatalf("sample %d kept a trace of %d residuals", i, len(smp.Trace))
+		}
 	}
 }

@@ -7,7 +7,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/implicitlab/implicit/api"
 	"github.com/implicitlab/implicit/core/scale"
 	"github.com/implicitlab/implicit/core/train"
 	"github.com/implicitlab/implicit/internal/datasets"
@@ -37,7 +36,12 @@ func quickStart(cmd *cobra.Command, f *scaleFlags, runtime string) error {
 		describe(info), info.Params, r.Epochs, r.Seed, set.HoldOut.N, runtimeLabel(runtime), ms(loaded))
 
 	start = time.Now()
-	out, err := m.Infer(ctx, set.HoldOut.X, api.Settings{})
+	var defaults solverFlags // the model's own solver settings
+	s, err := defaults.settings()
+	if err != nil {
+		return err
+	}
+	out, err := m.Infer(ctx, set.HoldOut.X, s)
 	if err != nil {
 		return err
 	}
