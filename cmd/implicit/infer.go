@@ -73,6 +73,9 @@ solves each sample's fixed point and writes one output row a sample, to
 			if statsFormat != "text" && statsFormat != "json" {
 				return fmt.Errorf("--stats %q: want text or json", statsFormat)
 			}
+			if err := checkOutputs(outputPath); err != nil {
+				return err
+			}
 			settings, err := sf.settings()
 			if err != nil {
 				return err

@@ -103,3 +103,29 @@ func TestSolvesKeepNoTrace(t *testing.T) {
 		}
 	}
 }
+
+// An output in a directory that does not exist is an error before the
+// work, not after it.
+func TestOutputsCheckedFirst(t *testing.T) {
+	dir := t.TempDir()
+	modelPath := filepath.Join(dir, "m.safetensors")
+	if err := os.WriteFile(modelPath, models.DigitsFile(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	in := filepath.Join(dir, "in.csv")
+	if err := os.WriteFile(in, []byte(strings.Repeat("0,", 63)+"0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "no-such-dir", "out")
+	for _, args := range [][]string{
+		{"train", "--quiet", "--epochs", "1", "--out", missing},
+		{"train", "--quiet", "--resume", modelPath, "--epochs", "40", "--out", missing},
+		{"infer", "--model", modelPath, "--input", in, "--output", missing},
+		{"scale", "--model", modelPath, "--max-budget", "1", "--plot", missing},
+	} {
+		stdout, stderr, err := run(t, args...)
+		if err == nil || !strings.Contains(err.Error(), "no directory "+filepath.Dir(missing)) || stdout != "" || stderr != "" {
+			t.Errorf("%v: %v\nstdout %q\nstderr %q", args, err, stdout, stderr)
+		}
+	}
+}

@@ -68,6 +68,9 @@ Implicit models are predicted to improve and settle in quality while L_t grows
 			if modelPath == "" {
 				return errors.New("--model is required")
 			}
+			if err := checkOutputs(f.plotPath); err != nil {
+				return err
+			}
 			var (
 				method api.Method
 				err    error

@@ -116,6 +116,9 @@ The explicit ones train with the same optimiser, batches and loss.`,
 }
 
 func runTrain(ctx context.Context, stdout, stderr io.Writer, f trainFlags) error {
+	if err := checkOutputs(f.out); err != nil { // the state goes beside it
+		return err
+	}
 	set, err := datasets.Load(f.data)
 	if err != nil {
 		return err
