@@ -10,170 +10,282 @@ import (
 	"gonum.org/v1/gonum/optimize/convex/lp"
 )
 
-// family is a parametrised family of production-planning LPs with m
-// resources and n products:
+// lpInstance is one linear program of the paper's family,
 //
-//	minimise cᵀx  s.t.  A x ≤ b,  x ≥ 0,
+//	minimise cᵀy  s.t.  A y ∘ b  (row i an equality where eq[i], else ≤),  l ≤ y ≤ u,
 //
-// where c = −(profit per unit) < 0, A (m×n, resource use per unit, entries
-// in [0.2, 1]) is fixed, and c and b are the nominal ones perturbed by up
-// to ±spread, independently and uniformly, per instance. Every instance is
-// feasible (x = 0, as b > 0) and bounded (A > 0 entrywise caps each x_j at
-// min_i b_i/A_ij).
-type family struct {
-	m, n   int
-	a      *mat.Dense
-	c0, b0 []float64
-	spread float64
+// with m constraints and n variables, A dense (m×n, row by row) with its
+// nonzeros at nz, and, once solved, its certified optimum y*.
+type lpInstance struct {
+	m, n    int
+	a       []float64
+	nz      []int // the indices of A's nonzeros in a
+	b       []float64
+	eq      []bool
+	c, l, u []float64
+	y       []float64 // y*, once solved
+	obj     float64   // cᵀy*
+	dualLP  bool      // the certificate's λ came from the dual LP
 }
 
-// instance is one LP of the family with its certified optimum.
-type instance struct {
-	c, b []float64 // parameters: costs (n) and capacities (m)
-	x    []float64 // the optimal x* (n)
-	y    []float64 // the optimal dual prices y* ≥ 0 of A x ≤ b (m)
-	obj  float64   // cᵀx*
+// lpFamily is the paper's distribution of instances (arXiv:2510.03638,
+// §5): nnz nonzeros of A at distinct uniformly random places, each
+// N(0, 1); a row an equality with probability pEq; c ~ 0.01·U(−1, 1),
+// b ~ U(−1, 1); each variable's bounds two N(0, 10²) draws, sorted.
+type lpFamily struct {
+	m, n, nnz int
+	pEq       float64
 }
 
-// newFamily draws the nominal instance from rng.
-func newFamily(m, n int, spread float64, rng *rand.Rand) (*family, error) {
-	if m < 1 || n < 1 {
-		return nil, fmt.Errorf("lp family: %d resources, %d products: want at least 1 of each", m, n)
+var paperFamily = lpFamily{m: 10, n: 50, nnz: 100, pEq: 0.3}
+
+// draw returns a random instance.
+func (f lpFamily) draw(rng *rand.Rand) *lpInstance {
+	in := &lpInstance{m: f.m, n: f.n, a: make([]float64, f.m*f.n), b: make([]float64, f.m), eq: make([]bool, f.m),
+		c: make([]float64, f.n), l: make([]float64, f.n), u: make([]float64, f.n)}
+	for j := range f.n {
+		in.c[j] = 0.01 * (2*rng.Float64() - 1)
 	}
-	if !(spread >= 0 && spread < 1) {
-		return nil, fmt.Errorf("lp family: spread %v: want 0 ≤ spread < 1", spread)
+	for i := range f.m {
+		in.b[i] = 2*rng.Float64() - 1
 	}
-	f := &family{m: m, n: n, a: mat.NewDense(m, n, nil), c0: make([]float64, n), b0: make([]float64, m), spread: spread}
-	for i := range m {
-		for j := range n {
-			f.a.Set(i, j, 0.2+0.8*rng.Float64())
-		}
+	for j := range f.n {
+		lo, hi := 10*rng.NormFloat64(), 10*rng.NormFloat64()
+		in.l[j], in.u[j] = math.Min(lo, hi), math.Max(lo, hi)
 	}
-	for j := range f.c0 {
-		f.c0[j] = -(1 + rng.Float64())
+	in.nz = rng.Perm(f.m * f.n)[:f.nnz]
+	for _, k := range in.nz {
+		in.a[k] = rng.NormFloat64()
 	}
-	for i := range f.b0 {
-		f.b0[i] = 5 + 5*rng.Float64()
+	for i := range f.m {
+		in.eq[i] = rng.Float64() < f.pEq
 	}
-	return f, nil
+	return in
 }
 
-// draw returns the parameters of a random instance.
-func (f *family) draw(rng *rand.Rand) (c, b []float64) {
-	perturb := func(v []float64) []float64 {
-		out := make([]float64, len(v))
-		for i, x := range v {
-			out[i] = x * (1 + f.spread*(2*rng.Float64()-1))
-		}
-		return out
-	}
-	return perturb(f.c0), perturb(f.b0)
-}
+// errInfeasible reports an instance with no feasible point.
+var errInfeasible = errors.New("infeasible")
 
-// generate draws instances until it has count solved ones, or until it has
-// made count failed attempts. Instances whose solve fails or whose
-// optimality certificate does not hold are skipped and counted in skipped.
-func (f *family) generate(count int, rng *rand.Rand) (insts []instance, skipped int, err error) {
-	for len(insts) < count {
-		c, b := f.draw(rng)
-		inst, err := solve(f.a, c, b)
-		if err != nil {
-			skipped++
-			if skipped >= count {
-				return nil, skipped, fmt.Errorf("lp family: %d of %d instances failed, the last with %w", skipped, skipped+len(insts), err)
-			}
-			continue
-		}
-		insts = append(insts, inst)
-	}
-	return insts, skipped, nil
-}
-
-// certTol is the relative tolerance of the optimality certificate.
+// certTol is the tolerance of the optimality certificate, relative to the
+// scale of the data.
 const certTol = 1e-7
 
-// errCertificate reports a computed solution that is not certifiably optimal.
+// errCertificate reports a computed solution that is not certifiably
+// optimal.
 var errCertificate = errors.New("optimality certificate fails")
 
-// solve finds the optimum of min cᵀx s.t. A x ≤ b, x ≥ 0 (b > 0) with the
-// simplex method, in standard form with slacks, [A I][x; s] = b; then the
-// dual, min bᵀy s.t. −Aᵀy ≤ c, y ≥ 0, the same way; and certifies the pair:
-// both feasible and no duality gap, cᵀx* = −bᵀy*.
-func solve(a *mat.Dense, c, b []float64) (instance, error) {
-	m, n := a.Dims()
-	for _, v := range b {
-		if !(v > 0) {
-			return instance{}, fmt.Errorf("capacity %v: want b > 0", v)
+// standardForm writes the instance as min ĉᵀx s.t. M x = r, x ≥ 0 by
+// shifting y = l + s (0 ≤ s ≤ u − l) and adding slacks: x = [s, w, t]
+// with s + w = u − l, A_eq s = b_eq − A_eq l and A_ub s + t = b_ub − A_ub l.
+func (in *lpInstance) standardForm() (chat []float64, mm *mat.Dense, r []float64) {
+	m, n := in.m, in.n
+	var ub []int
+	for i := range m {
+		if !in.eq[i] {
+			ub = append(ub, i)
 		}
 	}
-	obj, x, err := solvePrimal(a, c, b)
-	if err != nil {
-		return instance{}, fmt.Errorf("primal: %w", err)
-	}
-	// Dual, from scratch (its slack basis is infeasible where c < 0).
-	var negAT mat.Dense
-	negAT.Scale(-1, a.T())
-	dobj, ys, err := lp.Simplex(append(append([]float64(nil), b...), make([]float64, n)...), withSlacks(&negAT), c, 1e-10, nil)
-	if err != nil {
-		return instance{}, fmt.Errorf("dual: %w", err)
-	}
-	inst := instance{c: c, b: b, x: x, y: ys[:m], obj: obj}
-	if err := inst.certify(a, dobj); err != nil {
-		return instance{}, err
-	}
-	return inst, nil
-}
-
-// solvePrimal solves min cᵀx s.t. A x ≤ b, x ≥ 0 for b > 0 by the simplex
-// method on [A I][x; s] = b, starting from the slacks, a feasible basis.
-func solvePrimal(a *mat.Dense, c, b []float64) (obj float64, x []float64, err error) {
-	m, n := a.Dims()
-	basis := make([]int, m)
-	for i := range basis {
-		basis[i] = n + i
-	}
-	obj, xs, err := lp.Simplex(append(append([]float64(nil), c...), make([]float64, m)...), withSlacks(a), b, 1e-10, basis)
-	if err != nil {
-		return 0, nil, err
-	}
-	return obj, xs[:n], nil
-}
-
-// withSlacks returns [M I].
-func withSlacks(m mat.Matrix) *mat.Dense {
-	r, c := m.Dims()
-	out := mat.NewDense(r, c+r, nil)
-	out.Slice(0, r, 0, c).(*mat.Dense).Copy(m)
-	for i := range r {
-		out.Set(i, c+i, 1)
-	}
-	return out
-}
-
-// certify checks primal feasibility (A x ≤ b, x ≥ 0), dual feasibility
-// (c + Aᵀy ≥ 0, y ≥ 0) and a zero duality gap, cᵀx + bᵀy = 0, with dobj the
-// dual solver's bᵀy; each relative to the scale of the data.
-func (in instance) certify(a *mat.Dense, dobj float64) error {
-	m, n := a.Dims()
-	scale := 1 + math.Abs(in.obj)
-	ax := mat.NewVecDense(m, nil)
-	ax.MulVec(a, mat.NewVecDense(n, in.x))
-	aty := mat.NewVecDense(n, nil)
-	aty.MulVec(a.T(), mat.NewVecDense(m, in.y))
+	cols := 2*n + len(ub)
+	mm = mat.NewDense(m+n, cols, nil)
+	r = make([]float64, m+n)
+	chat = make([]float64, cols)
+	copy(chat, in.c)
+	slack := 0
 	for i := range m {
-		if ax.AtVec(i) > in.b[i]+certTol*scale || in.y[i] < -certTol*scale {
-			return fmt.Errorf("%w: resource %d", errCertificate, i)
+		r[i] = in.b[i]
+		for j := range n {
+			mm.Set(i, j, in.a[i*n+j])
+			r[i] -= in.a[i*n+j] * in.l[j]
+		}
+		if !in.eq[i] {
+			mm.Set(i, 2*n+slack, 1)
+			slack++
 		}
 	}
 	for j := range n {
-		if in.x[j] < -certTol*scale || in.c[j]+aty.AtVec(j) < -certTol*scale {
-			return fmt.Errorf("%w: product %d", errCertificate, j)
+		mm.Set(m+j, j, 1)
+		mm.Set(m+j, n+j, 1)
+		r[m+j] = in.u[j] - in.l[j]
+	}
+	return chat, mm, r
+}
+
+// solve finds y* by the simplex method on the standard form (gonum's
+// optimize/convex/lp), and a solution λ of its dual, max rᵀλ s.t.
+// Mᵀλ ≤ ĉ: from complementary slackness (M_Bᵀλ = ĉ_B on the columns B
+// where x > 0), or, when that λ is not dual feasible (a degenerate
+// optimum), by the simplex method on the dual. The pair certifies
+// optimality: both feasible and no duality gap. An infeasible instance
+// returns errInfeasible.
+func (in *lpInstance) solve() error {
+	for i := range in.m {
+		zero := true
+		for j := range in.n {
+			zero = zero && in.a[i*in.n+j] == 0
+		}
+		if zero && (in.b[i] < 0 || (in.eq[i] && in.b[i] != 0)) {
+			return errInfeasible // 0 = b or 0 ≤ b fails
 		}
 	}
-	if gap := math.Abs(in.obj + dobj); gap > certTol*scale || math.Abs(dobj-dot(in.b, in.y)) > certTol*scale {
-		return fmt.Errorf("%w: duality gap %.3g", errCertificate, gap)
+	chat, mm, r := in.standardForm()
+	obj, x, err := lp.Simplex(chat, mm, r, 1e-10, nil)
+	if errors.Is(err, lp.ErrInfeasible) {
+		return errInfeasible
+	}
+	if err != nil {
+		return fmt.Errorf("primal simplex: %w", err)
+	}
+	lambda, dobj := slacknessDual(chat, mm, x)
+	if certify(chat, mm, r, x, lambda, obj, dobj) != nil {
+		// A degenerate optimum: complementary slackness leaves λ open, so
+		// solve the dual LP itself.
+		if lambda, dobj, err = dualSimplex(chat, mm, r); err != nil {
+			return err
+		}
+		in.dualLP = true
+	}
+	if err := certify(chat, mm, r, x, lambda, obj, dobj); err != nil {
+		return err
+	}
+	in.y = make([]float64, in.n)
+	for j := range in.n {
+		in.y[j] = in.l[j] + x[j]
+	}
+	in.obj = dot(in.c, in.y)
+	return nil
+}
+
+// slacknessDual returns the λ of least norm with M_Bᵀλ = ĉ_B on the
+// columns B where x > 0, and rᵀλ... as ĉᵀx, the objective it would have.
+func slacknessDual(chat []float64, mm *mat.Dense, x []float64) ([]float64, float64) {
+	rows, _ := mm.Dims()
+	var basis []int
+	for j, v := range x {
+		if v > 1e-9 {
+			basis = append(basis, j)
+		}
+	}
+	if len(basis) == 0 {
+		return make([]float64, rows), 0
+	}
+	bt := mat.NewDense(len(basis), rows, nil)
+	cb := mat.NewVecDense(len(basis), nil)
+	for k, j := range basis {
+		for i := range rows {
+			bt.Set(k, i, mm.At(i, j))
+		}
+		cb.SetVec(k, chat[j])
+	}
+	var lam mat.VecDense
+	if err := lam.SolveVec(bt, cb); err != nil {
+		return make([]float64, rows), math.NaN()
+	}
+	return lam.RawVector().Data, dot(chat, x)
+}
+
+// dualSimplex solves max rᵀλ s.t. Mᵀλ ≤ ĉ by the simplex method, as
+// min −rᵀλ⁺ + rᵀλ⁻ s.t. Mᵀλ⁺ − Mᵀλ⁻ + σ = ĉ, all ≥ 0; it returns λ and
+// rᵀλ.
+func dualSimplex(chat []float64, mm *mat.Dense, r []float64) ([]float64, float64, error) {
+	rows, cols := mm.Dims()
+	dm := mat.NewDense(cols, 2*rows+cols, nil)
+	dc := make([]float64, 2*rows+cols)
+	for i := range rows {
+		dc[i], dc[rows+i] = -r[i], r[i]
+		for j := range cols {
+			v := mm.At(i, j)
+			dm.Set(j, i, v)
+			dm.Set(j, rows+i, -v)
+		}
+	}
+	for j := range cols {
+		dm.Set(j, 2*rows+j, 1)
+	}
+	dobj, dx, err := lp.Simplex(dc, dm, chat, 1e-10, nil)
+	if err != nil {
+		return nil, 0, fmt.Errorf("dual simplex: %w", err)
+	}
+	lambda := make([]float64, rows)
+	for i := range rows {
+		lambda[i] = dx[i] - dx[rows+i]
+	}
+	return lambda, -dobj, nil
+}
+
+// certify checks the standard-form pair: x ≥ 0 and M x = r, Mᵀλ ≤ ĉ, and
+// ĉᵀx = rᵀλ (the solvers' objectives pobj and dobj agreeing with them),
+// each to certTol relative to the data's scale.
+func certify(chat []float64, mm *mat.Dense, r, x, lambda []float64, pobj, dobj float64) error {
+	rows, cols := mm.Dims()
+	scale := 1 + math.Abs(pobj)
+	for _, v := range r {
+		scale = math.Max(scale, math.Abs(v))
+	}
+	tol := certTol * scale
+	for j := range cols {
+		if x[j] < -tol {
+			return fmt.Errorf("%w: x[%d] = %g < 0", errCertificate, j, x[j])
+		}
+		var s float64
+		for i := range rows {
+			s += mm.At(i, j) * lambda[i]
+		}
+		if s > chat[j]+tol {
+			return fmt.Errorf("%w: dual constraint %d violated by %g", errCertificate, j, s-chat[j])
+		}
+	}
+	for i := range rows {
+		var s float64
+		for j := range cols {
+			s += mm.At(i, j) * x[j]
+		}
+		if math.Abs(s-r[i]) > tol {
+			return fmt.Errorf("%w: primal row %d off by %g", errCertificate, i, s-r[i])
+		}
+	}
+	p, d := dot(chat, x), dot(r, lambda)
+	if math.Abs(p-d) > tol || math.Abs(p-pobj) > tol || math.Abs(d-dobj) > tol {
+		return fmt.Errorf("%w: duality gap %.3g", errCertificate, p-d)
 	}
 	return nil
+}
+
+// drawSolved draws instances until count are solved and certified; it
+// returns how many were infeasible and how many failed otherwise (a
+// simplex error or a failed certificate), which are skipped.
+func (f lpFamily) drawSolved(count int, rng *rand.Rand) (insts []*lpInstance, infeasible, failed int, err error) {
+	for len(insts) < count {
+		in := f.draw(rng)
+		switch err := in.solve(); {
+		case err == nil:
+			insts = append(insts, in)
+		case errors.Is(err, errInfeasible):
+			infeasible++
+		default:
+			failed++
+		}
+		if infeasible+failed > 20*count+100 {
+			return nil, infeasible, failed, fmt.Errorf("lp family: %d of %d draws infeasible, %d failed", infeasible, infeasible+failed+len(insts), failed)
+		}
+	}
+	return insts, infeasible, failed, nil
+}
+
+// row is the instance as gnn-lp reads it: [(b_i, ∘_i) for each
+// constraint, (c_j, l_j, u_j) for each variable, A row by row].
+func (in *lpInstance) row() []float64 {
+	x := make([]float64, 0, 2*in.m+3*in.n+in.m*in.n)
+	for i := range in.m {
+		e := 0.0
+		if in.eq[i] {
+			e = 1
+		}
+		x = append(x, in.b[i], e)
+	}
+	for j := range in.n {
+		x = append(x, in.c[j], in.l[j], in.u[j])
+	}
+	return append(x, in.a...)
 }
 
 func dot(u, v []float64) float64 {

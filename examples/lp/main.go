@@ -1,99 +1,119 @@
-// Command lp is the operations-research case study of Liu, Ding, Osher, Yin,
-// "Implicit Models: Expressive Power Scales with Test-Time Compute"
-// (arXiv:2510.03638), at a small scale: an implicit model learns to solve a
-// family of linear programs, and the quality of its predicted solution is
-// measured against the number of fixed-point iterations it is given.
+// Command lp reproduces the operations-research case of Liu, Ding, Osher,
+// Yin, "Implicit Models: Expressive Power Scales with Test-Time Compute"
+// (arXiv:2510.03638) at the paper's own scale: a bipartite graph implicit
+// model (the gnn-lp kind) learns to map a linear program
 //
-//	go run ./examples/lp [-epochs 40] [-hidden 32] [-png lp_scale.png]
+//	min cᵀy  s.t.  A y ∘ b (each row = or ≤),  l ≤ y ≤ u,
 //
-// The family is production planning with m = 5 resources and n = 8
-// products, minimise cᵀx s.t. A x ≤ b, x ≥ 0: the resource use A is fixed,
-// the costs c (negative profits) and capacities b are a nominal instance's
-// perturbed by up to ±30 % per instance, from a seed. Each instance is
-// solved exactly with gonum's simplex method (optimize/convex/lp, in
-// standard form with slacks), and so is its dual; an instance is kept only
-// if the pair certifies optimality (both feasible, no duality gap), and the
-// skipped ones are counted. A monotone deq-dense model, z* = relu(W z* +
-// U x + b), x̂ = C z* + c, learns the map (c, b) → x* by MSE on
-// standardised inputs and targets.
+// with m = 10 constraints and n = 50 variables, nnz(A) = 100, to its
+// solution y*, against the explicit network of the same four layers
+// (gnn-lp-explicit), and the error and the empirical Lipschitz number are
+// measured against the number t of iterations.
 //
-// On held-out instances the program reports, against the iterations t = 1,
-// 2, 4, …, 64 and at the converged fixed point: the relative error to x*,
-// the relative objective gap |cᵀx̂ − cᵀx*|/|cᵀx*|, the constraint violation
-// ‖((A x̂ − b)₊, (−x̂)₊)‖ (mean and largest), and the objective gap after a
-// cheap repair (clip x̂ to x ≥ 0, scale it into A x ≤ b); the test-time
-// compute table of scale.Analysis (loss and Lipschitz number L_t
-// against t), also drawn as a PNG; and, as baselines, an explicit MLP with
-// the same parameter count trained the same way, the mean training solution,
-// the classical first-order method PDHG at the same and at larger iteration
-// budgets, and the simplex method itself.
+//	go run ./examples/lp                  # one width (d = 8), a few minutes on one core
+//	go run ./examples/lp -paper -json lp.json   # the paper's four widths, its Table 1 beside
 //
-// How it differs from the paper: the paper runs an implicit graph neural
-// network on the LPs' variable–constraint graph, so one model serves LPs of
-// any size; here a dense layer sees a fixed-size instance as a flat vector
-// of its parameters, A is fixed across the family, and the LPs are tiny.
-// The learned map x*(c, b) is piecewise linear with jumps where the optimal
-// basis changes, which bounds how well any smooth regressor can do.
+// Instances are drawn as the paper draws them, solved by the simplex
+// method (gonum's, on the standard form) and certified by the dual; the
+// infeasible draws are skipped and counted. The implicit model is trained
+// as the paper trains it (MSE, gradients unrolled through 3 iterations,
+// then through 6) and, separately, by implicit differentiation; the
+// explicit one by MSE.
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"math/rand/v2"
 	"os"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/implicitlab/implicit/api"
 	"github.com/implicitlab/implicit/core/model"
-	"github.com/implicitlab/implicit/core/scale"
 	"github.com/implicitlab/implicit/core/train"
 	"github.com/implicitlab/implicit/internal/atomicfile"
-	"github.com/implicitlab/implicit/internal/models"
-	"github.com/implicitlab/implicit/internal/scalereport"
 )
 
-// config is the case study's settings, the command's flags.
+// config is the run's settings, the command's flags.
 type config struct {
-	m, n          int
-	train, test   int
-	spread        float64
-	hidden        int
-	trainConfig   trainConfig
-	maxT, maxPDHG int
-	png           string
+	widths           []int
+	train, test      int
+	seed             uint64
+	batch            int
+	epochs1, epochs2 int     // the unrolled phases: 3 steps, then 6
+	lr1, lr2         float64 // their learning rates
+	implicitEpochs   int     // the implicit-differentiation run (0: none)
+	explicitEpochs   int
+	maxT, evalT      int // error_by_t up to maxT; the table at t = evalT
+	lipInstances     int
+	json             string
+	verbose          bool
+	family           lpFamily
+}
+
+// The paper's Table 1: test error and parameters at widths 4, 8, 16, 32.
+var paperTable = map[int][4]float64{ // implicit error, params, explicit error, params
+	4:  {0.218, 722, 0.397, 580},
+	8:  {0.177, 2350, 0.273, 2088},
+	16: {0.152, 8390, 0.283, 7888},
+	32: {0.156, 31606, 0.318, 30624},
 }
 
 func main() {
-	var cfg config
-	var seed uint64
-	flag.IntVar(&cfg.m, "m", 5, "resources (constraints A x ≤ b)")
-	flag.IntVar(&cfg.n, "n", 8, "products (variables x ≥ 0)")
-	flag.IntVar(&cfg.train, "train", 5000, "training instances")
-	flag.IntVar(&cfg.test, "test", 500, "held-out instances")
-	flag.Float64Var(&cfg.spread, "spread", 0.3, "relative perturbation of c and b around the nominal instance, in [0, 1)")
-	flag.IntVar(&cfg.hidden, "hidden", 32, "hidden units h of the implicit model")
-	flag.IntVar(&cfg.trainConfig.epochs, "epochs", 40, "training epochs (both networks)")
-	flag.IntVar(&cfg.trainConfig.batch, "batch", 32, "mini-batch size")
-	flag.Float64Var(&cfg.trainConfig.lr, "lr", 3e-3, "Adam learning rate")
-	flag.Uint64Var(&seed, "seed", 1, "seed of the LP family, the instances, the initialisation and the batches")
-	flag.IntVar(&cfg.maxT, "maxt", 64, "largest iteration budget t of the analysis (1, 2, 4, … up to it)")
-	flag.IntVar(&cfg.maxPDHG, "pdhg", 4096, "largest PDHG iteration budget in the comparison")
-	flag.StringVar(&cfg.png, "png", "lp_scale.png", "where to write the test-time compute plot (empty: no plot)")
+	cfg := config{family: paperFamily}
+	var paper bool
+	var widths string
+	flag.BoolVar(&paper, "paper", false, "run the paper's four widths 4, 8, 16, 32 (overrides -widths)")
+	flag.StringVar(&widths, "widths", "8", "embedding widths d to run, comma-separated")
+	flag.IntVar(&cfg.train, "train", 2500, "training instances (feasible ones)")
+	flag.IntVar(&cfg.test, "test", 1000, "test instances (feasible ones)")
+	flag.Uint64Var(&cfg.seed, "seed", 1, "seed of every random draw: instances, initialisation, batches, perturbations")
+	flag.IntVar(&cfg.batch, "batch", 25, "mini-batch size")
+	flag.IntVar(&cfg.epochs1, "epochs", 30, "epochs unrolled through 3 iterations")
+	flag.IntVar(&cfg.epochs2, "epochs6", 10, "epochs unrolled through 6 iterations, after those")
+	flag.Float64Var(&cfg.lr1, "lr", 3e-3, "Adam learning rate of the 3-iteration phase and of the explicit network")
+	flag.Float64Var(&cfg.lr2, "lr6", 3e-4, "Adam learning rate of the 6-iteration phase")
+	flag.IntVar(&cfg.implicitEpochs, "implicit-epochs", 10, "epochs of the run by implicit differentiation (0: skip it)")
+	flag.IntVar(&cfg.explicitEpochs, "explicit-epochs", 40, "epochs of the explicit network")
+	flag.IntVar(&cfg.maxT, "maxt", 16, "largest t of error_by_t and lipschitz_by_t")
+	flag.IntVar(&cfg.evalT, "t", 6, "iterations t of the implicit model's test error in the table (trained at 6)")
+	flag.IntVar(&cfg.lipInstances, "lip", 200, "test instances of the Lipschitz estimate (each perturbed 5 ways)")
+	flag.StringVar(&cfg.json, "json", "", "write the results as JSON to this file")
+	flag.BoolVar(&cfg.verbose, "v", false, "log training progress")
 	flag.Parse()
-	cfg.trainConfig.seed = seed
+	if paper {
+		widths = "4,8,16,32"
+	}
 	if flag.NArg() > 0 {
 		fail(2, fmt.Errorf("unexpected arguments %q", flag.Args()))
+	}
+	var err error
+	if cfg.widths, err = parseWidths(widths); err != nil {
+		fail(2, err)
 	}
 	if err := cfg.validate(); err != nil {
 		fail(2, err)
 	}
 	start := time.Now()
-	if err := run(context.Background(), cfg, os.Stdout); err != nil {
+	res, err := run(context.Background(), cfg, os.Stdout)
+	if err != nil {
 		fail(1, err)
+	}
+	if cfg.json != "" {
+		b, err := json.MarshalIndent(res, "", "  ")
+		if err == nil {
+			err = atomicfile.WriteFile(cfg.json, append(b, '\n'), 0o644)
+		}
+		if err != nil {
+			fail(1, fmt.Errorf("-json: %w", err))
+		}
+		fmt.Printf("\nWrote %s.\n", cfg.json)
 	}
 	fmt.Printf("\nTotal time %.1f s.\n", time.Since(start).Seconds())
 }
@@ -103,263 +123,279 @@ func fail(code int, err error) {
 	os.Exit(code)
 }
 
+func parseWidths(s string) ([]int, error) {
+	var ws []int
+	for _, f := range strings.Split(s, ",") {
+		w, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || w < 1 || w > 256 {
+			return nil, fmt.Errorf("-widths %q: want widths from 1 to 256, comma-separated", s)
+		}
+		ws = append(ws, w)
+	}
+	return ws, nil
+}
+
 func (c config) validate() error {
-	tc := c.trainConfig
 	switch {
-	case c.m < 1 || c.m > 100 || c.n < 1 || c.n > 100:
-		return fmt.Errorf("-m %d, -n %d: want each in [1, 100]", c.m, c.n)
-	case c.train < 2 || c.train > 1e6 || c.test < 1 || c.test > 1e6:
-		return fmt.Errorf("-train %d, -test %d: want 2 … 10⁶ and 1 … 10⁶", c.train, c.test)
-	case !(c.spread >= 0 && c.spread < 1):
-		return fmt.Errorf("-spread %v: want 0 ≤ spread < 1", c.spread)
-	case c.hidden < 1 || c.hidden > 4096:
-		return fmt.Errorf("-hidden %d: want 1 … 4096", c.hidden)
-	case tc.epochs < 1 || tc.batch < 1:
-		return fmt.Errorf("-epochs %d, -batch %d: want at least 1", tc.epochs, tc.batch)
-	case !(tc.lr > 0) || math.IsInf(tc.lr, 0):
-		return fmt.Errorf("-lr %v: want a positive number", tc.lr)
-	case c.maxT < 1 || c.maxT > 1<<16:
-		return fmt.Errorf("-maxt %d: want 1 … 65536", c.maxT)
-	case c.maxPDHG < 1 || c.maxPDHG > 1<<24:
-		return fmt.Errorf("-pdhg %d: want 1 … 2²⁴", c.maxPDHG)
+	case c.train < 1 || c.train > 1e6 || c.test < 1 || c.test > 1e6:
+		return fmt.Errorf("-train %d, -test %d: want 1 … 10⁶ each", c.train, c.test)
+	case c.batch < 1 || c.epochs1 < 0 || c.epochs2 < 0 || c.implicitEpochs < 0 || c.explicitEpochs < 1 || c.epochs1+c.epochs2 < 1:
+		return fmt.Errorf("-batch %d, -epochs %d, -epochs6 %d, -implicit-epochs %d, -explicit-epochs %d: want a batch ≥ 1, epochs ≥ 0 and some training", c.batch, c.epochs1, c.epochs2, c.implicitEpochs, c.explicitEpochs)
+	case !(c.lr1 > 0 && c.lr1 < 1) || !(c.lr2 > 0 && c.lr2 < 1):
+		return fmt.Errorf("-lr %v, -lr6 %v: want each in (0, 1)", c.lr1, c.lr2)
+	case c.maxT < 0 || c.maxT > 1000 || c.evalT < 0 || c.evalT > c.maxT:
+		return fmt.Errorf("-maxt %d, -t %d: want 0 ≤ t ≤ maxt ≤ 1000", c.maxT, c.evalT)
+	case c.lipInstances < 0:
+		return fmt.Errorf("-lip %d: want ≥ 0", c.lipInstances)
 	}
-	if c.png != "" {
-		// Fail now rather than after the whole run.
-		if err := atomicfile.CheckDir(c.png); err != nil {
-			return fmt.Errorf("-png %w", err)
+	if c.json != "" {
+		if err := atomicfile.CheckDir(c.json); err != nil {
+			return fmt.Errorf("-json %w", err)
 		}
 	}
 	return nil
 }
 
-// study is what run measures, for the report and the tests.
-type study struct {
-	fam          *family
-	trainSet     []instance
-	testSet      []instance
-	skipped      int
-	solveTime    time.Duration // simplex, primal and dual, per instance
-	simplexTime  time.Duration // simplex, primal only, per held-out instance
-	budgets      []int
-	scale        []scale.Point
-	implicitAt   []quality // at each budget
-	converged    quality
-	convIters    int // the most any instance took
-	convStatus   api.Status
-	pdhgAt       []quality // at each budget
-	pdhgBudgets  []int     // the comparison's larger PDHG budgets
-	pdhgLarge    []quality
-	pdhgTimes    [2]time.Duration // per instance, to the largest of budgets and of pdhgBudgets
-	implicitTime time.Duration    // per instance, at the largest t
-	mlp, mean    quality
-	mlpWidth     int
-	trainTimes   [2]time.Duration // implicit, explicit
-	inferTimes   [2]time.Duration // per instance: implicit converged, explicit
-	implicitSize int
-	mlpSize      int
+// The results, as -json writes them.
+type results struct {
+	Setup        setup                           `json:"setup"`
+	Widths       []widthResult                   `json:"widths"`
+	ErrorByT     map[string]map[string][]float64 `json:"error_by_t"`
+	LipschitzByT map[string]map[string][]float64 `json:"lipschitz_by_t"`
+	SolutionLip  float64                         `json:"solution_lipschitz"`
 }
 
-// run carries out the case study and prints its report to w.
-func run(ctx context.Context, cfg config, w io.Writer) error {
-	s, err := measure(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	if err := report(w, cfg, s); err != nil {
-		return err
-	}
-	if cfg.png != "" {
-		title := fmt.Sprintf("LP %d×%d: implicit model, held-out MSE of standardised x*", cfg.m, cfg.n)
-		if err := scalereport.WritePNG(cfg.png, title, s.scale); err != nil {
-			return fmt.Errorf("writing the plot: %w", err)
-		}
-		fmt.Fprintf(w, "\nWrote the test-time compute plot to %s.\n", cfg.png)
-	}
-	return nil
+type setup struct {
+	M, N, NNZ         int
+	Train, Test       int
+	InfeasibleSkipped int `json:"infeasible_skipped"`
+	FailedSkipped     int `json:"failed_skipped"`
+	DualLP            int `json:"dual_lp_certificates"`
+	Seed              uint64
+	EvalT             int     `json:"eval_t"`
+	LipschitzPairs    int     `json:"lipschitz_pairs"`
+	LipschitzDropped  int     `json:"lipschitz_dropped"`
+	SolveMillis       float64 `json:"solve_ms_per_draw"`
 }
 
-// measure generates the data, trains both networks and evaluates
-// everything.
-func measure(ctx context.Context, cfg config) (*study, error) {
-	seed := cfg.trainConfig.seed
-	fam, err := newFamily(cfg.m, cfg.n, cfg.spread, rand.New(rand.NewPCG(seed, 1)))
-	if err != nil {
-		return nil, err
-	}
-	s := &study{fam: fam}
+type entry struct {
+	Params    int     `json:"params"`
+	TestError float64 `json:"test_error"`
+	TrainLoss float64 `json:"train_loss"`
+	Seconds   float64 `json:"train_seconds"`
+}
+
+type widthResult struct {
+	Width        int         `json:"width"`
+	Implicit     entry       `json:"implicit"`
+	ImplicitDiff *entry      `json:"implicit_diff,omitempty"`
+	Explicit     entry       `json:"explicit"`
+	Paper        *paperEntry `json:"paper,omitempty"`
+}
+
+type paperEntry struct {
+	ImplicitError  float64 `json:"implicit_error"`
+	ImplicitParams int     `json:"implicit_params"`
+	ExplicitError  float64 `json:"explicit_error"`
+	ExplicitParams int     `json:"explicit_params"`
+}
+
+// run carries out the study and prints its report to w.
+func run(ctx context.Context, cfg config, w io.Writer) (*results, error) {
+	f := cfg.family
 	start := time.Now()
-	var skipped int
-	if s.trainSet, s.skipped, err = fam.generate(cfg.train, rand.New(rand.NewPCG(seed, 2))); err != nil {
+	trainSet, inf1, fail1, err := f.drawSolved(cfg.train, rand.New(rand.NewPCG(cfg.seed, 1)))
+	if err != nil {
 		return nil, err
 	}
-	if s.testSet, skipped, err = fam.generate(cfg.test, rand.New(rand.NewPCG(seed, 3))); err != nil {
+	testSet, inf2, fail2, err := f.drawSolved(cfg.test, rand.New(rand.NewPCG(cfg.seed, 2)))
+	if err != nil {
 		return nil, err
 	}
-	s.skipped += skipped
-	s.solveTime = time.Since(start) / time.Duration(cfg.train+cfg.test+s.skipped)
-
-	// Standardise inputs and targets with the training set's statistics.
-	p, q := cfg.m+cfg.n, cfg.n
-	xs, ys := fitScaler(features(s.trainSet), p), fitScaler(solutions(s.trainSet), q)
-	data := train.Data{X: xs.apply(features(s.trainSet)), Target: ys.apply(solutions(s.trainSet)), N: cfg.train}
-	testX, testY := xs.apply(features(s.testSet)), ys.apply(solutions(s.testSet))
-
-	implicitRecipe := cfg.trainConfig.recipe(cfg.hidden)
-	mlpRecipe := implicitRecipe.MatchingMLP(p, q)
-	s.mlpWidth = mlpRecipe.Hidden
-	s.implicitSize, s.mlpSize = implicitRecipe.Params(p, q), mlpRecipe.Params(p, q)
-	var trained [2]*model.Model
-	for i, r := range []models.Recipe{implicitRecipe, mlpRecipe} {
-		start := time.Now()
-		if trained[i], err = r.Train(ctx, data, p, q, nil); err != nil {
-			return nil, fmt.Errorf("training (explicit %v): %w", r.MLP, err)
+	draws := cfg.train + cfg.test + inf1 + inf2 + fail1 + fail2
+	res := &results{ErrorByT: map[string]map[string][]float64{}, LipschitzByT: map[string]map[string][]float64{}}
+	res.Setup = setup{M: f.m, N: f.n, NNZ: f.nnz, Train: cfg.train, Test: cfg.test, InfeasibleSkipped: inf1 + inf2, FailedSkipped: fail1 + fail2,
+		Seed: cfg.seed, EvalT: cfg.evalT, SolveMillis: float64(time.Since(start).Microseconds()) / 1000 / float64(draws)}
+	for _, in := range append(append([]*lpInstance(nil), trainSet...), testSet...) {
+		if in.dualLP {
+			res.Setup.DualLP++
 		}
-		s.trainTimes[i] = time.Since(start)
 	}
-	implicit, mlp := trained[0], trained[1]
-
-	// The analysis hands over each budget's predictions: exactly t
-	// iterations from z⁰ = 0.
-	collect := func(t int, y []float64) error {
-		s.budgets = append(s.budgets, t)
-		s.implicitAt = append(s.implicitAt, assess(fam.a, s.testSet, ys.invert(y)))
-		return nil
+	fmt.Fprintf(w, "LPs min cᵀy s.t. A y ∘ b, l ≤ y ≤ u: %d constraints (each = with probability %g), %d variables, %d nonzeros of A (seed %d).\n", f.m, f.pEq, f.n, f.nnz, cfg.seed)
+	fmt.Fprintf(w, "%d training and %d test instances, solved by simplex and certified by the dual (%.1f ms a draw, %d by the dual LP);\n", cfg.train, cfg.test, res.Setup.SolveMillis, res.Setup.DualLP)
+	fmt.Fprintf(w, "skipped: %d infeasible draws of %d (%.0f %%), %d failed solves.\n\n", inf1+inf2, draws, 100*float64(inf1+inf2)/float64(draws), fail1+fail2)
+	tr, te := newDataset(trainSet), newDataset(testSet)
+	lipSet := testSet[:min(cfg.lipInstances, len(testSet))]
+	logf := func(string) {}
+	if cfg.verbose {
+		logf = func(s string) { fmt.Fprintln(w, "  "+s) }
 	}
-	if s.scale, err = scale.Analysis(ctx, implicit, testX, testY, train.MSE{}, scale.Settings{MaxBudget: cfg.maxT, Seed: seed, Outputs: collect}); err != nil {
-		return nil, fmt.Errorf("scale analysis: %w", err)
-	}
-	predict := func(m *model.Model, st api.Settings) (quality, *api.Output, time.Duration, error) {
-		start := time.Now()
-		out, err := m.Infer(ctx, testX, st)
+	for _, d := range cfg.widths {
+		wr, err := runWidth(ctx, cfg, d, tr, te, lipSet, res, logf)
 		if err != nil {
-			return quality{}, nil, 0, err
+			return nil, fmt.Errorf("width %d: %w", d, err)
 		}
-		took := time.Since(start) / time.Duration(cfg.test)
-		return assess(fam.a, s.testSet, ys.invert(out.Y)), out, took, nil
+		res.Widths = append(res.Widths, wr)
+		fmt.Fprintf(w, "d = %d: implicit (unrolled 3 → 6) %.4f, explicit %.4f", d, wr.Implicit.TestError, wr.Explicit.TestError)
+		if wr.ImplicitDiff != nil {
+			fmt.Fprintf(w, ", implicit (implicit differentiation) %.4f", wr.ImplicitDiff.TestError)
+		}
+		fmt.Fprintf(w, "  [trained in %.0f s, %.0f s, %.0f s]\n", wr.Implicit.Seconds, wr.Explicit.Seconds, diffSeconds(wr))
 	}
-	top := s.budgets[len(s.budgets)-1]
-	if _, _, s.implicitTime, err = predict(implicit, api.Settings{MaxIter: top, RelTol: -1, DivergenceRatio: -1}); err != nil {
-		return nil, fmt.Errorf("budget %d: %w", top, err)
+	return res, report(w, cfg, res)
+}
+
+func diffSeconds(wr widthResult) float64 {
+	if wr.ImplicitDiff == nil {
+		return 0
 	}
-	conv, out, took, err := predict(implicit, api.Settings{MaxIter: 1000})
+	return wr.ImplicitDiff.Seconds
+}
+
+// runWidth trains and measures the three networks of width d.
+func runWidth(ctx context.Context, cfg config, d int, tr, te dataset, lipSet []*lpInstance, res *results, logf func(string)) (widthResult, error) {
+	f := cfg.family
+	key := strconv.Itoa(d)
+	res.ErrorByT[key], res.LipschitzByT[key] = map[string][]float64{}, map[string][]float64{}
+	wr := widthResult{Width: d}
+	if p, ok := paperTable[d]; ok {
+		wr.Paper = &paperEntry{ImplicitError: p[0], ImplicitParams: int(p[1]), ExplicitError: p[2], ExplicitParams: int(p[3])}
+	}
+	newGNN := func(explicit bool, stream uint64) (*model.GNN, error) {
+		return model.NewGNN(model.GNNConfig{Explicit: explicit, Constraints: f.m, Variables: f.n, Width: d}, rand.New(rand.NewPCG(cfg.seed, 100+stream)))
+	}
+	// The implicit model, trained as the paper: unrolled through 3, then 6.
+	var phases []phase
+	if cfg.epochs1 > 0 {
+		phases = append(phases, phase{epochs: cfg.epochs1, lr: cfg.lr1, steps: 3})
+	}
+	if cfg.epochs2 > 0 {
+		phases = append(phases, phase{epochs: cfg.epochs2, lr: cfg.lr2, steps: 6})
+	}
+	measure := func(name string, g *model.GNN, sched schedule, mode train.GradientMode, stream uint64) (entry, *model.Model, error) {
+		start := time.Now()
+		loss, err := fit(ctx, g, tr, sched, cfg.seed+1000*stream, mode, func(s string) { logf(fmt.Sprintf("d=%d %s: %s", d, name, s)) })
+		if err != nil {
+			return entry{}, nil, fmt.Errorf("training the %s network: %w", name, err)
+		}
+		e := entry{Params: model.GNNParams(g.Explicit, d, 2, 3), TrainLoss: loss, Seconds: time.Since(start).Seconds()}
+		m, err := model.New(g)
+		if err != nil {
+			return entry{}, nil, err
+		}
+		return e, m, nil
+	}
+	g, err := newGNN(false, 1)
 	if err != nil {
-		return nil, fmt.Errorf("converged solve: %w", err)
+		return wr, err
 	}
-	s.converged, s.convIters, s.convStatus, s.inferTimes[0] = conv, out.Result.Iterations, out.Result.Status, took
-	if s.mlp, _, s.inferTimes[1], err = predict(mlp, api.Settings{}); err != nil {
-		return nil, fmt.Errorf("explicit model: %w", err)
+	var m *model.Model
+	if wr.Implicit, m, err = measure("implicit", g, schedule{batch: cfg.batch, phases: phases}, train.Unrolled, 1); err != nil {
+		return wr, err
 	}
-
-	guess := make([]float64, 0, cfg.test*q)
-	for range cfg.test {
-		guess = append(guess, ys.mean...) // the mean training solution
+	errs, err := errorByT(m, te, cfg.maxT)
+	if err != nil {
+		return wr, err
 	}
-	s.mean = assess(fam.a, s.testSet, guess)
-
-	for t := 4 * cfg.maxT; t <= cfg.maxPDHG; t *= 4 {
-		s.pdhgBudgets = append(s.pdhgBudgets, t)
-	}
-	start = time.Now()
-	for _, in := range s.testSet {
-		if _, _, err := solvePrimal(fam.a, in.c, in.b); err != nil {
-			return nil, err
+	wr.Implicit.TestError = errs[cfg.evalT]
+	res.ErrorByT[key]["implicit"] = errs
+	if len(lipSet) > 0 {
+		lip, err := measureLipschitz(m, lipSet, cfg.maxT, 1e-4, rand.New(rand.NewPCG(cfg.seed, 3)))
+		if err != nil {
+			return wr, err
 		}
+		res.LipschitzByT[key]["implicit"] = lip.byT
+		res.SolutionLip, res.Setup.LipschitzPairs, res.Setup.LipschitzDropped = lip.solution, lip.pairs, lip.dropped
 	}
-	s.simplexTime = time.Since(start) / time.Duration(cfg.test)
-	s.pdhgAt, s.pdhgTimes[0] = runPDHG(fam, s.testSet, s.budgets)
-	s.pdhgLarge, s.pdhgTimes[1] = runPDHG(fam, s.testSet, s.pdhgBudgets)
-	return s, nil
-}
-
-// runPDHG assesses PDHG's iterates at each budget on the instances, and
-// returns the time an instance took to reach the largest budget.
-func runPDHG(f *family, insts []instance, budgets []int) ([]quality, time.Duration) {
-	start := time.Now()
-	iterates := make([][]float64, len(budgets))
-	for _, in := range insts {
-		for k, x := range pdhg(f.a, in.c, in.b, budgets) {
-			iterates[k] = append(iterates[k], x...)
+	// The explicit network: the same four layers, once.
+	ge, err := newGNN(true, 2)
+	if err != nil {
+		return wr, err
+	}
+	var me *model.Model
+	if wr.Explicit, me, err = measure("explicit", ge, schedule{batch: cfg.batch, phases: []phase{{epochs: cfg.explicitEpochs, lr: cfg.lr1}}}, train.Implicit, 2); err != nil {
+		return wr, err
+	}
+	if errs, err = errorByT(me, te, 0); err != nil {
+		return wr, err
+	}
+	wr.Explicit.TestError = errs[0]
+	// The implicit model trained by implicit differentiation.
+	if cfg.implicitEpochs > 0 {
+		gi, err := newGNN(false, 1) // the same start as the unrolled run
+		if err != nil {
+			return wr, err
 		}
-	}
-	took := time.Since(start) / time.Duration(len(insts))
-	qs := make([]quality, len(budgets))
-	for k := range budgets {
-		qs[k] = assess(f.a, insts, iterates[k])
-	}
-	return qs, took
-}
-
-// report prints the study.
-func report(w io.Writer, cfg config, s *study) error {
-	tc := cfg.trainConfig
-	var xNorm, bNorm, active float64
-	for _, in := range s.testSet {
-		xNorm += norm(in.x) / float64(len(s.testSet))
-		bNorm += norm(in.b) / float64(len(s.testSet))
-		for _, v := range in.x {
-			if v > 1e-9 {
-				active += 1 / float64(len(s.testSet))
+		e, mi, err := measure("implicit-diff", gi, schedule{batch: cfg.batch, phases: []phase{{epochs: cfg.implicitEpochs, lr: cfg.lr1}}}, train.Implicit, 3)
+		if err != nil {
+			return wr, err
+		}
+		out, err := mi.Infer(ctx, te.x, api.Settings{Method: &api.Anderson{}, MaxIter: 50, RelTol: 1e-5})
+		if err != nil && out == nil {
+			return wr, err
+		}
+		e.TestError = relErr(out.Y, te.y, f.n)
+		wr.ImplicitDiff = &e
+		if res.ErrorByT[key]["implicit_diff"], err = errorByT(mi, te, cfg.maxT); err != nil {
+			return wr, err
+		}
+		if len(lipSet) > 0 {
+			lip, err := measureLipschitz(mi, lipSet, cfg.maxT, 1e-4, rand.New(rand.NewPCG(cfg.seed, 3)))
+			if err != nil {
+				return wr, err
 			}
+			res.LipschitzByT[key]["implicit_diff"] = lip.byT
 		}
 	}
-	fmt.Fprintf(w, "Production-planning LPs: minimise cᵀx s.t. A x ≤ b, x ≥ 0 with %d resources and %d products;\n", cfg.m, cfg.n)
-	fmt.Fprintf(w, "A fixed, c and b perturbed by up to ±%g %% around a nominal instance (seed %d).\n", 100*cfg.spread, tc.seed)
-	fmt.Fprintf(w, "%d training and %d held-out instances, each solved by simplex and certified by its dual (%.2f ms an instance);\n",
-		cfg.train, cfg.test, float64(s.solveTime.Microseconds())/1000)
-	fmt.Fprintf(w, "%d skipped (simplex failure or failed certificate). Held-out: mean ‖x*‖ = %.2f, mean ‖b‖ = %.2f, %.2f of %d products made on average.\n\n",
-		s.skipped, xNorm, bNorm, active, cfg.n)
-	fmt.Fprintf(w, "Implicit: monotone relu deq-dense, h = %d, %d parameters, trained in %.1f s.\n", cfg.hidden, s.implicitSize, s.trainTimes[0].Seconds())
-	fmt.Fprintf(w, "Explicit: one-hidden-layer relu MLP, width %d, %d parameters, trained in %.1f s.\n", s.mlpWidth, s.mlpSize, s.trainTimes[1].Seconds())
-	fmt.Fprintf(w, "Both: %d epochs, batch %d, Adam lr %g, MSE on standardised (c, b) → x*.\n\n", tc.epochs, tc.batch, tc.lr)
+	return wr, nil
+}
 
-	fmt.Fprintln(w, "Test-time compute (scale.Analysis on the held-out set; loss = MSE of standardised x*, Peaceman-Rachford iterations):")
-	if err := scalereport.WriteTable(w, s.scale, false); err != nil {
-		return err
-	}
-
-	fmt.Fprintln(w, "\nSolution quality against iterations t (held-out means; viol = ‖((Ax̂−b)₊, (−x̂)₊)‖; repaired = gap after clip-and-scale):")
+// report prints the table beside the paper's, and the curves against t.
+func report(w io.Writer, cfg config, res *results) error {
+	fmt.Fprintf(w, "\nTest error ‖ŷ − y*‖ / (‖y*‖ + 1), mean over %d test instances (implicit at t = %d), beside the paper's Table 1:\n", cfg.test, cfg.evalT)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "t\timplicit rel err\tobj gap\tviol mean\tviol max\trepaired gap\t\tPDHG rel err\tobj gap\tviol mean\trepaired gap\t")
-	for k, t := range s.budgets {
-		fmt.Fprintf(tw, "%d\t%s\t\t%s\n", t, qualityCells(s.implicitAt[k], true), qualityCells(s.pdhgAt[k], false))
+	fmt.Fprintln(tw, "d\timplicit params\terror\tpaper\t\texplicit params\terror\tpaper\t\timplicit-diff error\t")
+	for _, wr := range res.Widths {
+		pi, pe := "-", "-"
+		if wr.Paper != nil {
+			pi, pe = fmt.Sprintf("%.3f (%d)", wr.Paper.ImplicitError, wr.Paper.ImplicitParams), fmt.Sprintf("%.3f (%d)", wr.Paper.ExplicitError, wr.Paper.ExplicitParams)
+		}
+		diff := "-"
+		if wr.ImplicitDiff != nil {
+			diff = fmt.Sprintf("%.4f", wr.ImplicitDiff.TestError)
+		}
+		fmt.Fprintf(tw, "%d\t%d\t%.4f\t%s\t\t%d\t%.4f\t%s\t\t%s\t\n", wr.Width, wr.Implicit.Params, wr.Implicit.TestError, pi, wr.Explicit.Params, wr.Explicit.TestError, pe, diff)
 	}
-	fmt.Fprintf(tw, "≤ %d (%s)\t%s\t\t\n", s.convIters, s.convStatus, qualityCells(s.converged, true))
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-
-	fmt.Fprintln(w, "\nComparison on the held-out set:")
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "method\tparameters\trel err\tobj gap\tviol mean\tviol max\trepaired gap\tms an instance\t")
-	row := func(name string, params string, q quality, per time.Duration) {
-		ms := "-"
-		if per > 0 {
-			ms = fmt.Sprintf("%.4f", float64(per.Nanoseconds())/1e6)
+	for _, name := range []string{"implicit", "implicit_diff"} {
+		if _, ok := res.ErrorByT[strconv.Itoa(res.Widths[0].Width)][name]; !ok {
+			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s%s\t\n", name, params, qualityCells(q, true), ms)
-	}
-	last := len(s.budgets) - 1
-	row("mean training solution", "-", s.mean, 0)
-	row(fmt.Sprintf("explicit MLP, width %d", s.mlpWidth), fmt.Sprint(s.mlpSize), s.mlp, s.inferTimes[1])
-	row(fmt.Sprintf("implicit, t = %d", s.budgets[last]), fmt.Sprint(s.implicitSize), s.implicitAt[last], s.implicitTime)
-	row(fmt.Sprintf("implicit, converged (≤ %d it)", s.convIters), fmt.Sprint(s.implicitSize), s.converged, s.inferTimes[0])
-	row(fmt.Sprintf("PDHG, %d iterations", s.budgets[last]), "-", s.pdhgAt[last], s.pdhgTimes[0])
-	for k, t := range s.pdhgBudgets {
-		var per time.Duration
-		if k == len(s.pdhgBudgets)-1 {
-			per = s.pdhgTimes[1]
+		fmt.Fprintf(w, "\n%s model (%s): test error and empirical Lipschitz number L_t against t (perturbations of norm 1e-4 of A's nonzeros, b, c, l or u; %d pairs; exact solutions: %.1f):\n",
+			name, map[string]string{"implicit": "unrolled 3 → 6", "implicit_diff": "implicit differentiation"}[name], res.Setup.LipschitzPairs, res.SolutionLip)
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprint(tw, "t\t")
+		for _, wr := range res.Widths {
+			fmt.Fprintf(tw, "error d=%d\tL_t d=%d\t", wr.Width, wr.Width)
 		}
-		row(fmt.Sprintf("PDHG, %d iterations", t), "-", s.pdhgLarge[k], per)
+		fmt.Fprintln(tw)
+		for t := 0; t <= cfg.maxT; t++ {
+			fmt.Fprintf(tw, "%d\t", t)
+			for _, wr := range res.Widths {
+				key := strconv.Itoa(wr.Width)
+				lip := "-"
+				if l := res.LipschitzByT[key][name]; l != nil {
+					lip = fmt.Sprintf("%.3f", l[t])
+				}
+				fmt.Fprintf(tw, "%.4f\t%s\t", res.ErrorByT[key][name][t], lip)
+			}
+			fmt.Fprintln(tw)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
 	}
-	row("simplex (exact)", "-", quality{}, s.simplexTime)
-	return tw.Flush()
-}
-
-// qualityCells formats q as tab-terminated table cells; the largest
-// violation only if withMax.
-func qualityCells(q quality, withMax bool) string {
-	if withMax {
-		return fmt.Sprintf("%.4f\t%.4f\t%.3f\t%.3f\t%.4f\t", q.relErr, q.gap, q.violMean, q.violMax, q.repaired)
-	}
-	return fmt.Sprintf("%.4f\t%.4f\t%.3f\t%.4f\t", q.relErr, q.gap, q.violMean, q.repaired)
+	return nil
 }
