@@ -1,11 +1,13 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/implicitlab/implicit/core/scale"
 	"github.com/implicitlab/implicit/internal/datasets"
 	"github.com/implicitlab/implicit/internal/models"
 )
@@ -127,5 +129,29 @@ func TestOutputsCheckedFirst(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "no directory "+filepath.Dir(missing)) || stdout != "" || stderr != "" {
 			t.Errorf("%v: %v\nstdout %q\nstderr %q", args, err, stdout, stderr)
 		}
+	}
+}
+
+// The quick start's words follow its table, and with --json its standard
+// output is the JSON table alone.
+func TestQuickStartSaysWhatTheTableShows(t *testing.T) {
+	out, _, err := run(t, "--runtime", "native", "--max-budget", "2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	flat := strings.Join(strings.Fields(out), " ")
+	if !strings.Contains(flat, "grows from 5.227 to 6.657.") || strings.Contains(flat, "settles") {
+		t.Errorf("--max-budget 2:\n%s", out)
+	}
+	stdout, stderr, err := run(t, "--runtime", "native", "--max-budget", "2", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pts []scale.Point
+	if err := json.Unmarshal([]byte(stdout), &pts); err != nil || len(pts) != 2 {
+		t.Errorf("--json: standard output is not the JSON table (%v):\n%s", err, stdout)
+	}
+	if !strings.Contains(stderr, "quick start") {
+		t.Errorf("--json: the prose went nowhere:\n%s", stderr)
 	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -18,7 +17,12 @@ import (
 // digits model, solves the hold-out set and prints the test-time compute
 // table. It needs no flags, files or network.
 func quickStart(cmd *cobra.Command, f *scaleFlags, runtime string) error {
-	ctx, w := cmd.Context(), cmd.OutOrStdout()
+	// With --json the table alone goes to standard output, the prose
+	// around it to standard error.
+	ctx, stdout, w := cmd.Context(), cmd.OutOrStdout(), cmd.OutOrStdout()
+	if f.json {
+		w = cmd.ErrOrStderr()
+	}
 	set, err := datasets.Digits()
 	if err != nil {
 		return err
@@ -67,24 +71,17 @@ func quickStart(cmd *cobra.Command, f *scaleFlags, runtime string) error {
 		copies = fmt.Sprintf("%d perturbed copies", k)
 	}
 	fmt.Fprintf(w, "Test-time compute: exactly t iterations from z⁰ = 0, the hold-out set and %s of it:\n", copies)
-	if err := scalereport.WriteTable(w, pts, f.json); err != nil {
+	if err := scalereport.WriteTable(stdout, pts, f.json); err != nil {
 		return err
 	}
-	explainScale(w)
-	return nil
-}
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1e3 }
-
-func explainScale(w io.Writer) {
+	fmt.Fprint(w, "\n"+scalereport.Summary(pts))
 	fmt.Fprint(w, `
-More iterations buy accuracy until the iterate reaches its fixed point, while the
-t-step map's sensitivity L_t = max ‖y_t(x+δ) − y_t(x)‖/‖δ‖ grows and settles: an
-implicit model expresses a richer map the more test-time compute it spends.
-
 Next: implicit train --data digits --out my.safetensors
       implicit scale --model my.safetensors --plot scale.png
       implicit infer --model my.safetensors --input in.csv
       implicit help
 `)
+	return nil
 }
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1e3 }
