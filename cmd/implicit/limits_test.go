@@ -155,3 +155,17 @@ func TestQuickStartSaysWhatTheTableShows(t *testing.T) {
 		t.Errorf("--json: the prose went nowhere:\n%s", stderr)
 	}
 }
+
+// A mistyped command gets cobra's suggestions; the root still runs the
+// quick start with no arguments and refuses stray ones.
+func TestMistypedCommandSuggests(t *testing.T) {
+	for typo, want := range map[string]string{"trian": "train", "evl": "eval", "scael": "scale"} {
+		_, _, err := run(t, typo)
+		if err == nil || !strings.Contains(err.Error(), `unknown command "`+typo+`"`) || !strings.Contains(err.Error(), "Did you mean this?\n\t"+want) {
+			t.Errorf("%s: %v", typo, err)
+		}
+	}
+	if _, _, err := run(t, "stray-argument"); err == nil || !strings.Contains(err.Error(), `unknown command "stray-argument"`) {
+		t.Errorf("a stray argument: %v", err)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -40,9 +41,11 @@ func newRootCmd() *cobra.Command {
 loops a local LLM to a fixed point. With no command it runs the quick start:
 the embedded digits model, sandboxed in WebAssembly, and its test-time compute
 table.`,
-		Args:          cobra.NoArgs,
-		SilenceUsage:  true,
-		SilenceErrors: true,
+		Args: unknownCommand,
+		// cobra's own default, which only its Args-less path sets.
+		SuggestionsMinimumDistance: 2,
+		SilenceUsage:               true,
+		SilenceErrors:              true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return quickStart(cmd, &quick, quickRuntime)
 		},
@@ -52,4 +55,18 @@ table.`,
 	// Each subcommand lives in its own file as newXxxCmd.
 	root.AddCommand(newInferCmd(), newTrainCmd(), newEvalCmd(), newScaleCmd(), newBenchCmd(), newReasonCmd())
 	return root
+}
+
+// unknownCommand refuses arguments to the root, whose own work (the quick
+// start) takes none, with cobra's "did you mean" suggestions, which
+// cobra.NoArgs would drop.
+func unknownCommand(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+		msg += "\n\nDid you mean this?\n\t" + strings.Join(s, "\n\t")
+	}
+	return errors.New(msg + "\n\nRun 'implicit help' for the commands.")
 }
