@@ -2,6 +2,7 @@ package model_test
 
 import (
 	"errors"
+	"math/rand/v2"
 	"reflect"
 	"testing"
 
@@ -26,6 +27,8 @@ func FuzzDecode(f *testing.F) {
 		modeltest.RandomMLP(1, model.ReLU, 2, 2, 1),
 		conv,
 		&model.CNN{ConvFrame: conv.ConvFrame, Cells: []model.Cell{conv.Cell}},
+		tinyGNN(f, false),
+		tinyGNN(f, true),
 	} {
 		b, err := model.Encode(a, model.F32)
 		if err != nil {
@@ -66,4 +69,14 @@ func FuzzDecode(f *testing.F) {
 func isSolveFailure(err error) bool {
 	var se *api.SolveError
 	return errors.As(err, &se)
+}
+
+// tinyGNN is the smallest gnn-lp (or gnn-lp-explicit) model: one
+// constraint, one variable, width 1.
+func tinyGNN(f *testing.F, explicit bool) *model.GNN {
+	g, err := model.NewGNN(model.GNNConfig{Explicit: explicit, Constraints: 1, Variables: 1, Width: 1}, rand.New(rand.NewPCG(1, 1)))
+	if err != nil {
+		f.Fatal(err)
+	}
+	return g
 }

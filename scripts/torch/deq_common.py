@@ -213,6 +213,114 @@ class CNN(DEQConv):
 
 
 # --------------------------------------------------------------------------
+# gnn-lp: the bipartite graph implicit model of LPs (arXiv:2510.03638, §5)
+# --------------------------------------------------------------------------
+def mlp2(d_in, d_out, bias1=True, bias2=True):
+    return nn.Sequential(nn.Linear(d_in, d_out, bias=bias1), nn.ReLU(),
+                         nn.Linear(d_out, d_out, bias=bias2)).double()
+
+
+class BipartiteConv(nn.Module):
+    """One bipartite convolution between L-wide constraint features and
+    R-wide variable features. to_cons: the messages go from the variables to
+    the constraints. T' = output_module(cat[sum_s A_ts F_S(S)_s, F_T(T)_t])."""
+
+    def __init__(self, L, R, to_cons):
+        super().__init__()
+        self.to_cons = to_cons
+        self.feature_module_left = mlp2(L, L)
+        self.feature_module_right = mlp2(R, R, bias1=False)
+        out = L if to_cons else R
+        self.output_module = mlp2(R + L, out)
+
+    def forward(self, cons, var, A):
+        # cons (B, m, L), var (B, n, R), A (B, m, n) dense: the sum over the
+        # nonzeros of A is A @ messages.
+        if self.to_cons:
+            agg = A @ self.feature_module_right(var)
+            prev = self.feature_module_left(cons)
+        else:
+            agg = A.transpose(1, 2) @ self.feature_module_left(cons)
+            prev = self.feature_module_right(var)
+        return self.output_module(torch.cat([agg, prev], dim=-1))
+
+
+class GNNLayers(nn.Module):
+    """The four layers v->c, c->v, v->c, c->v, each followed by a relu."""
+
+    def __init__(self, L, R, with_y):
+        super().__init__()
+        self.conv_v_to_c = BipartiteConv(L, R, True)
+        self.conv_c_to_v = BipartiteConv(L, R, False)
+        self.conv_v_to_c2 = BipartiteConv(L, R, True)
+        self.conv_c_to_v2 = BipartiteConv(L, R, False)
+        if with_y:
+            self.to_y = nn.Linear(R, 1).double()
+
+    def layers(self, cons, var, A):
+        c1 = torch.relu(self.conv_v_to_c(cons, var, A))
+        v1 = torch.relu(self.conv_c_to_v(c1, var, A))
+        c2 = torch.relu(self.conv_v_to_c2(c1, v1, A))
+        return torch.relu(self.conv_c_to_v2(c2, v1, A))
+
+    def forward(self, y, sc, sv, A):
+        """G(y, x): y (B, n), the static embeddings sc (B, m, d), sv (B, n, d)."""
+        v = self.layers(sc, torch.cat([sv, y.unsqueeze(-1)], dim=-1), A)
+        return self.to_y(v).squeeze(-1)
+
+
+class GNNLP(nn.Module):
+    """The gnn-lp kind (explicit=False) and gnn-lp-explicit (explicit=True).
+
+    An input row is one LP of m constraints and n variables, flattened as
+    [(b_i, eq_i) for each constraint, (c_j, l_j, u_j) for each variable, A
+    row by row]. S_c = relu(cons_embedding(f_c)), S_v = relu(var_embedding(f_v));
+    gnn-lp: y* = G(y*, x) from y = 0, yhat = output_module([S_v, y*]);
+    explicit: yhat = output_module(layers(S_c, S_v)). The state_dict names
+    are those of the paper's code."""
+
+    def __init__(self, m, n, d, explicit=False, fc=2, fv=3):
+        super().__init__()
+        self.m, self.n, self.d, self.fc, self.fv, self.explicit = m, n, d, fc, fv, explicit
+        self.cons_embedding = nn.Sequential(nn.Linear(fc, d), nn.ReLU()).double()
+        self.var_embedding = nn.Sequential(nn.Linear(fv, d), nn.ReLU()).double()
+        R = d if explicit else d + 1
+        if explicit:
+            layers = GNNLayers(d, R, False)
+            for k in ("conv_v_to_c", "conv_c_to_v", "conv_v_to_c2", "conv_c_to_v2"):
+                setattr(self, k, getattr(layers, k))
+            self._layers = [layers]
+        else:
+            self.deq_func = GNNLayers(d, R, True)
+        self.output_module = nn.Sequential(nn.Linear(R, d), nn.ReLU(), nn.Linear(d, 1, bias=False)).double()
+
+    def split(self, x):
+        B, m, n = x.shape[0], self.m, self.n
+        fc = x[:, :m * self.fc].reshape(B, m, self.fc)
+        fv = x[:, m * self.fc:m * self.fc + n * self.fv].reshape(B, n, self.fv)
+        A = x[:, m * self.fc + n * self.fv:].reshape(B, m, n)
+        return fc, fv, A
+
+    def inject(self, x):
+        fc, fv, A = self.split(x)
+        return self.cons_embedding(fc), self.var_embedding(fv), A
+
+    def readout(self, sv, y):
+        return self.output_module(torch.cat([sv, y.unsqueeze(-1)], dim=-1)).squeeze(-1)
+
+    def explicit_forward(self, x):
+        sc, sv, A = self.inject(x)
+        return self.output_module(self._layers[0].layers(sc, sv, A)).squeeze(-1)
+
+    def metadata(self, extra=None):
+        md = {"implicit.format": "1", "implicit.kind": "gnn-lp-explicit" if self.explicit else "gnn-lp",
+              "implicit.constraints": str(self.m), "implicit.variables": str(self.n)}
+        if extra:
+            md.update({k: str(v) for k, v in extra.items()})
+        return md
+
+
+# --------------------------------------------------------------------------
 # safetensors, written/read by hand
 # --------------------------------------------------------------------------
 _DT_TO_ST = {torch.float64: "F64", torch.float32: "F32", torch.float16: "F16",

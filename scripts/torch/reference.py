@@ -323,6 +323,110 @@ def build_case(spec, seed, idx, force_f32):
     return model, x, f32
 
 
+# The gnn-lp kinds: name, explicit, m, n, d, nonzeros of A, n_rows, weight scale, dtype.
+GNN_CASES = [
+    ("gnn_lp_d3", False, 3, 5, 3, 7, 4, 1.2, "f64"),
+    ("gnn_lp_d2_f32", False, 2, 4, 2, 5, 3, 1.2, "f32"),
+    ("gnn_lp_explicit_d3", True, 3, 5, 3, 7, 4, 1.0, "f64"),
+]
+
+
+def gnn_case(spec, seed, idx, out_dir):
+    """Writes a gnn-lp case: PyTorch's fixed point y* by plain iteration and
+    the outputs, and the gradient of an MSE loss by autograd (through the
+    fixed point by the adjoint iteration, as conv_case does)."""
+    name, explicit, m, n, d, nnz, B, scale, dtype = spec
+    g = torch.Generator().manual_seed(seed * 1000 + 1100 + idx)
+    rn = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64)
+    model = dc.GNNLP(m, n, d, explicit=explicit)
+    f32 = dtype == "f32"
+    with torch.no_grad():
+        for k, t in model.state_dict().items():
+            if t.dim() == 2:
+                t.copy_(scale * rn(*t.shape) / t.shape[1] ** 0.5)
+            else:
+                t.copy_(0.1 * rn(*t.shape))
+            if f32:
+                t.copy_(t.float().double())
+    rows = []
+    for _ in range(B):
+        fc = torch.stack([2 * torch.rand(m, generator=g, dtype=torch.float64) - 1,
+                          (torch.rand(m, generator=g, dtype=torch.float64) < 0.3).double()], dim=1)
+        lo, hi = 3 * rn(n), 3 * rn(n)
+        fv = torch.stack([0.1 * (2 * torch.rand(n, generator=g, dtype=torch.float64) - 1),
+                          torch.minimum(lo, hi), torch.maximum(lo, hi)], dim=1)
+        A = torch.zeros(m * n, dtype=torch.float64)
+        A[torch.randperm(m * n, generator=g)[:nnz]] = rn(nnz)
+        rows.append(torch.cat([fc.reshape(-1), fv.reshape(-1), A]))
+    x = torch.stack(rows)
+    if f32:
+        x = x.float().double()
+    target = rn(B, n)
+    params = dict(model.named_parameters())
+    iters, adj, r = 0, 0, 0.0
+    if explicit:
+        with torch.no_grad():
+            y = model.explicit_forward(x)
+        loss = ((model.explicit_forward(x) - target) ** 2).sum() / (2 * B)
+        gl = torch.autograd.grad(loss, list(params.values()))
+        grads = {k: v.detach() for k, v in zip(params, gl)}
+    else:
+        with torch.no_grad():
+            sc, sv, A = model.inject(x)
+            ys = torch.zeros(B, n, dtype=torch.float64)
+            for iters in range(1, 100000):
+                fy = model.deq_func(ys, sc, sv, A)
+                r = float(dc.rel_residual(fy, ys).max())
+                ys = fy
+                if r <= TARGET:
+                    break
+            if not (r <= REQUIRED):
+                raise SystemExit("%s: reference residual %g > %g" % (name, r, REQUIRED))
+            y = model.readout(sv, ys)
+        # L = sum over samples of ½‖yhat − target‖², over B; the readout at y*
+        # fixed, then u = J_G(y*)ᵀ u + ∂L/∂y* by iteration, and uᵀ ∂G/∂θ.
+        yv = ys.detach().requires_grad_()
+        sc, sv, A = model.inject(x)
+        loss = ((model.readout(sv, yv) - target) ** 2).sum() / (2 * B)
+        gy, *g_read = torch.autograd.grad(loss, [yv] + list(params.values()), allow_unused=True)
+        yv2 = ys.detach().requires_grad_()
+        sc, sv, A = model.inject(x)
+        fy = model.deq_func(yv2, sc, sv, A)
+        u = gy.clone()
+        for adj in range(1, 100000):
+            (ju,) = torch.autograd.grad(fy, yv2, u, retain_graph=True)
+            nu = ju + gy
+            done = float(torch.linalg.vector_norm(nu - u)) <= 1e-15 * float(torch.linalg.vector_norm(nu))
+            u = nu
+            if done:
+                break
+        g_map = torch.autograd.grad(fy, list(params.values()), u, allow_unused=True)
+        grads = {}
+        for (k, p), a, b in zip(params.items(), g_read, g_map):
+            total = torch.zeros_like(p)
+            for part in (a, b):
+                if part is not None:
+                    total = total + part
+            grads[k] = total.detach()
+    writer = dc.save_model(model, os.path.join(out_dir, name + ".safetensors"),
+                           dtype=torch.float32 if f32 else torch.float64)
+    dc.write_safetensors(os.path.join(out_dir, name + ".grad.safetensors"), grads)
+    dc.write_csv(os.path.join(out_dir, name + ".input.csv"), x, fmt="repr")
+    dc.write_csv(os.path.join(out_dir, name + ".output.csv"), y, fmt="%.17g")
+    dc.write_csv(os.path.join(out_dir, name + ".target.csv"), target, fmt="repr")
+    tensors, _ = dc.read_safetensors(os.path.join(out_dir, name + ".safetensors"))
+    for k, v in model.state_dict().items():
+        assert torch.equal(tensors[k].to(v.dtype), v), k
+    kind = "gnn-lp-explicit" if explicit else "gnn-lp"
+    print("%-18s %s m=%d n=%d d=%d nnz=%d %s plain-iteration iters=%-4d residual=%.2e, adjoint %d iterations"
+          % (name, kind, m, n, d, nnz, "F32" if f32 else "F64", iters, r, adj))
+    return writer, {"name": name, "kind": kind, "m": m, "n": n, "d": d, "nnz": nnz,
+                    "dtype": "F32" if f32 else "F64", "n_samples": B, "ref_solver": "plain-iteration", "ref_iters": iters,
+                    "residual": r, "model": name + ".safetensors", "input": name + ".input.csv",
+                    "output": name + ".output.csv", "target": name + ".target.csv", "grad": name + ".grad.safetensors",
+                    "loss": "sum over samples of 0.5*||y - target||^2, divided by n"}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True, help="output directory (created)")
@@ -410,6 +514,9 @@ def main():
         listing.append(info)
     for idx, spec in enumerate(CNN_CASES):
         writer, info = cnn_case(spec, args.seed, idx, args.out)
+        listing.append(info)
+    for idx, spec in enumerate(GNN_CASES):
+        writer, info = gnn_case(spec, args.seed, idx, args.out)
         listing.append(info)
 
     doc = {
