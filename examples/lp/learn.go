@@ -50,8 +50,10 @@ func fit(ctx context.Context, a model.Architecture, d dataset, s schedule, seed 
 		gs := train.GradientSettings{Mode: mode, Steps: ph.steps}
 		if mode == train.Implicit {
 			// The paper's map need not be a contraction: solve each
-			// fixed point as far as 30 Anderson iterations take it.
-			st := api.Settings{Method: &api.Anderson{}, MaxIter: 30, RelTol: 1e-5}
+			// fixed point, and each adjoint, as far as 30 Anderson
+			// iterations take it, without the divergence test (an adjoint
+			// that grows for a while must not end the run).
+			st := api.Settings{Method: &api.Anderson{}, MaxIter: 30, RelTol: 1e-5, DivergenceRatio: -1}
 			gs = train.GradientSettings{Mode: train.Implicit, Forward: st, Backward: st, AllowUnconverged: true}
 		}
 		tr, err := train.NewTrainer(a, train.TrainSettings{BatchSize: s.batch, LearningRate: ph.lr, Seed: seed + uint64(k), Loss: train.MSE{}, Gradient: gs})
