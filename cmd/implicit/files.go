@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -58,4 +59,11 @@ func checkOutputs(paths ...string) error {
 		}
 	}
 	return nil
+}
+
+// writeJSON prints v as indented JSON, the --json output of the commands.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

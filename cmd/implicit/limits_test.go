@@ -169,3 +169,62 @@ func TestMistypedCommandSuggests(t *testing.T) {
 		t.Errorf("a stray argument: %v", err)
 	}
 }
+
+// Into a pipe or a CI log train's progress is a line an epoch, with no \r
+// frames; --json prints the result as one JSON object on standard output.
+func TestTrainProgressAndJSON(t *testing.T) {
+	modelPath := filepath.Join(t.TempDir(), "m.safetensors")
+	stdout, stderr, err := run(t, "train", "--hidden", "8", "--epochs", "2", "--out", modelPath, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(stderr, "\r") || !strings.Contains(stderr, "epoch 1/2  loss ") || !strings.Contains(stderr, "epoch 2/2  loss ") || strings.Count(stderr, "\n") != 2 {
+		t.Errorf("progress into a buffer: %q", stderr)
+	}
+	var rep trainReport
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("train --json: %v\n%s", err, stdout)
+	}
+	// h = 8 monotone: U 8×64, b 8, C 10×8, c 10, A and B 8×8.
+	if rep.Model != modelPath || rep.Kind != "deq-dense" || rep.Params != 8*65+10*9+2*64 || rep.Epochs != 2 || !(rep.HoldOutAccuracy > 0.5) || rep.HoldOutSamples != 355 {
+		t.Errorf("train --json: %+v", rep)
+	}
+	// --resume refuses the flags that fix a run, as its help says.
+	for _, flag := range []string{"--hidden", "--batch", "--seed", "--lr"} {
+		_, _, err := run(t, "train", "--quiet", "--resume", modelPath, "--epochs", "3", flag, "4")
+		if err == nil || !strings.Contains(err.Error(), flag+" with --resume: a resumed run continues with its own settings") {
+			t.Errorf("%s with --resume: %v", flag, err)
+		}
+	}
+}
+
+// eval and scale without --model run the embedded digits model; eval
+// --json prints one JSON object.
+func TestEvalEmbeddedModelJSON(t *testing.T) {
+	stdout, _, err := run(t, "eval", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Model, Kind, Runtime string
+		Params               int
+		Accuracy             float64
+		Stats                struct {
+			Solver  string
+			Samples int
+			Status  string
+		}
+	}
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("eval --json: %v\n%s", err, stdout)
+	}
+	if rep.Model != "embedded digits model" || rep.Accuracy != 0.9746478873239437 || rep.Params != 13002 || rep.Stats.Solver != "peaceman-rachford" || rep.Stats.Samples != 355 || rep.Stats.Status != "converged" || rep.Runtime != "native" {
+		t.Errorf("eval --json: %+v", rep)
+	}
+	if out, _, err := run(t, "eval"); err != nil || !strings.HasPrefix(out, "embedded digits model (deq-dense: ") {
+		t.Errorf("eval: %v\n%s", err, out)
+	}
+	if out, _, err := run(t, "scale", "--max-budget", "2"); err != nil || !strings.Contains(out, "Lipschitz") {
+		t.Errorf("scale: %v\n%s", err, out)
+	}
+}

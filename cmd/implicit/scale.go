@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -53,7 +52,7 @@ func newScaleCmd() *cobra.Command {
 		f                                scaleFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "scale --model M.safetensors --data digits [--plot scale.png]",
+		Use:   "scale [--model M.safetensors] [--data digits] [--plot scale.png]",
 		Short: "Quality and sensitivity against test-time compute (iterations)",
 		Long: `Scale runs the model with exactly t iterations from z⁰ = 0, for t = 1, 2, 4, …,
 T, on the hold-out data and on randomly perturbed copies of it, and reports at
@@ -65,9 +64,6 @@ Implicit models are predicted to improve and settle in quality while L_t grows
 (Liu, Ding, Osher, Yin, arXiv:2510.03638). --plot writes both curves as a PNG.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if modelPath == "" {
-				return errors.New("--model is required")
-			}
 			if err := checkOutputs(f.plotPath); err != nil {
 				return err
 			}
@@ -106,7 +102,7 @@ Implicit models are predicted to improve and settle in quality while L_t grows
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&modelPath, "model", "", "model file")
+	cmd.Flags().StringVar(&modelPath, "model", "", "model file (default: the embedded digits model)")
 	cmd.Flags().StringVar(&data, "data", "digits", "data set: digits (built in) or a CSV whose last column is the class label")
 	cmd.Flags().StringVar(&solver, "solver", "", "iteration to budget (default: the model's own solver)")
 	cmd.Flags().StringVar(&f.plotPath, "plot", "", "write a PNG of quality and L_t against t")

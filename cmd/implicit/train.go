@@ -38,7 +38,7 @@ type trainFlags struct {
 	seed              uint64
 	gradient          string
 	allowUnconverged  bool
-	quiet             bool
+	quiet, json       bool
 	solver            solverFlags
 	conv              models.ConvRecipe
 	image             string
@@ -61,7 +61,15 @@ implicit differentiation (or the Jacobian-free approximation), and writes the
 model file and its training state (a checkpoint) after every epoch. Ctrl-C
 saves a checkpoint of the last finished step and exits; --resume continues the
 run exactly where it stopped, with its own settings (giving --hidden, --lr,
---batch, --seed or another flag that fixes a run with --resume is an error).
+--batch, --seed or another flag that fixes a run with --resume is an error;
+--epochs and the solver flags may be given again).
+
+Progress goes to standard error: a bar on a terminal, a line an epoch into a
+pipe or a log (--quiet: none). The result goes to standard output, as two
+lines or, with --json, one JSON object: model, kind, description, params,
+data, epochs (run now), total_epochs, seconds, loss and train_accuracy (the
+last epoch's), holdout_accuracy, holdout_samples, mean_iterations and
+max_iterations (the hold-out solve's).
 
 --arch picks the model:
   implicit  deq-dense, z* = σ(W z* + U x + b), y = C z* + c (--hidden, --param, --activation, --monotone-m)
@@ -110,7 +118,8 @@ The explicit ones train with the same optimiser, batches and loss.`,
 	fl.Uint64Var(&f.seed, "seed", def.Seed, "seed of the initial weights and of the sample order")
 	fl.StringVar(&f.gradient, "gradient", "implicit", "implicit (adjoint solve) or jacobian-free")
 	fl.BoolVar(&f.allowUnconverged, "allow-unconverged", false, "use a forward or adjoint solve that stopped at its iteration limit (its gradient is then approximate, as DEQ training libraries allow) instead of stopping the run; the default for --arch conv")
-	fl.BoolVar(&f.quiet, "quiet", false, "no progress bar")
+	fl.BoolVar(&f.quiet, "quiet", false, "no progress (a bar on a terminal, else a line an epoch, on standard error)")
+	fl.BoolVar(&f.json, "json", false, "print the result as one JSON object on standard output (the progress stays on standard error)")
 	f.solver.register(cmd)
 	return cmd
 }
@@ -183,9 +192,12 @@ func runTrain(ctx context.Context, stdout, stderr io.Writer, f trainFlags) error
 	if startEpoch >= f.epochs {
 		return fmt.Errorf("the checkpoint has finished %d epochs already; ask for more with --epochs", startEpoch)
 	}
+	// A bar redrawn with \r on a terminal; into a pipe or a CI log, a
+	// line an epoch.
+	terminal := isTerminal(stderr)
 	bar := progressbar.NewOptions((f.epochs-startEpoch)*stepsPerEpoch-startStep,
 		progressbar.OptionSetWriter(stderr),
-		progressbar.OptionSetVisibility(!f.quiet),
+		progressbar.OptionSetVisibility(!f.quiet && terminal),
 		progressbar.OptionShowCount(),
 		progressbar.OptionSetWidth(24),
 		progressbar.OptionThrottle(100*time.Millisecond),
@@ -194,13 +206,16 @@ func runTrain(ctx context.Context, stdout, stderr io.Writer, f trainFlags) error
 	// Running means over the epoch so far, for the bar.
 	var loss, iters float64
 	var correct, seen, steps int
+	progress := func(epoch int) string {
+		return fmt.Sprintf("epoch %d/%d  loss %.4f  acc %.3f  iters %.1f", epoch, f.epochs, loss/float64(max(steps, 1)), float64(correct)/float64(max(seen, 1)), iters/float64(max(steps, 1)))
+	}
 	start := time.Now()
 	for e := startEpoch; e < f.epochs; e++ {
 		loss, iters, correct, seen, steps = 0, 0, 0, 0, 0
 		err := tr.Epoch(ctx, data, func(s train.StepStats) {
 			loss, iters = loss+s.Loss, iters+s.ForwardIters
 			correct, seen, steps = correct+s.Correct, seen+s.Samples, steps+1
-			bar.Describe(fmt.Sprintf("epoch %d/%d  loss %.4f  acc %.3f  iters %.1f", s.Epoch, f.epochs, loss/float64(steps), float64(correct)/float64(seen), iters/float64(steps)))
+			bar.Describe(progress(s.Epoch))
 			_ = bar.Add(1)
 		})
 		if err != nil {
@@ -222,6 +237,9 @@ func runTrain(ctx context.Context, stdout, stderr io.Writer, f trainFlags) error
 		if err := writeCheckpoint(tr, f.out); err != nil {
 			return err
 		}
+		if !f.quiet && !terminal {
+			fmt.Fprintf(stderr, "%s  (%.1f s)\n", progress(e+1), time.Since(start).Seconds())
+		}
 	}
 	_ = bar.Finish()
 	elapsed := time.Since(start)
@@ -238,11 +256,42 @@ func runTrain(ctx context.Context, stdout, stderr io.Writer, f trainFlags) error
 	if err != nil {
 		return err
 	}
+	rep := trainReport{Model: f.out, Kind: info.Kind, Description: info.Description, Params: info.Params, Data: set.Name,
+		Epochs: f.epochs - startEpoch, TotalEpochs: f.epochs, Seconds: elapsed.Seconds(),
+		Loss: loss / float64(max(steps, 1)), TrainAccuracy: float64(correct) / float64(max(seen, 1)),
+		HoldOutAccuracy: acc, HoldOutSamples: set.HoldOut.N,
+		MeanIterations: float64(out.Result.FuncEvals) / float64(set.HoldOut.N), MaxIterations: out.Result.Iterations}
+	if f.json {
+		return writeJSON(stdout, rep)
+	}
 	fmt.Fprintf(stdout, "trained %s (%s, %d parameters) on %s for %d epochs in %.1f s: last epoch loss %.4f, train accuracy %.4f\n",
-		f.out, describe(info), info.Params, set.Name, f.epochs-startEpoch, elapsed.Seconds(), loss/float64(max(steps, 1)), float64(correct)/float64(max(seen, 1)))
+		rep.Model, describe(info), rep.Params, rep.Data, rep.Epochs, rep.Seconds, rep.Loss, rep.TrainAccuracy)
 	fmt.Fprintf(stdout, "hold-out accuracy %.4f (%d samples); forward iterations mean %.1f, max %d\n",
-		acc, set.HoldOut.N, float64(out.Result.FuncEvals)/float64(set.HoldOut.N), out.Result.Iterations)
+		rep.HoldOutAccuracy, rep.HoldOutSamples, rep.MeanIterations, rep.MaxIterations)
 	return nil
+}
+
+// trainReport is what implicit train --json prints: the model written, its
+// kind, description and parameter count (counted from the model), the
+// data, the epochs run in this invocation (and the run's total), the
+// seconds they took, the last epoch's mean loss and training accuracy, and
+// the hold-out accuracy and forward iterations (mean, max) of the model
+// solved with the run's settings.
+type trainReport struct {
+	Model           string  `json:"model"`
+	Kind            string  `json:"kind"`
+	Description     string  `json:"description"`
+	Params          int     `json:"params"`
+	Data            string  `json:"data"`
+	Epochs          int     `json:"epochs"`
+	TotalEpochs     int     `json:"total_epochs"`
+	Seconds         float64 `json:"seconds"`
+	Loss            float64 `json:"loss"`
+	TrainAccuracy   float64 `json:"train_accuracy"`
+	HoldOutAccuracy float64 `json:"holdout_accuracy"`
+	HoldOutSamples  int     `json:"holdout_samples"`
+	MeanIterations  float64 `json:"mean_iterations"`
+	MaxIterations   int     `json:"max_iterations"`
 }
 
 // writeCheckpoint writes the run's training state beside path, then its
