@@ -4,11 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -26,7 +22,7 @@ type serveFlags struct {
 	maxRounds, maxConcurrent   int
 	maxRequestBytes            int64
 	ioTimeout, shutdownTimeout time.Duration
-	logFormat, logLevel        string
+	log                        logFlags
 }
 
 func newReasonServeCmd() *cobra.Command {
@@ -79,15 +75,14 @@ docs/reasoning.md.`,
 	fl.Int64Var(&sf.maxRequestBytes, "max-request-bytes", chatserver.DefaultMaxRequestBytes, "limit on a request body's size; larger ones get 413")
 	fl.DurationVar(&sf.ioTimeout, "io-timeout", chatserver.DefaultIOTimeout, "limit on reading a request and on writing a reply (not on the loop: --time-limit)")
 	fl.DurationVar(&sf.shutdownTimeout, "shutdown-timeout", 0, "on SIGTERM or Ctrl-C, how long to wait for the requests in flight before cutting them short (0: as long as they take)")
-	fl.StringVar(&sf.logFormat, "log-format", "text", "log format on standard error: text or json")
-	fl.StringVar(&sf.logLevel, "log-level", "info", "log level: debug (also each round), info (each request), warn or error")
+	sf.log.register(fl, "each request; debug adds each round")
 	return cmd
 }
 
 // runReasonServe serves until ctx is done or a signal comes, then shuts
 // down gracefully. Logs go to logw.
 func runReasonServe(ctx context.Context, logw io.Writer, f *reasonFlags, sf *serveFlags) error {
-	log, err := sf.logger(logw)
+	log, err := sf.log.logger(logw)
 	if err != nil {
 		return err
 	}
@@ -109,28 +104,9 @@ func runReasonServe(ctx context.Context, logw io.Writer, f *reasonFlags, sf *ser
 
 	// The first signal shuts down gracefully, a second at once. (main's
 	// Ctrl-C, which ends ctx, comes here too.)
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		select {
-		case sig := <-sigs:
-			log.Info("signal: shutting down once the requests in flight finish; send another to stop at once", "signal", sig.String())
-			cancel()
-		case <-done:
-			return
-		}
-		select {
-		case sig := <-sigs:
-			log.Warn("second signal: closing every connection", "signal", sig.String())
-			srv.Close()
-		case <-done:
-		}
-	}()
+	defer onSignals(ctx, log, cancel, func() { srv.Close() })()
 
 	l, err := net.Listen("tcp", sf.addr)
 	if err != nil {
@@ -159,20 +135,4 @@ func (sf *serveFlags) check(rounds int) error {
 		return fmt.Errorf("--shutdown-timeout %v: want 0 (no limit) or more", sf.shutdownTimeout)
 	}
 	return nil
-}
-
-// logger returns the logger that --log-format and --log-level describe.
-func (sf *serveFlags) logger(w io.Writer) (*slog.Logger, error) {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(sf.logLevel)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", sf.logLevel)
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	switch sf.logFormat {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return nil, fmt.Errorf("--log-format %q: want text or json", sf.logFormat)
 }

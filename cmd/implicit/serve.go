@@ -218,8 +218,7 @@ func runServe(ctx context.Context, logw io.Writer, f *oipFlags, listening func(r
 
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
-	stopSignals := onSignals(ctx, log, stop, nil)
-	defer stopSignals()
+	defer onSignals(ctx, log, stop, srv.Close)()
 
 	// Load while listening: the health and readiness routes answer
 	// meanwhile. A model that fails to load stops the server.
@@ -305,9 +304,9 @@ func buildVersion() string {
 	return "unknown"
 }
 
-// onSignals ends a serve at the first SIGTERM or interrupt (graceful: stop
-// is called) and calls hard, if not nil, at the second. The returned
-// function stops listening for signals.
+// onSignals ends a serve at the first SIGTERM or interrupt (gracefully:
+// stop is called) and calls hard at the second. The returned function
+// stops listening for signals.
 func onSignals(ctx context.Context, log *slog.Logger, stop, hard func()) func() {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
@@ -323,11 +322,7 @@ func onSignals(ctx context.Context, log *slog.Logger, stop, hard func()) func() 
 		select {
 		case sig := <-sigs:
 			log.Warn("second signal: stopping at once", "signal", sig.String())
-			if hard != nil {
-				hard()
-			} else {
-				os.Exit(130)
-			}
+			hard()
 		case <-done:
 		}
 	}()
