@@ -1,6 +1,7 @@
 // Package scalereport presents a test-time compute analysis
 // (core/scale.Analysis): the table the command line and the examples print,
-// and the two-panel plot of quality and Lipschitz number against iterations.
+// its summary in words, and the plot of quality and Lipschitz number
+// against iterations.
 package scalereport
 
 import (
@@ -53,75 +54,28 @@ func WriteTable(w io.Writer, pts []scale.Point, asJSON bool) error {
 	return tw.Flush()
 }
 
-// WritePNG draws accuracy (with loss) and L_t against t, one panel above
-// the other, and writes the PNG atomically.
+// WritePNG draws accuracy (for a classifier), loss and L_t against t, each
+// in a panel of its own with its own y axis (they differ in scale by
+// orders, and the differences that matter are small), and writes the PNG
+// atomically.
 func WritePNG(path, title string, pts []scale.Point) error {
-	if len(pts) == 0 {
-		return errors.New("scalereport: nothing to plot")
+	panels, err := newPanels(title, pts)
+	if err != nil {
+		return err
 	}
-	acc, loss, lip := make(plotter.XYs, len(pts)), make(plotter.XYs, len(pts)), make(plotter.XYs, len(pts))
-	for i, p := range pts {
-		acc[i] = plotter.XY{X: float64(p.Budget), Y: p.Accuracy}
-		loss[i] = plotter.XY{X: float64(p.Budget), Y: p.Loss}
-		lip[i] = plotter.XY{X: float64(p.Budget), Y: p.Lipschitz}
-	}
-	top := plot.New()
-	top.Title.Text = title
-	top.Y.Label.Text = "hold-out accuracy and loss"
-	bottom := plot.New()
-	bottom.X.Label.Text = "iterations t (test-time compute)"
-	bottom.Y.Label.Text = "Lipschitz number L_t"
-	var ticks []plot.Tick
-	for _, p := range pts {
-		ticks = append(ticks, plot.Tick{Value: float64(p.Budget), Label: strconv.Itoa(p.Budget)})
-	}
-	for _, p := range []*plot.Plot{top, bottom} {
-		p.X.Scale = plot.LogScale{}
-		p.X.Tick.Marker = plot.ConstantTicks(ticks)
-		p.Add(plotter.NewGrid())
-	}
-	// Legends at the right, away from where the curves end: mid-height
-	// above when accuracy ends high and loss low, else at the other end.
-	top.Legend.Top = endsLow(loss)
-	bottom.Legend.Top = endsLow(lip)
-	if math.IsNaN(pts[0].Accuracy) {
-		acc = nil
-		top.Y.Label.Text = "hold-out loss (lower is better)"
-	} else {
-		top.Legend.Top, top.Legend.YOffs = false, 2*vg.Centimeter
-	}
-	for _, c := range []struct {
-		p     *plot.Plot
-		name  string
-		xy    plotter.XYs
-		color int
-	}{{top, "accuracy", acc, 0}, {top, "loss", loss, 1}, {bottom, "L_t", lip, 2}} {
-		if c.xy == nil {
-			continue
-		}
-		line, points, err := plotter.NewLinePoints(c.xy)
-		if err != nil {
-			return err
-		}
-		line.Color = plotColors[c.color]
-		points.Color = plotColors[c.color]
-		c.p.Add(line, points)
-		c.p.Legend.Add(c.name, line, points)
-	}
-	if lo, hi := pts[0].Budget, pts[len(pts)-1].Budget; lo == hi {
-		// One budget: a log axis needs a range around it, not ±1 (which
-		// reaches 0 at t = 1).
-		for _, p := range []*plot.Plot{top, bottom} {
-			p.X.Min, p.X.Max = float64(lo)/2, float64(hi)*2
-		}
-	}
-	const w, h = 16 * vg.Centimeter, 16 * vg.Centimeter
+	const w = 16 * vg.Centimeter
+	h := vg.Length(len(panels)) * 6 * vg.Centimeter
 	img := vgimg.New(w, h)
 	dc := draw.New(img)
-	tiles := draw.Tiles{Rows: 2, Cols: 1, PadY: vg.Centimeter / 2, PadTop: vg.Centimeter / 4, PadBottom: vg.Centimeter / 4, PadLeft: vg.Centimeter / 4, PadRight: vg.Centimeter / 2}
-	canvases := plot.Align([][]*plot.Plot{{top}, {bottom}}, tiles, dc)
-	top.Draw(canvases[0][0])
-	bottom.Draw(canvases[1][0])
+	tiles := draw.Tiles{Rows: len(panels), Cols: 1, PadY: vg.Centimeter / 2, PadTop: vg.Centimeter / 4, PadBottom: vg.Centimeter / 4, PadLeft: vg.Centimeter / 4, PadRight: vg.Centimeter / 2}
+	grid := make([][]*plot.Plot, len(panels))
+	for i, p := range panels {
+		grid[i] = []*plot.Plot{p}
+	}
+	canvases := plot.Align(grid, tiles, dc)
+	for i, p := range panels {
+		p.Draw(canvases[i][0])
+	}
 	var buf bytes.Buffer
 	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&buf); err != nil {
 		return err
@@ -129,13 +83,93 @@ func WritePNG(path, title string, pts []scale.Point) error {
 	return atomicfile.WriteFile(path, buf.Bytes(), 0o644)
 }
 
-// endsLow reports whether a curve ends in the lower half of its range.
-func endsLow(xy plotter.XYs) bool {
-	lo, hi := math.Inf(1), math.Inf(-1)
-	for _, p := range xy {
-		lo, hi = math.Min(lo, p.Y), math.Max(hi, p.Y)
+// newPanels returns the plot's panels, top to bottom: accuracy (unless
+// the loss is not a classifier's), loss, L_t; t on a log axis labelled
+// with the budgets. L_t is written L(t): gonum/plot's LaTeX text handler
+// (go-latex's mtex) cannot typeset a subscript, and a literal underscore
+// is not one.
+func newPanels(title string, pts []scale.Point) ([]*plot.Plot, error) {
+	if len(pts) == 0 {
+		return nil, errors.New("scalereport: nothing to plot")
 	}
-	return xy[len(xy)-1].Y < (lo+hi)/2
+	curve := func(get func(scale.Point) float64) plotter.XYs {
+		xy := make(plotter.XYs, len(pts))
+		for i, p := range pts {
+			xy[i] = plotter.XY{X: float64(p.Budget), Y: get(p)}
+		}
+		return xy
+	}
+	type panel struct {
+		label string
+		xy    plotter.XYs
+		color int
+	}
+	var specs []panel
+	if !math.IsNaN(pts[0].Accuracy) {
+		specs = append(specs, panel{"hold-out accuracy", curve(func(p scale.Point) float64 { return p.Accuracy }), 0})
+	}
+	specs = append(specs,
+		panel{"hold-out loss", curve(func(p scale.Point) float64 { return p.Loss }), 1},
+		panel{"Lipschitz number L(t)", curve(func(p scale.Point) float64 { return p.Lipschitz }), 2})
+	var ticks []plot.Tick
+	for _, p := range pts {
+		ticks = append(ticks, plot.Tick{Value: float64(p.Budget), Label: strconv.Itoa(p.Budget)})
+	}
+	var panels []*plot.Plot
+	for i, sp := range specs {
+		p := plot.New()
+		if i == 0 {
+			p.Title.Text = title
+		}
+		if i == len(specs)-1 {
+			p.X.Label.Text = "iterations t (test-time compute)"
+		}
+		p.Y.Label.Text = sp.label
+		p.X.Scale = plot.LogScale{}
+		p.X.Tick.Marker = plot.ConstantTicks(ticks)
+		if lo, hi := pts[0].Budget, pts[len(pts)-1].Budget; lo == hi {
+			// One budget: a log axis needs a range around it, not ±1
+			// (which reaches 0 at t = 1).
+			p.X.Min, p.X.Max = float64(lo)/2, float64(hi)*2
+		}
+		p.Y.Tick.Marker = readableTicks{}
+		p.Add(plotter.NewGrid())
+		line, points, err := plotter.NewLinePoints(sp.xy)
+		if err != nil {
+			return nil, err
+		}
+		line.Color, points.Color = plotColors[sp.color], plotColors[sp.color]
+		p.Add(line, points)
+		panels = append(panels, p)
+	}
+	return panels, nil
+}
+
+// readableTicks labels four to eight evenly spaced values at a round step (1,
+// 2 or 5 times a power of ten), with as many decimals as the step needs,
+// so that a curve's small changes can be read off its axis (gonum's
+// default aims at three ticks). A flat curve gets a range around its
+// value.
+type readableTicks struct{}
+
+func (readableTicks) Ticks(lo, hi float64) []plot.Tick {
+	if !(hi > lo) {
+		d := math.Max(math.Abs(lo)*0.01, 1e-9)
+		lo, hi = lo-d, hi+d
+	}
+	step := math.Pow(10, math.Floor(math.Log10((hi-lo)/5)))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if (hi-lo)/(m*step) <= 8 {
+			step *= m
+			break
+		}
+	}
+	decimals := max(0, int(-math.Floor(math.Log10(step)+1e-9)))
+	var ticks []plot.Tick
+	for v := math.Ceil(lo/step-1e-9) * step; v <= hi+step*1e-9; v += step {
+		ticks = append(ticks, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'f', decimals, 64)})
+	}
+	return ticks
 }
 
 // plotColors are the curves' colours (Okabe-Ito, readable by most forms of
