@@ -38,6 +38,7 @@ func newBenchCmd() *cobra.Command {
 	var (
 		python, scripts string
 		scale           float64
+		torch           bool
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -57,18 +58,23 @@ eager, in float64, and for deq-conv in float32 too):
 Both sides time the input injection, the solve and the readout; neither
 times loading. It prints medians and minima over repeated runs. Run it from
 the repository root (or pass --scripts) with an interpreter that has PyTorch;
-without one it prints the Go column alone.`,
+without one, or with --torch=false, it prints the Go column alone.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if scale <= 0 {
 				return fmt.Errorf("--repeat-scale %v: want > 0", scale)
 			}
-			return runBench(cmd.Context(), cmd.OutOrStdout(), python, scripts, scale)
+			var skip error
+			if !torch {
+				skip = errors.New("--torch=false")
+			}
+			return runBench(cmd.Context(), cmd.OutOrStdout(), python, scripts, scale, benchCases, skip)
 		},
 	}
 	cmd.Flags().StringVar(&python, "python", "/usr/bin/python3", "Python interpreter with PyTorch (Debian's python3-torch)")
 	cmd.Flags().StringVar(&scripts, "scripts", "scripts/torch", "directory of bench.py")
 	cmd.Flags().Float64Var(&scale, "repeat-scale", 1, "multiply the number of timed repetitions (lower for a quick look)")
+	cmd.Flags().BoolVar(&torch, "torch", true, "time PyTorch too (false: the Go column alone)")
 	return cmd
 }
 
@@ -86,7 +92,8 @@ type benchCase struct {
 	batch     bool
 	// conv: the deq-conv model (8×8×1 images, C = h, I = 16, G = 4,
 	// pool 2) solved by Anderson to 1e-4, n samples; PyTorch in precision
-	// ("f64" or "f32").
+	// ("f64" or "f32"). A batch case solves n samples too (at most
+	// batchSize).
 	conv      bool
 	n         int
 	precision string
@@ -95,23 +102,30 @@ type benchCase struct {
 // The conv rows' model: the digits' shape.
 var benchConv = model.ConvConfig{InChannels: 1, Height: 8, Width: 8, Channels: 32, Inner: 16, Groups: 4, Pool: 2, Out: benchQ}
 
-func runBench(ctx context.Context, w io.Writer, python, scripts string, scale float64) error {
+// benchCases are the README's table's rows.
+var benchCases = []benchCase{
+	{name: "latency, 1 sample, 30 iterations", h: 64, repeat: 2000},
+	{name: "latency, 1 sample, 30 iterations", h: 256, repeat: 500},
+	{name: "batch 256, Anderson to 1e-4", h: 64, repeat: 30, batch: true, n: batchSize},
+	{name: "batch 256, Anderson to 1e-4", h: 256, repeat: 10, batch: true, n: batchSize},
+	{name: "deq-conv 8×8, 1 sample, Anderson to 1e-4", h: 32, repeat: 200, conv: true, n: 1, precision: "f64"},
+	{name: "deq-conv 8×8, 1 sample, Anderson to 1e-4", h: 32, repeat: 200, conv: true, n: 1, precision: "f32"},
+	{name: "deq-conv 8×8, batch 64, Anderson to 1e-4", h: 32, repeat: 10, conv: true, n: 64, precision: "f64"},
+	{name: "deq-conv 8×8, batch 64, Anderson to 1e-4", h: 32, repeat: 10, conv: true, n: 64, precision: "f32"},
+}
+
+// runBench times cases in Go and, unless skipTorch says why not or it is
+// not available, in PyTorch, and prints the table.
+func runBench(ctx context.Context, w io.Writer, python, scripts string, scale float64, cases []benchCase, skipTorch error) error {
 	dir, err := os.MkdirTemp("", "implicit-bench-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
 
-	torch := torchAvailable(python, scripts)
-	cases := []benchCase{
-		{name: "latency, 1 sample, 30 iterations", h: 64, repeat: 2000},
-		{name: "latency, 1 sample, 30 iterations", h: 256, repeat: 500},
-		{name: "batch 256, Anderson to 1e-4", h: 64, repeat: 30, batch: true},
-		{name: "batch 256, Anderson to 1e-4", h: 256, repeat: 10, batch: true},
-		{name: "deq-conv 8×8, 1 sample, Anderson to 1e-4", h: 32, repeat: 200, conv: true, n: 1, precision: "f64"},
-		{name: "deq-conv 8×8, 1 sample, Anderson to 1e-4", h: 32, repeat: 200, conv: true, n: 1, precision: "f32"},
-		{name: "deq-conv 8×8, batch 64, Anderson to 1e-4", h: 32, repeat: 10, conv: true, n: 64, precision: "f64"},
-		{name: "deq-conv 8×8, batch 64, Anderson to 1e-4", h: 32, repeat: 10, conv: true, n: 64, precision: "f32"},
+	torch := skipTorch
+	if torch == nil {
+		torch = torchAvailable(python, scripts)
 	}
 	type row struct {
 		c         benchCase
@@ -223,9 +237,9 @@ func benchModel(dir string, c benchCase) (*model.Model, []float64, string, strin
 // timeGo runs the case c.repeat times (after a warm-up) in this process.
 func timeGo(ctx context.Context, m *model.Model, x []float64, c benchCase) (timing, error) {
 	s := api.Settings{Method: &api.Anderson{Memory: 5}, RelTol: batchTol, MaxIter: batchMaxIter}
-	if c.conv {
+	if c.conv || c.batch {
 		x = x[:c.n*m.Info().In]
-	} else if !c.batch {
+	} else {
 		x = x[:benchP]
 		s = api.Settings{Method: &api.Picard{}, MaxIter: latencyIters, RelTol: -1}
 	}
