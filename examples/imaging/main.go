@@ -41,6 +41,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"time"
 
@@ -110,8 +111,8 @@ func parseFlags(args []string, errOut io.Writer) (config, error) {
 	fs.IntVar(&c.tikhonovIters, "tikhonov-iters", 100, "conjugate-gradient steps of the Tikhonov baseline")
 	fs.StringVar(&c.method, "method", "", "solver for the test-time iterations: "+api.MethodList()+" (default: the model's own, peaceman-rachford)")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the noise, the training squares, the initialisation and the batches")
-	fs.StringVar(&c.imagePath, "image", "imaging.png", "PNG of the held-out reconstruction: degraded | implicit | clean")
-	fs.StringVar(&c.plotPath, "plot", "imaging-scale.png", "PNG of the test-time compute plot")
+	fs.StringVar(&c.imagePath, "image", filepath.Join(atomicfile.OutDir, "imaging.png"), "PNG of the held-out reconstruction: degraded | implicit | clean (the default directory is made)")
+	fs.StringVar(&c.plotPath, "plot", filepath.Join(atomicfile.OutDir, "imaging-scale.png"), "PNG of the test-time compute plot (the default directory is made)")
 	if err := fs.Parse(args); err != nil {
 		return c, fmt.Errorf("%w: %w", errFlagSyntax, err)
 	}
@@ -154,7 +155,7 @@ func (c config) validate() error {
 			return fmt.Errorf("-%s needs a path", f.name)
 		}
 		// Fail now, not after the training.
-		if err := atomicfile.CheckDir(f.path); err != nil {
+		if err := atomicfile.CheckOutput(f.path); err != nil {
 			return fmt.Errorf("-%s %w", f.name, err)
 		}
 	}

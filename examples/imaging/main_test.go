@@ -150,8 +150,18 @@ func crop(g *grey, x0, y0, w, h int) *grey {
 }
 
 func TestFlags(t *testing.T) {
-	if _, err := parseFlags(nil, io.Discard); err != nil {
+	t.Chdir(t.TempDir()) // the default outputs go to out/ here, not into the package
+	c, err := parseFlags(nil, io.Discard)
+	if err != nil {
 		t.Fatalf("defaults: %v", err)
+	}
+	// The default outputs go to out/, made now, not into the working
+	// directory itself (the repository's root, run from a clone).
+	if c.imagePath != filepath.Join("out", "imaging.png") || c.plotPath != filepath.Join("out", "imaging-scale.png") {
+		t.Errorf("default outputs %s, %s", c.imagePath, c.plotPath)
+	}
+	if st, err := os.Stat("out"); err != nil || !st.IsDir() {
+		t.Errorf("out/ not made: %v", err)
 	}
 	for _, args := range [][]string{
 		{"-patch", "8", "-output", "5"}, {"-output", "0"}, {"-stride", "5"}, {"-hidden", "0"},
@@ -167,6 +177,7 @@ func TestFlags(t *testing.T) {
 // A small end-to-end run on crops of the photographs: more iterations give a
 // better reconstruction, and the implicit model beats the degraded input.
 func TestEndToEnd(t *testing.T) {
+	t.Chdir(t.TempDir()) // the default outputs go to out/ here, not into the package
 	cfg, err := parseFlags([]string{"-hidden", "24", "-train", "3000", "-epochs", "5", "-stride", "4",
 		"-scale-squares", "50", "-max-budget", "16", "-tikhonov-iters", "5"}, io.Discard)
 	if err != nil {
@@ -211,6 +222,7 @@ func TestEndToEnd(t *testing.T) {
 // residual rises over 10,000-fold from a tiny early value before it
 // converges; that is no divergence (it was reported as one).
 func TestTinyModelConverges(t *testing.T) {
+	t.Chdir(t.TempDir()) // the default outputs go to out/ here, not into the package
 	cfg, err := parseFlags([]string{"-hidden", "4", "-train", "200", "-epochs", "1"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)

@@ -48,6 +48,7 @@ import (
 	"math"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -87,8 +88,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.Implicit.BatchSize, "batch", 32, "mini-batch size (both models)")
 	fs.Float64Var(&c.Implicit.LearningRate, "lr", 3e-3, "Adam's learning rate (both models)")
 	fs.IntVar(&c.MaxBudget, "max-budget", 64, "largest test-time iteration budget t (budgets 1, 2, 4, …)")
-	fs.StringVar(&c.ScalePNG, "plot", "navierstokes_scale.png", "test-time compute plot (PNG)")
-	fs.StringVar(&c.FieldPNG, "field-plot", "navierstokes_field.png", "one test field, true and predicted (PNG; empty: none)")
+	fs.StringVar(&c.ScalePNG, "plot", filepath.Join(atomicfile.OutDir, "navierstokes_scale.png"), "test-time compute plot (PNG; the default directory is made)")
+	fs.StringVar(&c.FieldPNG, "field-plot", filepath.Join(atomicfile.OutDir, "navierstokes_field.png"), "one test field, true and predicted (PNG; empty: none; the default directory is made)")
 	if err := fs.Parse(args); err != nil {
 		return c, fmt.Errorf("%w: %w", errFlagSyntax, err)
 	}
@@ -118,7 +119,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		if p == "" {
 			continue
 		}
-		if err := atomicfile.CheckDir(p); err != nil {
+		if err := atomicfile.CheckOutput(p); err != nil {
 			return c, err
 		}
 	}

@@ -285,6 +285,7 @@ func TestRandomField(t *testing.T) {
 }
 
 func TestFlags(t *testing.T) {
+	t.Chdir(t.TempDir()) // the default outputs go to out/ here, not into the package
 	for _, args := range [][]string{
 		{"-grid", "7"}, {"-grid", "2"}, {"-nu", "0"}, {"-dt", "-1"}, {"-T", "0"},
 		{"-train", "1"}, {"-test", "0"}, {"-hidden", "0"}, {"-epochs", "0"},
@@ -301,11 +302,20 @@ func TestFlags(t *testing.T) {
 	if err != nil || c.Flow.NS.N != 16 || c.Train != 1000 || c.Test != 200 {
 		t.Errorf("defaults: %+v, %v", c, err)
 	}
+	// The default outputs go to out/, made now, not into the working
+	// directory itself (the repository's root, run from a clone).
+	if c.ScalePNG != filepath.Join("out", "navierstokes_scale.png") || c.FieldPNG != filepath.Join("out", "navierstokes_field.png") {
+		t.Errorf("default outputs %s, %s", c.ScalePNG, c.FieldPNG)
+	}
+	if st, err := os.Stat("out"); err != nil || !st.IsDir() {
+		t.Errorf("out/ not made: %v", err)
+	}
 }
 
 // A reduced run end to end: more iterations help, and the model beats the
 // trivial predictions.
 func TestStudySmall(t *testing.T) {
+	t.Chdir(t.TempDir()) // the default outputs go to out/ here, not into the package
 	c, err := parseFlags([]string{"-grid", "8", "-train", "200", "-test", "40", "-hidden", "32", "-epochs", "40", "-max-budget", "32"}, os.Stderr)
 	if err != nil {
 		t.Fatal(err)

@@ -94,3 +94,20 @@ func CheckDir(path string) error {
 	}
 	return nil
 }
+
+// OutDir is where the examples write their files unless told otherwise:
+// out/ in the working directory, which the repository's .gitignore
+// ignores, so that a run from a clone leaves no files in its tree.
+const OutDir = "out"
+
+// CheckOutput is CheckDir for a program's output path, except that OutDir,
+// the default place, is made if it is missing: a path elsewhere must be in
+// a directory that exists (a mistyped one is not made).
+func CheckOutput(path string) error {
+	if filepath.Dir(filepath.Clean(path)) == OutDir {
+		if err := os.MkdirAll(OutDir, 0o755); err != nil {
+			return err
+		}
+	}
+	return CheckDir(path)
+}

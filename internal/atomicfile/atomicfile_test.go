@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -157,5 +158,25 @@ func TestCheckDir(t *testing.T) {
 	}
 	if err := CheckDir("out.png"); err != nil {
 		t.Errorf("the working directory: %v", err)
+	}
+}
+
+// CheckOutput makes the default directory, out/, and only that one.
+func TestCheckOutput(t *testing.T) {
+	t.Chdir(t.TempDir())
+	if err := CheckOutput(filepath.Join(OutDir, "plot.png")); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(OutDir); err != nil || !st.IsDir() {
+		t.Errorf("%s not made: %v", OutDir, err)
+	}
+	if err := CheckOutput(filepath.Join("typo", "plot.png")); err == nil || !strings.Contains(err.Error(), "no directory typo") {
+		t.Errorf("a missing directory elsewhere: %v", err)
+	}
+	if _, err := os.Stat("typo"); err == nil {
+		t.Error("a directory other than out/ was made")
+	}
+	if err := CheckOutput("plot.png"); err != nil {
+		t.Error(err)
 	}
 }
