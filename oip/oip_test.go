@@ -765,3 +765,39 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// failing answers a solve whose second sample went non-finite, as the
+// engine does: the Output and a *api.SolveError.
+type failing struct{ api.Inferer }
+
+func (f failing) Infer(ctx context.Context, x []float64, s api.Settings) (*api.Output, error) {
+	out, err := f.Inferer.Infer(ctx, x, s)
+	if err != nil {
+		return nil, err
+	}
+	out.Y[10], out.Y[11] = math.NaN(), math.Inf(1)
+	out.Result.Samples[1].Status = api.NonFinite
+	return out, &api.SolveError{Sample: 1, Iteration: 3, Err: api.ErrNonFinite}
+}
+
+// A sample that fails keeps its row, with null for a non-finite value, and
+// its status; the others are answered as usual.
+func TestFailedSample(t *testing.T) {
+	l := start(t, newServer(t, Config{}, map[string]api.Inferer{"digits": failing{digits(t)}}))
+	var r inferReply
+	if c := do(t, "POST", l.url+"/v2/models/digits/infer", inferBody("FP64", 2, 64, samples(2), ""), &r); c != 200 {
+		t.Fatalf("%d %s", c, r.Error)
+	}
+	var y []*float64
+	var sts []string
+	r.output(t, "y", &y)
+	r.output(t, "status", &sts)
+	if len(y) != 20 || y[10] != nil || y[11] != nil || y[0] == nil || y[12] == nil || sts[0] != "converged" || sts[1] != "non-finite" {
+		t.Errorf("y %v, status %v", y, sts)
+	}
+	g, err := l.grpc.ModelInfer(context.Background(), grpcRequest("digits", "FP64", 2, samples(2)))
+	if err != nil || !math.IsNaN(g.Outputs[0].Contents.Fp64Contents[10]) || string(g.Outputs[2].Contents.BytesContents[1]) != "non-finite" {
+		t.Errorf("gRPC: %v %v", g, err)
+	}
+	waitMetric(t, l.url, `implicit_samples_total{model="digits",status="non-finite"} 2`)
+}

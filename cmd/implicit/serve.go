@@ -229,7 +229,7 @@ func runServe(ctx context.Context, logw io.Writer, f *oipFlags, listening func(r
 		defer close(loaded)
 		var err error
 		release, err = loadServed(ctx, srv, files, f, log)
-		if err != nil {
+		if err != nil && ctx.Err() == nil { // else: shutting down while loading
 			loadErr <- err
 			stop()
 		}
