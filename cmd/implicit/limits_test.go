@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,6 +64,22 @@ func TestReadModelFileLimit(t *testing.T) {
 	}
 	if b, err := readFileLimit(path, 1025); err != nil || len(b) != 1025 {
 		t.Errorf("a file at the limit: %d bytes, %v", len(b), err)
+	}
+	// A stream within the limit is read whole, chunk after chunk.
+	for _, limit := range []int64{3 << 20, 2 << 20} {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() { w.Write(make([]byte, 5<<19)); w.Close() }()
+		b, err := readFileLimit(fmt.Sprintf("/dev/fd/%d", r.Fd()), limit)
+		r.Close()
+		if limit == 3<<20 && (err != nil || len(b) != 5<<19) {
+			t.Errorf("a stream of 2.5 MiB, limit 3 MiB: %d bytes, %v", len(b), err)
+		}
+		if limit == 2<<20 && (err == nil || !strings.Contains(err.Error(), "more than 2097152 bytes")) {
+			t.Errorf("a stream of 2.5 MiB, limit 2 MiB: %v", err)
+		}
 	}
 	// The training state of --resume is read so.
 	model := filepath.Join(t.TempDir(), "m.safetensors")
