@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/implicitlab/implicit/api"
+	"github.com/implicitlab/implicit/internal/httplog"
 )
 
 func (s *Server) routes() {
@@ -56,9 +57,9 @@ func readyStatus(ready bool) int {
 // request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	t0 := time.Now()
-	rec := &recorder{ResponseWriter: w}
+	rec := &httplog.Recorder{ResponseWriter: w}
 	s.mux.ServeHTTP(rec, r)
-	code := rec.status
+	code := rec.Status
 	if code == 0 {
 		code = Canceled.HTTPStatus() // nothing written: the client went away
 	}
@@ -75,7 +76,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	attrs := append([]slog.Attr{
 		slog.String("protocol", "rest"), slog.String("method", r.Method), slog.String("path", r.URL.Path),
 		slog.Int("status", code), slog.Duration("duration", time.Since(t0)), slog.String("remote", r.RemoteAddr),
-	}, rec.attrs...)
+	}, rec.Attrs...)
 	s.log.LogAttrs(context.WithoutCancel(r.Context()), level, "request", attrs...)
 }
 
@@ -93,36 +94,6 @@ func (s *Server) modelLabel(name string) string {
 	return ""
 }
 
-// recorder keeps a reply's status and what the handler adds to its log
-// record. It unwraps for http.ResponseController.
-type recorder struct {
-	http.ResponseWriter
-	status int // 0 until written
-	attrs  []slog.Attr
-}
-
-func (r *recorder) WriteHeader(code int) {
-	if r.status == 0 {
-		r.status = code
-	}
-	r.ResponseWriter.WriteHeader(code)
-}
-
-func (r *recorder) Write(b []byte) (int, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
-	}
-	return r.ResponseWriter.Write(b)
-}
-
-func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
-
-func annotate(w http.ResponseWriter, attrs ...slog.Attr) {
-	if rec, ok := w.(*recorder); ok {
-		rec.attrs = append(rec.attrs, attrs...)
-	}
-}
-
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -136,13 +107,13 @@ func writeBody(w http.ResponseWriter, status int, b []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	if _, err := w.Write(b); err != nil {
-		annotate(w, slog.String("write_error", err.Error()))
+		httplog.Annotate(w, slog.String("write_error", err.Error()))
 	}
 }
 
 // fail answers an error as {"error": "…"}; to a client gone, nothing.
 func fail(w http.ResponseWriter, e *Error) {
-	annotate(w, slog.String("error", e.Msg))
+	httplog.Annotate(w, slog.String("error", e.Msg))
 	if e.Code == Canceled {
 		return
 	}
@@ -285,13 +256,13 @@ func (s *Server) restInfer(w http.ResponseWriter, r *http.Request) {
 		fail(w, aerr)
 		return
 	}
-	annotate(w, slog.String("model", name), slog.Int("samples", len(req.x)/max(int(lastDim(req.shape)), 1)))
+	httplog.Annotate(w, slog.String("model", name), slog.Int("samples", len(req.x)/max(int(lastDim(req.shape)), 1)))
 	res, aerr := s.infer(r.Context(), req)
 	if aerr != nil {
 		fail(w, aerr)
 		return
 	}
-	annotate(w, slog.Int("max_iterations", maxInt(res.iterations)), slog.String("solver", res.solver))
+	httplog.Annotate(w, slog.Int("max_iterations", maxInt(res.iterations)), slog.String("solver", res.solver))
 	s.setWriteDeadline(w)
 	writeBody(w, http.StatusOK, appendRESTResponse(nil, res))
 }
@@ -338,7 +309,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *Erro
 func (s *Server) setWriteDeadline(w http.ResponseWriter) {
 	err := http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.cfg.IOTimeout))
 	if err != nil && !errors.Is(err, http.ErrNotSupported) {
-		annotate(w, slog.String("write_deadline", err.Error()))
+		httplog.Annotate(w, slog.String("write_deadline", err.Error()))
 	}
 }
 

@@ -34,6 +34,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/implicitlab/implicit/internal/httplog"
 	"github.com/implicitlab/implicit/reasoning"
 )
 
@@ -172,48 +173,17 @@ func or[T comparable](v, def T) T {
 // ServeHTTP serves the routes, and logs each request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	t0 := time.Now()
-	rec := &recorder{ResponseWriter: w}
+	rec := &httplog.Recorder{ResponseWriter: w}
 	s.mux.ServeHTTP(rec, r)
 	attrs := append([]slog.Attr{
-		slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", rec.status),
+		slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", rec.Status),
 		slog.Duration("duration", time.Since(t0)), slog.String("remote", r.RemoteAddr),
-	}, rec.attrs...)
+	}, rec.Attrs...)
 	level := slog.LevelInfo
-	if rec.status >= 500 {
+	if rec.Status >= 500 {
 		level = slog.LevelWarn
 	}
 	s.log.LogAttrs(context.WithoutCancel(r.Context()), level, "request", attrs...)
-}
-
-// recorder keeps a reply's status, and what the handler adds to its log
-// record. It unwraps for http.ResponseController.
-type recorder struct {
-	http.ResponseWriter
-	status int // 0 until written: no reply, as to a client gone
-	attrs  []slog.Attr
-}
-
-func (r *recorder) WriteHeader(code int) {
-	if r.status == 0 {
-		r.status = code
-	}
-	r.ResponseWriter.WriteHeader(code)
-}
-
-func (r *recorder) Write(b []byte) (int, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
-	}
-	return r.ResponseWriter.Write(b)
-}
-
-func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
-
-// annotate adds attrs to the request's log record.
-func annotate(w http.ResponseWriter, attrs ...slog.Attr) {
-	if rec, ok := w.(*recorder); ok {
-		rec.attrs = append(rec.attrs, attrs...)
-	}
 }
 
 func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
@@ -238,16 +208,16 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rep := &reply{id: "chatcmpl-" + rand.Text(), created: time.Now().Unix(), model: s.cfg.Name}
-	annotate(w, slog.String("id", rep.id), slog.Bool("stream", req.stream))
+	httplog.Annotate(w, slog.String("id", rep.id), slog.Bool("stream", req.stream))
 	res, err := reasoning.Refine(r.Context(), s.cfg.Model, req.question, s.settings(r.Context(), req, rep.id))
 	if res != nil {
-		annotate(w, slog.String("loop_status", res.Status.String()), slog.Int("rounds", len(res.Rounds)),
+		httplog.Annotate(w, slog.String("loop_status", res.Status.String()), slog.Int("rounds", len(res.Rounds)),
 			slog.Int("prompt_tokens", res.PromptTokens), slog.Int("completion_tokens", res.CompletionTokens))
 	}
 	switch {
 	case clientGone(r.Context(), res):
 		// No one to reply to; the loop has stopped with the request.
-		annotate(w, slog.String("error", "the request ended before the loop did (client gone, or the server closing); the loop was canceled"))
+		httplog.Annotate(w, slog.String("error", "the request ended before the loop did (client gone, or the server closing); the loop was canceled"))
 		return
 	case err != nil && res == nil:
 		fail(w, &apiError{status: http.StatusInternalServerError, typ: typeServer, code: "internal_error", message: "the server's loop settings: " + err.Error()})
@@ -325,7 +295,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiE
 func (s *Server) setWriteDeadline(w http.ResponseWriter) {
 	err := http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.cfg.IOTimeout))
 	if err != nil && !errors.Is(err, http.ErrNotSupported) {
-		annotate(w, slog.String("write_deadline", err.Error()))
+		httplog.Annotate(w, slog.String("write_deadline", err.Error()))
 	}
 }
 
@@ -346,7 +316,7 @@ func stream(w http.ResponseWriter, chunks []*completion) {
 	h.Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
 	if _, err := w.Write(events); err != nil {
-		annotate(w, slog.String("write_error", err.Error()))
+		httplog.Annotate(w, slog.String("write_error", err.Error()))
 		return
 	}
 	http.NewResponseController(w).Flush()
@@ -361,7 +331,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	if _, err := w.Write(append(b, '\n')); err != nil {
-		annotate(w, slog.String("write_error", err.Error()))
+		httplog.Annotate(w, slog.String("write_error", err.Error()))
 	}
 }
 
@@ -372,7 +342,7 @@ func encodingError(err error) *apiError {
 // fail writes an error reply; its trace, if it cannot be encoded, is left
 // out.
 func fail(w http.ResponseWriter, e *apiError) {
-	annotate(w, slog.String("error", e.message))
+	httplog.Annotate(w, slog.String("error", e.message))
 	if e.result != nil {
 		setTraceHeaders(w.Header(), e.result)
 	}
