@@ -223,6 +223,10 @@ func checkOutputs(names []string) *Error {
 
 // infer runs a request: the protocol's inference, whichever the transport.
 func (s *Server) infer(ctx context.Context, req *request) (*response, *Error) {
+	// Counted before the draining check, so that Serve, once it drains,
+	// waits for every inference that passed it.
+	s.inflight.Add(1)
+	defer s.inflight.Add(-1)
 	m, aerr := s.ready(req.model)
 	if aerr != nil {
 		return nil, aerr

@@ -121,6 +121,7 @@ type Server struct {
 	mu       sync.RWMutex
 	models   map[string]*entry
 	draining atomic.Bool
+	inflight atomic.Int64 // inferences past the draining check
 
 	closeOnce sync.Once
 	closed    chan struct{} // closed by Close
@@ -277,9 +278,11 @@ func (s *Server) ready(name string) (api.Inferer, *Error) {
 func (s *Server) Drain() { s.draining.Store(true) }
 
 // Serve serves REST on rest and, if grpcL is not nil, gRPC on grpcL, until
-// ctx is done; it then drains for Config.Drain, stops accepting and waits
-// for the requests in flight (at most Config.ShutdownTimeout, then
-// ErrCutShort). A listener's failure ends Serve with its error.
+// ctx is done. It then drains: it keeps listening and answers 503 to new
+// inferences and readiness checks, for Config.Drain and until the
+// inferences in flight have finished; then it stops accepting and returns.
+// Past Config.ShutdownTimeout it cuts the requests in flight short and
+// returns ErrCutShort. A listener's failure ends Serve with its error.
 func (s *Server) Serve(ctx context.Context, rest, grpcL net.Listener) error {
 	hs := &http.Server{
 		Handler:           s,
@@ -305,14 +308,6 @@ func (s *Server) Serve(ctx context.Context, rest, grpcL net.Listener) error {
 	case <-ctx.Done():
 	}
 
-	s.Drain()
-	if s.cfg.Drain > 0 {
-		s.log.Info("draining: answering 503 before closing the listeners", "drain", s.cfg.Drain.String())
-		select {
-		case <-time.After(s.cfg.Drain):
-		case <-s.closed:
-		}
-	}
 	sctx := context.Background()
 	if s.cfg.ShutdownTimeout > 0 {
 		var cancel context.CancelFunc
@@ -328,6 +323,20 @@ func (s *Server) Serve(ctx context.Context, rest, grpcL net.Listener) error {
 		case <-sctx.Done():
 		}
 	}()
+
+	// Still listening, answer 503 for Config.Drain and until the
+	// inferences in flight have finished; then stop accepting.
+	s.Drain()
+	s.log.Info("draining: new inferences get 503 until those in flight finish", "drain", s.cfg.Drain.String(), "in_flight", s.inflight.Load())
+	until := time.Now().Add(s.cfg.Drain)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for sctx.Err() == nil && (time.Now().Before(until) || s.inflight.Load() > 0) {
+		select {
+		case <-tick.C:
+		case <-sctx.Done():
+		}
+	}
 	grpcDone := make(chan struct{})
 	go func() { gs.GracefulStop(); close(grpcDone) }()
 	err := hs.Shutdown(sctx)

@@ -658,8 +658,9 @@ func TestConcurrentClients(t *testing.T) {
 	waitMetric(t, l.url, `implicit_pool_busy 0`)
 }
 
-// On shutdown the requests in flight finish and new ones get 503; past the
-// shutdown timeout, Serve cuts them short.
+// On shutdown the requests in flight finish while new ones get 503, and
+// then the server stops listening; past the shutdown timeout, Serve cuts
+// them short.
 func TestShutdown(t *testing.T) {
 	b := newBlocking(digits(t))
 	l := start(t, newServer(t, Config{}, map[string]api.Inferer{"digits": b}))
@@ -680,18 +681,17 @@ func TestShutdown(t *testing.T) {
 	}()
 	<-b.started
 
-	l.srv.Drain() // what Serve does first once its context ends
+	l.cancel() // as SIGTERM does
 	var r map[string]any
+	for c := 0; c != 503; time.Sleep(5 * time.Millisecond) {
+		c = do(t, "GET", l.url+"/v2/health/ready", "", &r) // 503 once draining
+	}
 	if c := do(t, "POST", l.url+"/v2/models/digits/infer", inferBody("FP64", 1, 64, samples(1), ""), &r); c != 503 || !strings.Contains(fmt.Sprint(r["error"]), "shutting down") {
 		t.Errorf("a new request while draining: %d %v", c, r)
-	}
-	if c := do(t, "GET", l.url+"/v2/health/ready", "", &r); c != 503 {
-		t.Errorf("ready while draining: %d", c)
 	}
 	if c := do(t, "GET", l.url+"/v2/health/live", "", &r); c != 200 {
 		t.Errorf("live while draining: %d", c)
 	}
-	l.cancel()
 	select {
 	case err := <-l.served:
 		t.Fatalf("Serve returned %v with a request in flight", err)
