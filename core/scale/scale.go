@@ -133,7 +133,7 @@ func Analysis(ctx context.Context, model api.Inferer, x, target []float64, loss 
 		}
 		// Exactly t iterations; a diverging iterate is data here, not a
 		// reason to stop early, but a non-finite one is an error.
-		out, err := model.Infer(ctx, all, api.Settings{Method: s.Method, MaxIter: t, RelTol: -1, DivergenceRatio: -1})
+		out, err := model.Infer(ctx, all, api.Settings{Method: s.Method, MaxIter: t, RelTol: -1, DivergenceRatio: -1, NoTrace: true})
 		if err != nil {
 			return points, fmt.Errorf("budget %d: %w", t, err)
 		}

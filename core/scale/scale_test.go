@@ -149,3 +149,25 @@ func TestAnalysisIncompleteOutput(t *testing.T) {
 
 // scalar is a 1×1 matrix.
 func scalar(v float64) model.Matrix { return model.Matrix{Rows: 1, Cols: 1, Data: []float64{v}} }
+
+// traceless fails a solve that would keep residual traces.
+type traceless struct{ *model.Model }
+
+func (m traceless) Infer(ctx context.Context, x []float64, s api.Settings) (*api.Output, error) {
+	if !s.NoTrace {
+		return nil, errors.New("the analysis asked for residual traces it never reads")
+	}
+	return m.Model.Infer(ctx, x, s)
+}
+
+// The analysis reads each sample's last residual only: its solves keep no
+// traces, so that memory does not grow with a huge budget.
+func TestAnalysisKeepsNoTraces(t *testing.T) {
+	d := &model.Dense{Activation: model.Identity, Param: model.Direct,
+		W: scalar(0.5), U: scalar(1), Bias: []float64{0},
+		C: scalar(1), OutBias: []float64{0}}
+	m, _ := model.New(d)
+	if _, err := scale.Analysis(context.Background(), traceless{m}, []float64{1}, []float64{0}, train.MSE{}, scale.Settings{MaxBudget: 4}); err != nil {
+		t.Fatal(err)
+	}
+}
