@@ -293,6 +293,9 @@ func (s *Server) infer(ctx context.Context, req *request) (*response, *Error) {
 // doneError explains why ctx, the request's context with its deadline, is
 // done: the client left (parent is done) or the deadline passed.
 func (s *Server) doneError(parent, ctx context.Context, while string) *Error {
+	if errors.Is(parent.Err(), context.DeadlineExceeded) {
+		return errorf(DeadlineExceeded, "the client's deadline passed while %s", while)
+	}
 	if parent.Err() != nil {
 		return errorf(Canceled, "the request ended (the client went away) while %s: %v", while, context.Cause(parent))
 	}

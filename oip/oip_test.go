@@ -409,6 +409,15 @@ func TestDeadlineAndCancel(t *testing.T) {
 	}
 	<-b.started
 	<-b.canceled
+	// A gRPC client's own deadline ends the solve too.
+	l3 := start(t, newServer(t, Config{Timeout: time.Hour}, map[string]api.Inferer{"digits": b}))
+	cctx, ccancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer ccancel()
+	if _, err := l3.grpc.ModelInfer(cctx, grpcRequest("digits", "FP64", 1, samples(1))); status.Code(err) != codes.DeadlineExceeded {
+		t.Errorf("gRPC with the client's deadline: %v, want DeadlineExceeded", err)
+	}
+	<-b.started
+	<-b.canceled // DeadlineExceeded, or Canceled if the client's reset came first
 
 	// The client goes away: the solve's context ends with it.
 	l2 := start(t, newServer(t, Config{Timeout: time.Hour}, map[string]api.Inferer{"digits": b}))
