@@ -29,6 +29,9 @@ func FuzzDecode(f *testing.F) {
 		&model.CNN{ConvFrame: conv.ConvFrame, Cells: []model.Cell{conv.Cell}},
 		tinyGNN(f, false),
 		tinyGNN(f, true),
+		tinyPnP(f, false), tinyPnP(f, true),
+		tinyFNO(f, false),
+		tinyFNO(f, true),
 	} {
 		b, err := model.Encode(a, model.F32)
 		if err != nil {

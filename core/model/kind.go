@@ -122,6 +122,8 @@ var kinds = []Kind{
 	convKind,
 	cnnKind,
 	gnnKind, gnnExplicitKind,
+	pnpKind, pnpExplicitKind,
+	fnoKind, fnoExplicitKind,
 }
 
 // Kinds returns the names of the kinds this build reads.
