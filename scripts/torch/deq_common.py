@@ -13,6 +13,7 @@ import struct
 import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 ACTIVATIONS = ("relu", "tanh", "identity")
 PARAMS = ("direct", "monotone")
@@ -315,6 +316,117 @@ class GNNLP(nn.Module):
     def metadata(self, extra=None):
         md = {"implicit.format": "1", "implicit.kind": "gnn-lp-explicit" if self.explicit else "gnn-lp",
               "implicit.constraints": str(self.m), "implicit.variables": str(self.n)}
+        if extra:
+            md.update({k: str(v) for k, v in extra.items()})
+        return md
+
+
+class SpectralConv2d(nn.Module):
+    """The FNO's Fourier layer: rfft2, the lowest modes1 x modes2 modes of both
+    row corners (rows 0..k1-1 and h-k1..h-1) multiplied channel by channel by
+    complex weights, irfft2. The weights are real tensors [in, out, k1, k2, 2]
+    (real, imag last): torch.view_as_complex of them is the FNO code's
+    cfloat weights1, weights2, which safetensors cannot hold."""
+
+    def __init__(self, c, k1, k2):
+        super().__init__()
+        self.k1, self.k2 = k1, k2
+        self.weights1 = nn.Parameter(torch.zeros(c, c, k1, k2, 2, dtype=torch.float64))
+        self.weights2 = nn.Parameter(torch.zeros(c, c, k1, k2, 2, dtype=torch.float64))
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        k1, k2 = self.k1, self.k2
+        xf = torch.fft.rfft2(x)
+        out = torch.zeros(n, c, h, w // 2 + 1, dtype=xf.dtype)
+        out[:, :, :k1, :k2] = torch.einsum("bixy,ioxy->boxy", xf[:, :, :k1, :k2], torch.view_as_complex(self.weights1))
+        out[:, :, h - k1:, :k2] = torch.einsum("bixy,ioxy->boxy", xf[:, :, h - k1:, :k2], torch.view_as_complex(self.weights2))
+        return torch.fft.irfft2(out, s=(h, w))
+
+
+class MLP2d(nn.Module):
+    """Two 1x1 convolutions with a GELU between (the FNO code's MLP2d)."""
+
+    def __init__(self, c_in, c_out, mid):
+        super().__init__()
+        self.mlp1 = nn.Conv2d(c_in, mid, 1).double()
+        self.mlp2 = nn.Conv2d(mid, c_out, 1).double()
+
+    def forward(self, x):
+        return self.mlp2(F.gelu(self.mlp1(x)))
+
+
+class FNOBlock(nn.Module):
+    """Three Fourier layers, z <- gelu(mlp_j(conv_j(z)) + w_j(z) [+ injection])
+    (the FNO-DEQ code's BasicBlock with add_mlp, without normalisation)."""
+
+    def __init__(self, c, k1, k2):
+        super().__init__()
+        for j in range(3):
+            setattr(self, "conv%d" % j, SpectralConv2d(c, k1, k2))
+        for j in range(3):
+            setattr(self, "mlp%d" % j, MLP2d(c, c, c))
+        for j in range(3):
+            setattr(self, "w%d" % j, nn.Conv2d(c, c, 1).double())
+
+    def forward(self, z, injection=None):
+        for j in range(3):
+            z1 = getattr(self, "mlp%d" % j)(getattr(self, "conv%d" % j)(z)) + getattr(self, "w%d" % j)(z)
+            z = F.gelu(z1 if injection is None else z1 + injection)
+        return z
+
+
+class FNOStack(nn.Module):
+    def __init__(self, c, k1, k2, blocks):
+        super().__init__()
+        self.deq_block = nn.ModuleList([FNOBlock(c, k1, k2) for _ in range(blocks)])
+
+    def forward(self, z, injection=None):
+        for b in self.deq_block:
+            z = b(z, injection)
+        return z
+
+
+class FNODEQ(nn.Module):
+    """The fno-deq kind (explicit=False) and fno (explicit=True): the FNO-DEQ
+    code's FNO2dDEQ and FNO2d with padding 0, add_mlp and no normalisation,
+    whose state_dict names it keeps. x [n, c_in, h, w] (an input row is
+    x.flatten(1)); x~ = fc([x, grid]) on each pixel, grid = (linspace(0, 1, h)
+    down the rows, linspace(0, 1, w) along them); fno-deq: z* = deq_block(z*, x~)
+    from z = 0; fno: z = deq_block(x~); y = q(mlp(conv(z)) + w0(z)), [n, q, h, w]."""
+
+    def __init__(self, c_in, q, h, w, c, k1, k2, m, blocks=1, explicit=False):
+        super().__init__()
+        self.c_in, self.q_out, self.h, self.w, self.explicit = c_in, q, h, w, explicit
+        self.fc = nn.Linear(c_in + 2, c).double()
+        self.conv = SpectralConv2d(c, k1, k2)
+        self.mlp = MLP2d(c, c, c)
+        self.w0 = nn.Conv2d(c, c, 1).double()
+        self.deq_block = FNOStack(c, k1, k2, blocks)
+        self.q = MLP2d(c, q, m)
+
+    def grid(self, n, dtype):
+        gx = torch.linspace(0, 1, self.h, dtype=dtype).reshape(1, self.h, 1, 1).expand(n, self.h, self.w, 1)
+        gy = torch.linspace(0, 1, self.w, dtype=dtype).reshape(1, 1, self.w, 1).expand(n, self.h, self.w, 1)
+        return torch.cat([gx, gy], dim=-1)
+
+    def inject(self, x):
+        n = x.shape[0]
+        x = x.reshape(n, self.c_in, self.h, self.w).permute(0, 2, 3, 1)
+        return self.fc(torch.cat([x, self.grid(n, x.dtype)], dim=-1)).permute(0, 3, 1, 2)
+
+    def cell(self, z, xt):
+        return self.deq_block(z, xt)
+
+    def readout(self, z):
+        return self.q(self.mlp(self.conv(z)) + self.w0(z)).flatten(1)
+
+    def explicit_forward(self, x):
+        return self.readout(self.deq_block(self.inject(x)))
+
+    def metadata(self, extra=None):
+        md = {"implicit.format": "1", "implicit.kind": "fno" if self.explicit else "fno-deq",
+              "implicit.height": str(self.h), "implicit.width": str(self.w)}
         if extra:
             md.update({k: str(v) for k, v in extra.items()})
         return md

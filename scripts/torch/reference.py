@@ -427,19 +427,117 @@ def gnn_case(spec, seed, idx, out_dir):
                     "loss": "sum over samples of 0.5*||y - target||^2, divided by n"}
 
 
+# The Fourier kinds: name, explicit, c_in, q, h, w, c, k1, k2, m, blocks,
+# n_rows, spectral weight std, 1x1 gain, dtype. The grids have odd and even
+# sides; fno_deq_6x8_f32 keeps the Nyquist row (2 k1 = h) and two blocks.
+FNO_CASES = [
+    ("fno_deq_6x5", False, 2, 1, 6, 5, 4, 2, 3, 8, 1, 3, 0.15, 0.7, "f64"),
+    ("fno_deq_6x8_f32", False, 1, 2, 6, 8, 3, 3, 4, 5, 2, 2, 0.12, 0.6, "f32"),
+    ("fno_6x5", True, 2, 1, 6, 5, 4, 2, 3, 8, 1, 3, 0.3, 1.0, "f64"),
+]
+
+
+def fno_case(spec, seed, idx, out_dir):
+    """Writes an fno-deq (or fno) case: PyTorch's fixed point by plain
+    iteration and the outputs, and the gradient of an MSE loss by autograd
+    (through the fixed point by the adjoint iteration, as conv_case does;
+    torch.fft's own backward carries it through the transforms)."""
+    name, explicit, c_in, q, h, w, c, k1, k2, m, blocks, n, std, gain, dtype = spec
+    g = torch.Generator().manual_seed(seed * 1000 + 1300 + idx)
+    rn = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64)
+    model = dc.FNODEQ(c_in, q, h, w, c, k1, k2, m, blocks=blocks, explicit=explicit)
+    f32 = dtype == "f32"
+    with torch.no_grad():
+        for k, t in model.state_dict().items():
+            if t.dim() == 5:
+                t.copy_(std * rn(*t.shape) / c)
+            elif t.dim() >= 2:
+                t.copy_(gain * rn(*t.shape) / t.shape[1] ** 0.5)
+            else:
+                t.copy_(0.2 * rn(*t.shape))
+            if f32:
+                t.copy_(t.float().double())
+    x = rn(n, c_in * h * w)
+    if f32:
+        x = x.float().double()
+    target = rn(n, q * h * w)
+    params = dict(model.named_parameters())
+    iters, adj, r = 0, 0, 0.0
+    if explicit:
+        with torch.no_grad():
+            y = model.explicit_forward(x)
+        loss = ((model.explicit_forward(x) - target) ** 2).sum() / (2 * n)
+        gl = torch.autograd.grad(loss, list(params.values()))
+        grads = {k: v.detach() for k, v in zip(params, gl)}
+    else:
+        with torch.no_grad():
+            xt = model.inject(x)
+            z = torch.zeros_like(xt)
+            flat = lambda t: t.reshape(n, -1)
+            for iters in range(1, 100000):
+                fz = model.cell(z, xt)
+                r = float(dc.rel_residual(flat(fz), flat(z)).max())
+                z = fz
+                if r <= TARGET:
+                    break
+            if not (r <= REQUIRED):
+                raise SystemExit("%s: reference residual %g > %g" % (name, r, REQUIRED))
+            y = model.readout(z)
+        zs = z.detach().requires_grad_()
+        loss = ((model.readout(zs) - target) ** 2).sum() / (2 * n)
+        gz, *g_read = torch.autograd.grad(loss, [zs] + list(params.values()), allow_unused=True)
+        zs2 = z.detach().requires_grad_()
+        fz = model.cell(zs2, model.inject(x))
+        u = gz.clone()
+        for adj in range(1, 100000):
+            (ju,) = torch.autograd.grad(fz, zs2, u, retain_graph=True)
+            nu = ju + gz
+            done = float(torch.linalg.vector_norm(nu - u)) <= 1e-15 * float(torch.linalg.vector_norm(nu))
+            u = nu
+            if done:
+                break
+        g_map = torch.autograd.grad(fz, list(params.values()), u, allow_unused=True)
+        grads = {}
+        for (k, p), a, b in zip(params.items(), g_read, g_map):
+            total = torch.zeros_like(p)
+            for part in (a, b):
+                if part is not None:
+                    total = total + part
+            grads[k] = total.detach()
+    writer = dc.save_model(model, os.path.join(out_dir, name + ".safetensors"),
+                           dtype=torch.float32 if f32 else torch.float64)
+    dc.write_safetensors(os.path.join(out_dir, name + ".grad.safetensors"), grads)
+    dc.write_csv(os.path.join(out_dir, name + ".input.csv"), x, fmt="repr")
+    dc.write_csv(os.path.join(out_dir, name + ".output.csv"), y, fmt="%.17g")
+    dc.write_csv(os.path.join(out_dir, name + ".target.csv"), target, fmt="repr")
+    tensors, _ = dc.read_safetensors(os.path.join(out_dir, name + ".safetensors"))
+    for k, v in model.state_dict().items():
+        assert torch.equal(tensors[k].to(v.dtype), v), k
+    kind = "fno" if explicit else "fno-deq"
+    print("%-18s %s c_in=%d q=%d %dx%d c=%d modes=%dx%d m=%d blocks=%d %s plain-iteration iters=%-4d residual=%.2e, adjoint %d iterations"
+          % (name, kind, c_in, q, h, w, c, k1, k2, m, blocks, "F32" if f32 else "F64", iters, r, adj))
+    return writer, {"name": name, "kind": kind, "c_in": c_in, "q": q, "H": h, "W": w, "C": c, "modes1": k1, "modes2": k2,
+                    "proj_width": m, "blocks": blocks, "dtype": "F32" if f32 else "F64", "n_samples": n,
+                    "ref_solver": "plain-iteration", "ref_iters": iters, "residual": r,
+                    "model": name + ".safetensors", "input": name + ".input.csv", "output": name + ".output.csv",
+                    "target": name + ".target.csv", "grad": name + ".grad.safetensors",
+                    "loss": "sum over samples of 0.5*||y - target||^2, divided by n"}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True, help="output directory (created)")
     ap.add_argument("--seed", type=int, default=20240611)
     ap.add_argument("--dtype", choices=("f64", "f32"), default="f64",
                     help="file dtype for all cases (case direct_tanh_f32 is F32 regardless)")
+    ap.add_argument("--only", choices=("fno",), help="write only these kinds' cases (fno: fno-deq and fno)")
     args = ap.parse_args()
 
     torch.set_num_threads(1)
     os.makedirs(args.out, exist_ok=True)
     writer = None
     listing = []
-    for idx, spec in enumerate(CASES):
+    for idx, spec in enumerate(CASES if args.only is None else []):
         name, h, p, q, act_name, param, n, extra = spec
         model, x, f32 = build_case(spec, args.seed, idx, args.dtype == "f32")
         W, U, b, C, c = model.dense()
@@ -506,17 +604,21 @@ def main():
               % (name, h, p, q, act_name, param, info["dtype"], wn, info["ref_solver"], iters, r,
                  "converges" if plain_ok else "FAILS"))
 
-    for idx, spec in enumerate(MLP_CASES):
+    for idx, spec in enumerate(MLP_CASES if args.only is None else []):
         writer, info = mlp_case(spec, args.seed, idx, args.out)
         listing.append(info)
-    for idx, spec in enumerate(CONV_CASES):
+    for idx, spec in enumerate(CONV_CASES if args.only is None else []):
         writer, info = conv_case(spec, args.seed, idx, args.out)
         listing.append(info)
-    for idx, spec in enumerate(CNN_CASES):
+    for idx, spec in enumerate(CNN_CASES if args.only is None else []):
         writer, info = cnn_case(spec, args.seed, idx, args.out)
         listing.append(info)
-    for idx, spec in enumerate(GNN_CASES):
+    for idx, spec in enumerate(GNN_CASES if args.only is None else []):
         writer, info = gnn_case(spec, args.seed, idx, args.out)
+        listing.append(info)
+
+    for idx, spec in enumerate(FNO_CASES):
+        writer, info = fno_case(spec, args.seed, idx, args.out)
         listing.append(info)
 
     doc = {

@@ -1,0 +1,101 @@
+package model_test
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/implicitlab/implicit/api"
+	"github.com/implicitlab/implicit/core/model"
+)
+
+// checkFNOTorchCases matches the fno-deq and fno cases
+// scripts/torch/reference.py wrote into dir: PyTorch's outputs (to 1e-10
+// for the F64 files, 1e-6 for F32, whose values are F32 and whose sums are
+// F64 on both sides), and its gradients (autograd, through the fixed point
+// for fno-deq, through torch.fft's own backward) with checkTorchGradient.
+func checkFNOTorchCases(t *testing.T, dir string) {
+	b, err := os.ReadFile(filepath.Join(dir, "cases.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases struct {
+		Cases []struct{ Name, Kind, Model, Input, Output, Target, Grad, DType string }
+	}
+	if err := json.Unmarshal(b, &cases); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, c := range cases.Cases {
+		if c.Kind != "fno-deq" && c.Kind != "fno" {
+			continue
+		}
+		seen[c.Kind]++
+		file, err := os.ReadFile(filepath.Join(dir, c.Model))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := model.Load(file)
+		if err != nil {
+			t.Fatalf("%s: %v", c.Name, err)
+		}
+		if m.Info().Kind != c.Kind {
+			t.Fatalf("%s: a %s model, the case says %s", c.Name, m.Info().Kind, c.Kind)
+		}
+		x, want := readCSV(t, filepath.Join(dir, c.Input)), readCSV(t, filepath.Join(dir, c.Output))
+		out, err := m.Infer(context.Background(), x, api.Settings{RelTol: 1e-15, AbsTol: 1e-16, MaxIter: 5000})
+		if err != nil {
+			t.Fatalf("%s: %v", c.Name, err)
+		}
+		if out.Result.Status != api.Converged || len(out.Y) != len(want) {
+			t.Fatalf("%s: %v, %d outputs for %d", c.Name, out.Result.Status, len(out.Y), len(want))
+		}
+		var worst float64
+		for i := range want {
+			worst = math.Max(worst, math.Abs(out.Y[i]-want[i])/math.Max(1, math.Abs(want[i])))
+		}
+		if worst > 1e-10 {
+			t.Errorf("%s: outputs differ from PyTorch's by %g", c.Name, worst)
+		}
+		t.Logf("%s (%s): outputs match PyTorch's to %.2g in %d iterations", c.Name, describe(m.Info()), worst, out.Result.Iterations)
+		checkTorchGradient(t, dir, c.Name, m, x, readCSV(t, filepath.Join(dir, c.Target)), c.Grad)
+	}
+	if seen["fno-deq"] < 2 || seen["fno"] < 1 {
+		t.Fatalf("fno cases in %s, by kind: %v", dir, seen)
+	}
+}
+
+// The fixtures in testdata/fno are reference.py's fno cases (seed 1,
+// --only fno).
+func TestFNOPyTorchFixtures(t *testing.T) {
+	checkFNOTorchCases(t, "testdata/fno")
+}
+
+// TestFNOPyTorchLive runs the reference script's fno cases, as
+// TestPyTorchLive does all of them.
+func TestFNOPyTorchLive(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short mode")
+	}
+	python := os.Getenv("IMPLICIT_TORCH_PYTHON")
+	if python == "" {
+		python = "/usr/bin/python3"
+	}
+	if err := exec.Command(python, "-c", "import torch").Run(); err != nil {
+		msg := "PyTorch not available to " + python
+		if os.Getenv("IMPLICIT_REQUIRE_TORCH") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(python, "../../scripts/torch/reference.py", "--out", dir, "--seed", "7", "--only", "fno")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("reference.py: %v\n%s", err, out)
+	}
+	checkFNOTorchCases(t, dir)
+}
