@@ -44,7 +44,7 @@ import (
 //
 //	denoiser.{2l}.weight [out, in, 3, 3], denoiser.{2l}.bias [out]   (l = 0…L−1, an nn.Sequential with ReLUs between)
 //	kernel [kh, kw]   (pnp; a buffer, not trained)
-//	gamma []          (pnp; γ, trained)
+//	gamma []          (pnp with pgd; γ, trained)
 //	beta []           (pnp with hqs; β > 0, trained)
 //
 // An input row, a state and an output are the H·W pixels, row by row. The
@@ -87,7 +87,7 @@ type PnP struct {
 	Height, Width       int
 	Noise               float64
 	Kernel              Matrix    // the blur k, kh×kw (pnp only)
-	Gamma, Beta         []float64 // γ, and β for hqs: one value each (pnp only)
+	Gamma, Beta         []float64 // γ (pgd) or β (hqs): one value (pnp only)
 	Denoiser            []Conv2d  // the L convolutions of D
 	Defaults            api.Defaults
 }
@@ -159,12 +159,11 @@ func (p *PnP) Tensors() []Tensor {
 	if p.Explicit {
 		return ts
 	}
-	ts = append(ts, Tensor{Name: "kernel", Shape: []int{p.Kernel.Rows, p.Kernel.Cols}, Data: p.Kernel.Data, Fixed: true},
-		Tensor{Name: "gamma", Shape: []int{}, Data: p.Gamma})
+	ts = append(ts, Tensor{Name: "kernel", Shape: []int{p.Kernel.Rows, p.Kernel.Cols}, Data: p.Kernel.Data, Fixed: true})
 	if p.Splitting == SplittingHQS {
-		ts = append(ts, Tensor{Name: "beta", Shape: []int{}, Data: p.Beta})
+		return append(ts, Tensor{Name: "beta", Shape: []int{}, Data: p.Beta})
 	}
-	return ts
+	return append(ts, Tensor{Name: "gamma", Shape: []int{}, Data: p.Gamma})
 }
 
 // Zero returns a PnP of the same sizes with every tensor zero.
@@ -177,7 +176,9 @@ func (p *PnP) Zero() Architecture {
 	}
 	if !p.Explicit {
 		z.Kernel = NewMatrix(p.Kernel.Rows, p.Kernel.Cols)
-		z.Gamma = zeros(p.Gamma)
+		if p.Gamma != nil {
+			z.Gamma = zeros(p.Gamma)
+		}
 		if p.Beta != nil {
 			z.Beta = zeros(p.Beta)
 		}
@@ -255,14 +256,17 @@ func (p *PnP) Validate() error {
 	case kh < 1 || kw < 1 || kh%2 == 0 || kw%2 == 0 || kh > maxPnPKernel || kw > maxPnPKernel:
 		return modelErrorf("tensor \"kernel\" is %d×%d (want odd sides from 1 to %d: a centred blur)", kh, kw, maxPnPKernel)
 	}
-	if err := firstError(checkMatrix("kernel", p.Kernel, kh, kw), checkValues("gamma", p.Gamma, 1)); err != nil {
+	if err := checkMatrix("kernel", p.Kernel, kh, kw); err != nil {
 		return err
 	}
 	if p.Splitting == SplittingPGD {
 		if p.Beta != nil {
 			return modelErrorf("tensor \"beta\" is for %s=%s; a %s model has none", metaSplitting, SplittingHQS, SplittingPGD)
 		}
-		return nil
+		return checkValues("gamma", p.Gamma, 1)
+	}
+	if p.Gamma != nil {
+		return modelErrorf("tensor \"gamma\" is for %s=%s; a %s model has none", metaSplitting, SplittingPGD, SplittingHQS)
 	}
 	if err := checkValues("beta", p.Beta, 1); err != nil {
 		return err
@@ -346,9 +350,10 @@ func decodePnP(ts tensors, meta map[string]string, explicit bool) (Architecture,
 			}
 			*k.dst = v
 		}
-		want = append(want, "kernel", "gamma")
 		if p.Splitting == SplittingHQS {
-			want = append(want, "beta")
+			want = append(want, "kernel", "beta")
+		} else {
+			want = append(want, "kernel", "gamma")
 		}
 	}
 	what := fmt.Sprintf("a %s model of depth %d", kind, depth)
@@ -388,9 +393,10 @@ func decodePnP(ts tensors, meta map[string]string, explicit bool) (Architecture,
 			}
 		}
 	}
-	p.Gamma = ts["gamma"].Data
 	if p.Splitting == SplittingHQS {
 		p.Beta = ts["beta"].Data
+	} else {
+		p.Gamma = ts["gamma"].Data
 	}
 	return p, nil
 }
@@ -410,7 +416,7 @@ type PnPConfig struct {
 	Noise               float64
 	Kernel              Matrix // pnp only
 	Depth, Channels     int    // L and C of the denoiser
-	// Gamma and Beta are the initial γ and β (pnp); 0 means 1 and 0.1.
+	// Gamma and Beta are the initial γ (pgd) and β (hqs); 0 means 1 and 0.1.
 	Gamma, Beta float64
 }
 
@@ -444,9 +450,10 @@ func NewPnP(cfg PnPConfig, rng *rand.Rand) (*PnP, error) {
 		if b == 0 {
 			b = 0.1
 		}
-		p.Gamma = []float64{g}
 		if p.Splitting == SplittingHQS {
 			p.Beta = []float64{b}
+		} else {
+			p.Gamma = []float64{g}
 		}
 	}
 	if err := p.Validate(); err != nil {

@@ -252,9 +252,10 @@ func TestPnPFileErrors(t *testing.T) {
 		"depth":        {func(f *safetensors.File) { f.Metadata["implicit.depth"] = "4" }, `tensor "denoiser.6.weight" is missing`},
 		"depth 1":      {func(f *safetensors.File) { f.Metadata["implicit.depth"] = "1" }, "implicit.depth=1 (want 2 to"},
 		"noise":        {func(f *safetensors.File) { f.Metadata["implicit.noise"] = "-1" }, `implicit.noise="-1"`},
-		"no beta":      {func(f *safetensors.File) { f.Metadata["implicit.splitting"] = "pgd" }, `unexpected tensor "beta"`},
+		"no beta":      {func(f *safetensors.File) { f.Metadata["implicit.splitting"] = "pgd" }, `tensor "gamma" is missing`},
+		"gamma":        {func(f *safetensors.File) { tensor(f, "beta").Name = "gamma" }, `tensor "beta" is missing`},
 		"beta":         {func(f *safetensors.File) { tensor(f, "beta").Data[0] = 0 }, `tensor "beta" is 0 (β must be > 0`},
-		"gamma shape":  {func(f *safetensors.File) { g := tensor(f, "gamma"); g.Shape, g.Data = []int{2}, []float64{1, 2} }, `tensor "gamma" has shape [2], want []`},
+		"beta shape":   {func(f *safetensors.File) { g := tensor(f, "beta"); g.Shape, g.Data = []int{2}, []float64{1, 2} }, `tensor "beta" has shape [2], want []`},
 		"even kernel": {func(f *safetensors.File) {
 			k := tensor(f, "kernel")
 			k.Shape, k.Data = []int{2, 2}, []float64{1, 0, 0, 0}
