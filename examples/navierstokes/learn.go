@@ -2,90 +2,42 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
+	"time"
 
 	"github.com/implicitlab/implicit/api"
 	"github.com/implicitlab/implicit/core/model"
 	"github.com/implicitlab/implicit/core/train"
-	"github.com/implicitlab/implicit/internal/models"
 )
 
-// Standardizer maps fields to the models' scale: each grid point's
-// training mean is removed and everything divided by one common scale (the
-// root mean square of the points' standard deviations), so that the MSE
-// the models train on is the physical squared error up to a constant.
-type Standardizer struct {
-	Mean  []float64
-	Scale float64
-}
+// Scale maps physical fields to the models' scale and back: one factor for
+// all points and channels (the training set's RMS), which keeps the
+// operator's translation equivariance, and makes the MSE the models train
+// on the physical squared error up to a constant.
+type Scale float64
 
-// FitStandardizer fits a Standardizer to n×p values x.
-func FitStandardizer(x []float64, p int) (Standardizer, error) {
-	n := len(x) / p
-	if n < 2 || len(x) != n*p {
-		return Standardizer{}, fmt.Errorf("%d values are not at least 2 samples of %d", len(x), p)
-	}
-	s := Standardizer{Mean: make([]float64, p)}
-	for i := range n {
-		for j, v := range x[i*p : (i+1)*p] {
-			s.Mean[j] += v / float64(n)
-		}
-	}
-	var ss float64
-	for i := range n {
-		for j, v := range x[i*p : (i+1)*p] {
-			d := v - s.Mean[j]
-			ss += d * d
-		}
-	}
-	s.Scale = math.Sqrt(ss / float64((n-1)*p))
-	if !(s.Scale > 0) {
-		return Standardizer{}, fmt.Errorf("the samples do not vary")
+// FitScale returns the RMS of x.
+func FitScale(x []float64) (Scale, error) {
+	s := Scale(rms(x))
+	if !(s > 0) || math.IsInf(float64(s), 0) {
+		return 0, errors.New("the fields are zero or not finite")
 	}
 	return s, nil
 }
 
-// Apply returns x standardised.
-func (s Standardizer) Apply(x []float64) []float64 {
+// Apply returns x/s; Invert returns z·s.
+func (s Scale) Apply(x []float64) []float64  { return scaled(x, 1/float64(s)) }
+func (s Scale) Invert(z []float64) []float64 { return scaled(z, float64(s)) }
+
+func scaled(x []float64, a float64) []float64 {
 	out := make([]float64, len(x))
-	p := len(s.Mean)
 	for i, v := range x {
-		out[i] = (v - s.Mean[i%p]) / s.Scale
+		out[i] = a * v
 	}
 	return out
-}
-
-// Invert undoes Apply.
-func (s Standardizer) Invert(z []float64) []float64 {
-	out := make([]float64, len(z))
-	p := len(s.Mean)
-	for i, v := range z {
-		out[i] = v*s.Scale + s.Mean[i%p]
-	}
-	return out
-}
-
-// implicitRecipe is how the implicit model is made and trained (the flags
-// set its size, epochs, batch, learning rate and seed): monotone relu, by
-// Adam on the mean squared error. Its MatchingMLP is the explicit baseline.
-var implicitRecipe = models.Recipe{Param: model.Monotone, Activation: model.ReLU, Loss: train.MSE{}}
-
-// solveLimit bounds the iterations of a solve to the fixed point.
-const solveLimit = 1000
-
-// Predict runs the model on the physical fields x, solved to the fixed
-// point (relative residual 1e-6), and returns its physical predictions and
-// the solve's statistics.
-func Predict(ctx context.Context, m *model.Model, in, out Standardizer, x []float64) ([]float64, *api.Result, error) {
-	o, err := m.Infer(ctx, in.Apply(x), api.Settings{MaxIter: solveLimit})
-	if err != nil {
-		return nil, nil, err
-	}
-	if o.Result.Status != api.Converged {
-		return nil, nil, fmt.Errorf("the fixed point was not reached in %d iterations (relative residual %.2g)", solveLimit, o.Result.RelResidual)
-	}
-	return out.Invert(o.Y), o.Result, nil
 }
 
 // RelativeL2 is the benchmark's error measure: the mean over samples of
@@ -104,40 +56,159 @@ func RelativeL2(pred, truth []float64, p int) float64 {
 	return sum / float64(n)
 }
 
-// Operator is the solver as an api.Inferer on standardised fields: the map
-// the models learn. scale.Analysis on it measures the true map's
-// Lipschitz number with the same perturbations as the model's; its
-// iteration budget means nothing, and its residuals are zero.
-type Operator struct {
-	NS      *NS
-	T       float64
-	In, Out Standardizer
+// Arch is the size of the Fourier models.
+type Arch struct {
+	Width, Modes, Blocks int
 }
 
-// Info describes the solver as a map of grid points to grid points.
-func (o Operator) Info() api.Info {
-	return api.Info{Kind: "solver", Description: "pseudo-spectral Navier-Stokes", Sizes: api.Sizes{In: len(o.In.Mean), State: len(o.Out.Mean), Out: len(o.Out.Mean)}, Explicit: true}
+// newFNO initialises an fno-deq (or, explicit, fno) model for the flow's
+// grid: two input channels (f₁, f₂), one output (w), drawn as PyTorch
+// initialises the FNO-DEQ code's modules. Both kinds have the same tensors,
+// so the same seed gives the explicit model the implicit one's initial
+// weights.
+func newFNO(f Flow, a Arch, explicit bool, seed uint64) (*model.FNO, error) {
+	m, err := model.NewFNO(model.FNOConfig{Explicit: explicit, InChannels: 2, Out: 1, Height: f.N, Width: f.N,
+		Channels: a.Width, Modes1: a.Modes, Modes2: a.Modes, Blocks: a.Blocks}, rand.New(rand.NewPCG(seed, 0xf0)))
+	if err != nil {
+		return nil, err
+	}
+	// The forward solves of inference and of the analyses: Anderson, as
+	// the FNO-DEQ code solves.
+	m.Defaults.MaxIter = solveLimit
+	return m, nil
 }
 
-// Infer solves each standardised field in x to time T.
-func (o Operator) Infer(ctx context.Context, x []float64, _ api.Settings) (*api.Output, error) {
-	p := len(o.In.Mean)
-	n := len(x) / p
-	phys := o.In.Invert(x)
-	y := make([]float64, 0, len(x))
+// solveLimit bounds the iterations of a solve to the fixed point.
+const solveLimit = 500
+
+// Training is how a model is trained: Adam on the MSE of scaled fields,
+// with the gradient mode and the forward (and adjoint) solves' limits.
+type Training struct {
+	Epochs, Batch int
+	LR            float64
+	Mode          train.GradientMode
+	// SolveIters bounds the forward (and adjoint) solves of a training
+	// step, which stop at relative residual SolveTol: the FNO-DEQ code's
+	// thresholds (32 and 1e-3 there).
+	SolveIters int
+	SolveTol   float64
+	Seed       uint64
+}
+
+// epochStats is one epoch's mean training loss and solver iterations.
+type epochStats struct {
+	Loss, ForwardIters, BackwardIters, Seconds float64
+}
+
+// fit trains a in place on data and returns each epoch's statistics.
+func fit(ctx context.Context, a model.Architecture, data train.Data, tr Training, onEpoch func(int, epochStats)) ([]epochStats, error) {
+	solve := api.Settings{MaxIter: tr.SolveIters, RelTol: tr.SolveTol}
+	gs := train.GradientSettings{Mode: tr.Mode, Forward: solve, Backward: solve, AllowUnconverged: true}
+	t, err := train.NewTrainer(a, train.TrainSettings{BatchSize: tr.Batch, LearningRate: tr.LR, Seed: tr.Seed, Loss: train.MSE{}, Gradient: gs})
+	if err != nil {
+		return nil, err
+	}
+	var out []epochStats
+	for e := range tr.Epochs {
+		start := time.Now()
+		var st epochStats
+		var samples int
+		if err := t.Epoch(ctx, data, func(s train.StepStats) {
+			w := float64(s.Samples)
+			st.Loss += s.Loss * w
+			st.ForwardIters += s.ForwardIters * w
+			st.BackwardIters += s.BackwardIters * w
+			samples += s.Samples
+		}); err != nil {
+			return nil, err
+		}
+		st.Loss /= float64(samples)
+		st.ForwardIters /= float64(samples)
+		st.BackwardIters /= float64(samples)
+		st.Seconds = time.Since(start).Seconds()
+		out = append(out, st)
+		if onEpoch != nil {
+			onEpoch(e+1, st)
+		}
+	}
+	return out, nil
+}
+
+// predict returns the model's outputs on x after exactly t iterations from
+// z⁰ = 0 (t > 0), or at the fixed point (t = 0: relative residual 1e-6),
+// with the solve's result.
+func predict(ctx context.Context, m *model.Model, x []float64, t int) ([]float64, *api.Result, error) {
+	s := api.Settings{RelTol: 1e-6, MaxIter: solveLimit}
+	if t > 0 {
+		s = api.Settings{MaxIter: t, RelTol: -1}
+	}
+	o, err := m.Infer(ctx, x, s)
+	if err != nil {
+		return nil, nil, err
+	}
+	if t == 0 && o.Result.Status != api.Converged {
+		return nil, nil, fmt.Errorf("the fixed point was not reached in %d iterations (relative residual %.2g)", solveLimit, o.Result.RelResidual)
+	}
+	return o.Y, o.Result, nil
+}
+
+// perturbation is a sinusoidal mode of the forcing: sin 2π(kx·x + ky·y) in
+// one component, scaled to ‖δ‖₂ = norm over the input row.
+type perturbation struct{ Channel, KX, KY int }
+
+// perturbations are the modes L_t is measured on.
+var perturbations = []perturbation{{0, 1, 0}, {1, 0, 1}, {0, 1, 1}, {1, 2, 1}}
+
+// perturbationNorm is ‖δ‖₂ in physical forcing units.
+const perturbationNorm = 1e-2
+
+// delta returns the perturbation's input row (2·n² values).
+func (p perturbation) delta(n int) []float64 {
+	d := make([]float64, 2*n*n)
+	var ss float64
 	for i := range n {
-		if err := ctx.Err(); err != nil {
-			return nil, err
+		for j := range n {
+			v := math.Sin(2 * math.Pi * float64(p.KX*j+p.KY*i) / float64(n))
+			d[p.Channel*n*n+i*n+j] = v
+			ss += v * v
 		}
-		w, err := o.NS.Evolve(phys[i*p:(i+1)*p], o.T)
-		if err != nil {
-			return nil, err
+	}
+	for i := range d {
+		d[i] *= perturbationNorm / math.Sqrt(ss)
+	}
+	return d
+}
+
+// perturbed returns the k input rows x (of size p each) followed by every
+// perturbation of each.
+func perturbed(x []float64, k, n int) []float64 {
+	p := 2 * n * n
+	out := append([]float64(nil), x[:k*p]...)
+	for _, pt := range perturbations {
+		d := pt.delta(n)
+		for i := range k {
+			row := x[i*p : (i+1)*p]
+			for j, v := range row {
+				out = append(out, v+d[j])
+			}
 		}
-		y = append(y, w...)
 	}
-	res := &api.Result{Status: api.Converged, Samples: make([]api.Sample, n)}
-	for i := range res.Samples {
-		res.Samples[i].Status = api.Converged
+	return out
+}
+
+// lipschitz returns max ‖y(x + δ) − y(x)‖₂/‖δ‖₂ over the k samples and the
+// perturbations, for the outputs y of perturbed's rows (fields of p values).
+func lipschitz(y []float64, k, p int) float64 {
+	var best float64
+	for j := range perturbations {
+		for i := range k {
+			base, pert := y[i*p:(i+1)*p], y[((j+1)*k+i)*p:((j+1)*k+i+1)*p]
+			var d float64
+			for q := range base {
+				d += (pert[q] - base[q]) * (pert[q] - base[q])
+			}
+			best = math.Max(best, math.Sqrt(d)/perturbationNorm)
+		}
 	}
-	return &api.Output{Y: o.Out.Apply(y), Result: res}, nil
+	return best
 }
