@@ -461,3 +461,29 @@ func NewPnP(cfg PnPConfig, rng *rand.Rand) (*PnP, error) {
 	}
 	return p, nil
 }
+
+// Blur returns A x, the model's blur of the image x (H×W values, row by
+// row): what the model assumes the observations are, less their noise.
+func (p *PnP) Blur(x []float64) ([]float64, error) { return p.operator(x, false) }
+
+// BlurAdjoint returns Aᵀ y for an image y of H×W values.
+func (p *PnP) BlurAdjoint(y []float64) ([]float64, error) { return p.operator(y, true) }
+
+func (p *PnP) operator(x []float64, adjoint bool) ([]float64, error) {
+	if p.Explicit {
+		return nil, fmt.Errorf("%w: a %s model has no blur", api.ErrProblem, kindPnPExplicit)
+	}
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	if len(x) != p.Height*p.Width {
+		return nil, fmt.Errorf("%w: %d values are not an image of %d×%d pixels", api.ErrProblem, len(x), p.Height, p.Width)
+	}
+	op, out := newBlurOp(p.Kernel, p.Boundary, p.Height, p.Width), make([]float64, len(x))
+	if adjoint {
+		op.adjoint(out, x)
+	} else {
+		op.apply(out, x)
+	}
+	return out, nil
+}

@@ -9,6 +9,10 @@ import (
 	"image/png"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
+
+	"github.com/implicitlab/implicit/core/model"
 )
 
 // The photographs (CC0 or public domain; see testdata/README.md).
@@ -16,28 +20,15 @@ import (
 //go:embed testdata/camera.png testdata/astronaut-grey-256.png testdata/chelsea-grey.png
 var photos embed.FS
 
-// Which photographs train the models and which one is held out entirely.
+// Which photographs train the models and which one is held out by default.
 var (
 	trainingPhotos = []string{"camera.png", "astronaut-grey-256.png"}
 	heldOutPhoto   = "chelsea-grey.png"
 )
 
-// loadPairs decodes the photographs and degrades each with its own noise.
-func loadPairs(cfg config) (train []pair, held pair, err error) {
-	for i, name := range append(append([]string(nil), trainingPhotos...), heldOutPhoto) {
-		clean, err := loadPhoto(name)
-		if err != nil {
-			return nil, pair{}, err
-		}
-		p := pair{clean: clean, deg: degrade(clean, cfg.blurSigma, cfg.noise, rand.New(rand.NewPCG(cfg.seed, uint64(i))))}
-		if name == heldOutPhoto {
-			held = p
-		} else {
-			train = append(train, p)
-		}
-	}
-	return train, held, nil
-}
+// maxSide is the largest side of a test photograph: larger ones are
+// cropped about their centre.
+const maxSide = 512
 
 // grey is a greyscale image with intensities in [0, 1], row-major.
 type grey struct {
@@ -47,27 +38,55 @@ type grey struct {
 
 func newGrey(w, h int) *grey { return &grey{w: w, h: h, pix: make([]float64, w*h)} }
 
-func (g *grey) at(x, y int) float64 { return g.pix[y*g.w+x] }
+// decodeGrey decodes a PNG (any colour model: colour is converted to grey by
+// Go's color.Gray16Model, the ITU-R BT.601 luma that made the shipped greyscale
+// photographs) and crops it about its centre to at most maxSide a side.
+func decodeGrey(name string, b []byte) (*grey, error) {
+	img, err := png.Decode(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("%s: not a PNG image: %w", name, err)
+	}
+	r := img.Bounds()
+	if r.Dx() < 8 || r.Dy() < 8 {
+		return nil, fmt.Errorf("%s: %d×%d pixels (want at least 8×8)", name, r.Dx(), r.Dy())
+	}
+	w, h := min(r.Dx(), maxSide), min(r.Dy(), maxSide)
+	x0, y0 := r.Min.X+(r.Dx()-w)/2, r.Min.Y+(r.Dy()-h)/2
+	g := newGrey(w, h)
+	for y := range h {
+		for x := range w {
+			c := color.Gray16Model.Convert(img.At(x0+x, y0+y)).(color.Gray16)
+			g.pix[y*w+x] = float64(c.Y) / 65535
+		}
+	}
+	return g, nil
+}
 
-// loadPhoto decodes an embedded PNG to intensities in [0, 1].
+// loadPhoto decodes an embedded photograph.
 func loadPhoto(name string) (*grey, error) {
 	b, err := photos.ReadFile("testdata/" + name)
 	if err != nil {
 		return nil, err
 	}
-	img, err := png.Decode(bytes.NewReader(b))
+	return decodeGrey(name, b)
+}
+
+// loadFile decodes a user's PNG.
+func loadFile(path string) (*grey, error) {
+	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, err
 	}
-	r := img.Bounds()
-	g := newGrey(r.Dx(), r.Dy())
-	for y := range g.h {
-		for x := range g.w {
-			c := color.GrayModel.Convert(img.At(r.Min.X+x, r.Min.Y+y)).(color.Gray)
-			g.pix[y*g.w+x] = float64(c.Y) / 255
-		}
+	return decodeGrey(filepath.Base(path), b)
+}
+
+// crop returns the w×h window of g at (x0, y0).
+func (g *grey) crop(x0, y0, w, h int) *grey {
+	c := newGrey(w, h)
+	for y := range h {
+		copy(c.pix[y*w:(y+1)*w], g.pix[(y0+y)*g.w+x0:(y0+y)*g.w+x0+w])
 	}
-	return g, nil
+	return c
 }
 
 // toImage rounds the intensities, clipped to [0, 1], to 8 bits.
@@ -81,103 +100,68 @@ func (g *grey) toImage() *image.Gray {
 
 func clip01(v float64) float64 { return math.Min(1, math.Max(0, v)) }
 
-// reflect maps an index outside [0, n) back into it by half-sample
-// symmetric reflection (… c b a | a b c …), the usual image boundary rule.
-func reflect(i, n int) int {
-	for i < 0 || i >= n {
-		if i < 0 {
-			i = -1 - i
-		} else {
-			i = 2*n - 1 - i
-		}
+// psnr is the peak signal-to-noise ratio in dB of est against clean, peak 1,
+// with est clipped to [0, 1].
+func psnr(est, clean []float64) float64 {
+	var se float64
+	for i, v := range clean {
+		d := clip01(est[i]) - v
+		se += d * d
 	}
-	return i
+	return 10 * math.Log10(float64(len(clean))/se)
 }
 
-// gaussian returns the normalised 1-D Gaussian kernel of standard deviation
-// sigma pixels, truncated at 3σ: taps −r … r.
-func gaussian(sigma float64) []float64 {
+// gaussianKernel is the normalised 2-D Gaussian of standard deviation sigma
+// pixels, truncated at 3σ: (2r+1)×(2r+1) taps, r = ⌈3σ⌉.
+func gaussianKernel(sigma float64) model.Matrix {
 	r := int(math.Ceil(3 * sigma))
-	k := make([]float64, 2*r+1)
+	n := 2*r + 1
+	k := model.NewMatrix(n, n)
 	var sum float64
-	for i := range k {
-		d := float64(i - r)
-		k[i] = math.Exp(-d * d / (2 * sigma * sigma))
-		sum += k[i]
+	for i := range n {
+		for j := range n {
+			di, dj := float64(i-r), float64(j-r)
+			k.Data[i*n+j] = math.Exp(-(di*di + dj*dj) / (2 * sigma * sigma))
+			sum += k.Data[i*n+j]
+		}
 	}
-	for i := range k {
-		k[i] /= sum
+	for i := range k.Data {
+		k.Data[i] /= sum
 	}
 	return k
 }
 
-// blur is the forward operator: separable convolution with the kernel k,
-// rows then columns, with symmetric boundaries.
-func blur(g *grey, k []float64) *grey {
-	return convolve(convolve(g, k, true, false), k, false, false)
+// motionKernel is a horizontal motion blur over length pixels (odd): a
+// 1×length box, symmetric under each flip as hqs with symmetric boundaries
+// needs.
+func motionKernel(length int) model.Matrix {
+	k := model.NewMatrix(1, length)
+	for i := range k.Data {
+		k.Data[i] = 1 / float64(length)
+	}
+	return k
 }
 
-// blurAdjoint applies the transpose of blur (the boundary rule makes blur
-// not quite symmetric, so the adjoint scatters where blur gathers).
-func blurAdjoint(g *grey, k []float64) *grey {
-	return convolve(convolve(g, k, false, true), k, true, true)
+// pair is a clean image and its observation.
+type pair struct {
+	name       string
+	clean, obs *grey
 }
 
-// convolve correlates each row (rows) or column with k, taps −r … r, gathering
-// out[i] = Σ k[j] in[reflect(i+j−r)], or, for the adjoint, scattering
-// out[reflect(i+j−r)] += k[j] in[i].
-func convolve(g *grey, k []float64, rows, adjoint bool) *grey {
-	out := newGrey(g.w, g.h)
-	n, lines, step, stride := g.w, g.h, 1, g.w // along a row
-	if !rows {
-		n, lines, step, stride = g.h, g.w, g.w, 1
+// degrade returns A clean + noise·ε, A the operator's blur for the image's
+// size (op is a pnp model, of any size), ε white Gaussian noise drawn from
+// rng. The result is not clipped.
+func degrade(op *model.PnP, clean *grey, noise float64, rng *rand.Rand) (*grey, error) {
+	r, err := model.Resize(op, clean.h, clean.w)
+	if err != nil {
+		return nil, err
 	}
-	// src[i*len(k)+j] is the pixel tap j of pixel i reads, along a line.
-	src := make([]int, n*len(k))
-	for i := range n {
-		for j := range k {
-			src[i*len(k)+j] = reflect(i+j-len(k)/2, n) * step
-		}
+	b, err := r.(*model.PnP).Blur(clean.pix)
+	if err != nil {
+		return nil, err
 	}
-	for l := range lines {
-		in, o := g.pix[l*stride:], out.pix[l*stride:]
-		for i := range n {
-			taps := src[i*len(k) : (i+1)*len(k)]
-			if adjoint {
-				v := in[i*step]
-				for j, kj := range k {
-					o[taps[j]] += kj * v
-				}
-				continue
-			}
-			var sum float64
-			for j, kj := range k {
-				sum += kj * in[taps[j]]
-			}
-			o[i*step] = sum
-		}
+	for i := range b {
+		b[i] += noise * rng.NormFloat64()
 	}
-	return out
-}
-
-// degrade blurs the clean image with a Gaussian of standard deviation
-// blurSigma pixels and adds white Gaussian noise of standard deviation
-// noise, drawn from rng. The result is not clipped.
-func degrade(clean *grey, blurSigma, noise float64, rng *rand.Rand) *grey {
-	out := blur(clean, gaussian(blurSigma))
-	for i := range out.pix {
-		out.pix[i] += noise * rng.NormFloat64()
-	}
-	return out
-}
-
-// psnr is the peak signal-to-noise ratio in dB of est against clean, peak 1,
-// with est clipped to [0, 1].
-func psnr(est, clean *grey) float64 {
-	var se float64
-	for i, v := range clean.pix {
-		d := clip01(est.pix[i]) - v
-		se += d * d
-	}
-	return 10 * math.Log10(float64(len(clean.pix))/se)
+	return &grey{w: clean.w, h: clean.h, pix: b}, nil
 }
