@@ -53,7 +53,7 @@ table.`,
 	quick.register(root)
 	registerRuntime(root, &quickRuntime, "wasm")
 	// Each subcommand lives in its own file as newXxxCmd.
-	root.AddCommand(newInferCmd(), newTrainCmd(), newEvalCmd(), newScaleCmd(), newBenchCmd(), newServeCmd(), newReasonCmd())
+	root.AddCommand(newInferCmd(), newTrainCmd(), newEvalCmd(), newScaleCmd(), newBenchCmd(), newServeCmd(), newReasonCmd(), newRestoreCmd())
 	return root
 }
 
