@@ -3,6 +3,7 @@ package model_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"math/cmplx"
 	"math/rand/v2"
@@ -359,4 +360,43 @@ func tinyFNO(f *testing.F, explicit bool) *model.FNO {
 		f.Fatal(err)
 	}
 	return m
+}
+
+// BenchmarkFNOIteration times one evaluation of fno-deq's map G (three
+// Fourier layers) on a batch of 8 samples, and one vector-Jacobian product
+// through it, at the grid sizes, widths and modes of examples/navierstokes
+// and of the paper.
+//
+//	GOMAXPROCS=1 go test -run XXX -bench FNOIteration ./core/model
+func BenchmarkFNOIteration(b *testing.B) {
+	for _, g := range []struct{ n, c, k int }{{32, 16, 8}, {64, 16, 12}, {64, 32, 12}} {
+		f := smallFNO(b, false, 1, g.n, g.n, g.c, g.k, g.k)
+		l, err := f.Build()
+		if err != nil {
+			b.Fatal(err)
+		}
+		const n = 8
+		rng := rand.New(rand.NewPCG(1, 2))
+		x := make([]float64, n*2*g.n*g.n)
+		for i := range x {
+			x[i] = rng.NormFloat64()
+		}
+		inj := l.Inject(x, n)
+		p := l.Problem(inj, n)
+		z, dst := make([]float64, len(inj)), make([]float64, len(inj))
+		rows := []int{0, 1, 2, 3, 4, 5, 6, 7}
+		p.F(z, make([]float64, len(inj)), rows)
+		name := fmt.Sprintf("%dx%d,c=%d,modes=%d", g.n, g.n, g.c, g.k)
+		b.Run(name+"/map", func(b *testing.B) {
+			for range b.N {
+				p.F(dst, z, rows)
+			}
+		})
+		bw := l.Backward(x, inj, z, n)
+		b.Run(name+"/vjp", func(b *testing.B) {
+			for range b.N {
+				bw.StateVJP(dst, z)
+			}
+		})
+	}
 }

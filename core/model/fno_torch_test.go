@@ -13,12 +13,13 @@ import (
 	"github.com/implicitlab/implicit/core/model"
 )
 
-// checkFNOTorchCases matches the fno-deq and fno cases
-// scripts/torch/reference.py wrote into dir: PyTorch's outputs (to 1e-10
-// for the F64 files, 1e-6 for F32, whose values are F32 and whose sums are
-// F64 on both sides), and its gradients (autograd, through the fixed point
-// for fno-deq, through torch.fft's own backward) with checkTorchGradient.
-func checkFNOTorchCases(t *testing.T, dir string) {
+// checkKindTorchCases matches the cases of the kinds in want that
+// scripts/torch/reference.py wrote into dir, and requires at least want's
+// count of each: PyTorch's outputs to 1e-10 (F32 files hold F32 values, the
+// sums are F64 on both sides), and its gradients (autograd, through the
+// fixed point for an implicit kind) with checkTorchGradient. Any kind whose
+// cases carry a gradient can use it.
+func checkKindTorchCases(t *testing.T, dir string, want map[string]int) {
 	b, err := os.ReadFile(filepath.Join(dir, "cases.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -31,7 +32,7 @@ func checkFNOTorchCases(t *testing.T, dir string) {
 	}
 	seen := map[string]int{}
 	for _, c := range cases.Cases {
-		if c.Kind != "fno-deq" && c.Kind != "fno" {
+		if _, ok := want[c.Kind]; !ok {
 			continue
 		}
 		seen[c.Kind]++
@@ -64,20 +65,22 @@ func checkFNOTorchCases(t *testing.T, dir string) {
 		t.Logf("%s (%s): outputs match PyTorch's to %.2g in %d iterations", c.Name, describe(m.Info()), worst, out.Result.Iterations)
 		checkTorchGradient(t, dir, c.Name, m, x, readCSV(t, filepath.Join(dir, c.Target)), c.Grad)
 	}
-	if seen["fno-deq"] < 2 || seen["fno"] < 1 {
-		t.Fatalf("fno cases in %s, by kind: %v", dir, seen)
+	for k, n := range want {
+		if seen[k] < n {
+			t.Fatalf("cases in %s, by kind: %v (want %v)", dir, seen, want)
+		}
 	}
 }
 
-// The fixtures in testdata/fno are reference.py's fno cases (seed 1,
-// --only fno).
-func TestFNOPyTorchFixtures(t *testing.T) {
-	checkFNOTorchCases(t, "testdata/fno")
-}
+// fnoCases are the Fourier kinds' cases a fixture directory must hold.
+var fnoCases = map[string]int{"fno-deq": 2, "fno": 1}
 
-// TestFNOPyTorchLive runs the reference script's fno cases, as
-// TestPyTorchLive does all of them.
-func TestFNOPyTorchLive(t *testing.T) {
+// runReference runs scripts/torch/reference.py with Debian's python3-torch
+// (or $IMPLICIT_TORCH_PYTHON) and the arguments, into a new directory it
+// returns; it skips the test when PyTorch is missing, unless
+// IMPLICIT_REQUIRE_TORCH is set.
+func runReference(t *testing.T, args ...string) string {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("short mode")
 	}
@@ -93,9 +96,21 @@ func TestFNOPyTorchLive(t *testing.T) {
 		t.Skip(msg)
 	}
 	dir := t.TempDir()
-	cmd := exec.Command(python, "../../scripts/torch/reference.py", "--out", dir, "--seed", "7", "--only", "fno")
+	cmd := exec.Command(python, append([]string{"../../scripts/torch/reference.py", "--out", dir}, args...)...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("reference.py: %v\n%s", err, out)
 	}
-	checkFNOTorchCases(t, dir)
+	return dir
+}
+
+// The fixtures in testdata/fno are reference.py's fno cases (seed 1,
+// --only fno).
+func TestFNOPyTorchFixtures(t *testing.T) {
+	checkKindTorchCases(t, "testdata/fno", fnoCases)
+}
+
+// TestFNOPyTorchLive runs the reference script's fno cases, as
+// TestPyTorchLive does all of them.
+func TestFNOPyTorchLive(t *testing.T) {
+	checkKindTorchCases(t, runReference(t, "--seed", "7", "--only", "fno"), fnoCases)
 }

@@ -72,6 +72,31 @@ CONV_CASES = [
 ]
 
 
+def implicit_grads(params, g_read, gz, fz, z):
+    """The implicit gradient at a fixed point z* = f(z*): the adjoint
+    u = J_f(z*)^T u + gz solved by iteration (to 1e-15 relative), then
+    u^T df/dtheta added to the readout's gradients g_read, tensor by tensor.
+    fz is f evaluated at z (z requiring grad). Returns the gradients by name
+    and the adjoint's iterations."""
+    u = gz.clone()
+    for adj in range(1, 100000):
+        (ju,) = torch.autograd.grad(fz, z, u, retain_graph=True)
+        nu = ju + gz
+        done = float(torch.linalg.vector_norm(nu - u)) <= 1e-15 * float(torch.linalg.vector_norm(nu))
+        u = nu
+        if done:
+            break
+    g_map = torch.autograd.grad(fz, list(params.values()), u, allow_unused=True)
+    grads = {}
+    for (k, p), a, b in zip(params.items(), g_read, g_map):
+        total = torch.zeros_like(p)
+        for part in (a, b):
+            if part is not None:
+                total = total + part
+        grads[k] = total.detach()
+    return grads, adj
+
+
 def conv_case(spec, seed, idx, out_dir):
     """Writes a deq-conv case: PyTorch's fixed point and outputs, and the
     implicit gradient of an MSE loss by autograd, for the Go side to match."""
@@ -133,22 +158,7 @@ def conv_case(spec, seed, idx, out_dir):
     gz, *g_read = torch.autograd.grad(loss, [zs] + list(params.values()), allow_unused=True)
     zs2 = z.detach().requires_grad_()
     fz = model.cell(zs2, model.inject(x))
-    u = gz.clone()
-    for adj in range(1, 100000):
-        (ju,) = torch.autograd.grad(fz, zs2, u, retain_graph=True)
-        nu = ju + gz
-        done = float(torch.linalg.vector_norm(nu - u)) <= 1e-15 * float(torch.linalg.vector_norm(nu))
-        u = nu
-        if done:
-            break
-    g_cell = torch.autograd.grad(fz, list(params.values()), u, allow_unused=True)
-    grads = {}
-    for (k, p), a, b in zip(params.items(), g_read, g_cell):
-        total = torch.zeros_like(p)
-        for part in (a, b):
-            if part is not None:
-                total = total + part
-        grads[k] = total.detach()
+    grads, adj = implicit_grads(params, g_read, gz, fz, zs2)
 
     writer = dc.save_model(model, os.path.join(out_dir, name + ".safetensors"),
                            dtype=torch.float32 if f32 else torch.float64)
@@ -392,22 +402,7 @@ def gnn_case(spec, seed, idx, out_dir):
         yv2 = ys.detach().requires_grad_()
         sc, sv, A = model.inject(x)
         fy = model.deq_func(yv2, sc, sv, A)
-        u = gy.clone()
-        for adj in range(1, 100000):
-            (ju,) = torch.autograd.grad(fy, yv2, u, retain_graph=True)
-            nu = ju + gy
-            done = float(torch.linalg.vector_norm(nu - u)) <= 1e-15 * float(torch.linalg.vector_norm(nu))
-            u = nu
-            if done:
-                break
-        g_map = torch.autograd.grad(fy, list(params.values()), u, allow_unused=True)
-        grads = {}
-        for (k, p), a, b in zip(params.items(), g_read, g_map):
-            total = torch.zeros_like(p)
-            for part in (a, b):
-                if part is not None:
-                    total = total + part
-            grads[k] = total.detach()
+        grads, adj = implicit_grads(params, g_read, gy, fy, yv2)
     writer = dc.save_model(model, os.path.join(out_dir, name + ".safetensors"),
                            dtype=torch.float32 if f32 else torch.float64)
     dc.write_safetensors(os.path.join(out_dir, name + ".grad.safetensors"), grads)
@@ -488,22 +483,7 @@ def fno_case(spec, seed, idx, out_dir):
         gz, *g_read = torch.autograd.grad(loss, [zs] + list(params.values()), allow_unused=True)
         zs2 = z.detach().requires_grad_()
         fz = model.cell(zs2, model.inject(x))
-        u = gz.clone()
-        for adj in range(1, 100000):
-            (ju,) = torch.autograd.grad(fz, zs2, u, retain_graph=True)
-            nu = ju + gz
-            done = float(torch.linalg.vector_norm(nu - u)) <= 1e-15 * float(torch.linalg.vector_norm(nu))
-            u = nu
-            if done:
-                break
-        g_map = torch.autograd.grad(fz, list(params.values()), u, allow_unused=True)
-        grads = {}
-        for (k, p), a, b in zip(params.items(), g_read, g_map):
-            total = torch.zeros_like(p)
-            for part in (a, b):
-                if part is not None:
-                    total = total + part
-            grads[k] = total.detach()
+        grads, adj = implicit_grads(params, g_read, gz, fz, zs2)
     writer = dc.save_model(model, os.path.join(out_dir, name + ".safetensors"),
                            dtype=torch.float32 if f32 else torch.float64)
     dc.write_safetensors(os.path.join(out_dir, name + ".grad.safetensors"), grads)
