@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Browser test: installs Debian's chromium (if missing) and the npm packages,
-# then has headless Chromium draw digits on the page (test.mjs).
+# then has headless Chromium draw digits on the page (test.mjs) and watch a
+# photograph deblur (test-deblur.mjs).
 set -euo pipefail
 cd "$(dirname "$0")"
 SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
@@ -9,4 +10,5 @@ if ! [ -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
 npm ci --no-audit --no-fund --loglevel=error
-exec node test.mjs
+node test.mjs
+exec node test-deblur.mjs
