@@ -2,11 +2,14 @@ package host
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/experimental"
@@ -87,6 +90,77 @@ func BenchmarkInferConv(b *testing.B) {
 	}
 }
 
+// BenchmarkCancel is how long a sandboxed solve takes to return once its
+// context is canceled, a few milliseconds into it: the median and the 99th
+// percentile over the benchmark's runs, in ms. Direct deq-dense models of
+// h = 1 to 1024 run Picard without end (an iteration costs from a
+// microsecond to a few milliseconds); "pr-first" is the first
+// Peaceman-Rachford solve of a monotone h = 1024 layer, which factors its
+// resolvent (a fresh model each run).
+func BenchmarkCancel(b *testing.B) {
+	ctx := context.Background()
+	rt := newRuntime(b, Config{Instances: 1})
+	never := api.Settings{Method: &api.Picard{}, MaxIter: 1 << 30, RelTol: -1, NoTrace: true}
+	rng := rand.New(rand.NewPCG(7, 8))
+	// measure cancels solve; setup, if not nil, prepares each run.
+	measure := func(b *testing.B, setup func(), solve func(ctx context.Context) error) {
+		var lat []time.Duration
+		for b.Loop() {
+			if setup != nil {
+				b.StopTimer()
+				setup()
+				b.StartTimer()
+			}
+			ctx, cancel := context.WithCancel(ctx)
+			delay := time.Duration(1+rng.IntN(20)) * time.Millisecond
+			var canceled time.Time
+			time.AfterFunc(delay, func() { canceled = time.Now(); cancel() })
+			err := solve(ctx)
+			end := time.Now()
+			if !errors.Is(err, context.Canceled) {
+				b.Fatalf("%v, want context.Canceled", err)
+			}
+			lat = append(lat, end.Sub(canceled))
+		}
+		slices.Sort(lat)
+		at := func(q float64) float64 { return float64(lat[int(q*float64(len(lat)-1))]) / 1e6 }
+		b.ReportMetric(at(0.5), "p50-ms")
+		b.ReportMetric(at(0.99), "p99-ms")
+	}
+	for _, h := range []int{1, 16, 256, 1024} {
+		_, wm := pair(b, rt, encode(b, randomDense(33, model.ReLU, h, 16, 4)))
+		x := randomInputs(34, 1, 16)
+		b.Run(fmt.Sprintf("picard/h=%d", h), func(b *testing.B) {
+			measure(b, nil, func(ctx context.Context) error {
+				_, err := wm.Infer(ctx, x, never)
+				return err
+			})
+		})
+	}
+	d, err := model.NewDense(model.DenseConfig{Hidden: 1024, In: 16, Out: 4, Activation: model.ReLU, Param: model.Monotone}, rand.New(rand.NewPCG(35, 36)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	file := encode(b, d)
+	x := randomInputs(37, 1, 16)
+	b.Run("pr-first/h=1024", func(b *testing.B) {
+		var wm *Model
+		setup := func() {
+			if wm != nil {
+				wm.Close()
+			}
+			var err error
+			if wm, err = rt.Load(ctx, file); err != nil { // into the one instance
+				b.Fatal(err)
+			}
+		}
+		measure(b, setup, func(ctx context.Context) error {
+			_, err := wm.Infer(ctx, x, api.Settings{Method: &api.PeacemanRachford{}})
+			return err
+		})
+	})
+}
+
 // BenchmarkStart is the cold start: compiling the module without and with
 // the compilation cache, creating an instance, and from a warm cache to the
 // first result (New, Load of the digits model, Infer of one sample).
@@ -121,7 +195,7 @@ func BenchmarkStart(b *testing.B) {
 	b.Run("instantiate", func(b *testing.B) {
 		rt := sharedRuntime(b)
 		for b.Loop() {
-			in, err := newInstance(ctx, rt.rt, rt.compiled)
+			in, err := rt.newInstance(ctx)
 			if err != nil {
 				b.Fatal(err)
 			}

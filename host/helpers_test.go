@@ -5,8 +5,11 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/tetratelabs/wazero"
 
 	"github.com/implicitlab/implicit/core/model"
 )
@@ -75,8 +78,43 @@ func pair(tb testing.TB, rt *Runtime, file []byte) (*model.Model, *Model) {
 	return nm, wm
 }
 
-// shared is one Runtime for the tests that need no special configuration:
-// compiling the module takes a second or two.
+// testCache is the package's compilation cache, shared by the Runtimes of
+// its tests (Config.Cache): the module is compiled, or loaded from the cache
+// directory, once a test process rather than once a Runtime, which matters
+// under the race detector.
+var testCache wazero.CompilationCache
+
+func TestMain(m *testing.M) {
+	var err error
+	if testCache, err = wazero.NewCompilationCacheWithDir(testCacheDir()); err != nil {
+		testCache = wazero.NewCompilationCache() // in memory only
+	}
+	code := m.Run()
+	if shared.rt != nil {
+		shared.rt.Close(context.Background())
+	}
+	testCache.Close(context.Background())
+	os.Exit(code)
+}
+
+// testConfig is c with the package's compilation cache.
+func testConfig(c Config) Config {
+	c.Cache = testCache
+	return c
+}
+
+// newRuntime is New(testConfig(c)), closed when the test ends.
+func newRuntime(tb testing.TB, c Config) *Runtime {
+	tb.Helper()
+	rt, err := New(context.Background(), testConfig(c))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { rt.Close(context.Background()) })
+	return rt
+}
+
+// shared is one Runtime for the tests that need no special configuration.
 var shared struct {
 	once sync.Once
 	rt   *Runtime
@@ -86,7 +124,7 @@ var shared struct {
 func sharedRuntime(tb testing.TB) *Runtime {
 	tb.Helper()
 	shared.once.Do(func() {
-		shared.rt, shared.err = New(context.Background(), Config{CacheDir: testCacheDir()})
+		shared.rt, shared.err = New(context.Background(), testConfig(Config{}))
 	})
 	if shared.err != nil {
 		tb.Fatal(shared.err)
@@ -94,11 +132,12 @@ func sharedRuntime(tb testing.TB) *Runtime {
 	return shared.rt
 }
 
-// testCacheDir keeps compiled code between test runs, in the user cache.
+// testCacheDir keeps compiled code between test runs, in the user cache, or
+// the temporary directory.
 func testCacheDir() string {
 	dir, err := os.UserCacheDir()
 	if err != nil {
-		return ""
+		dir = os.TempDir()
 	}
-	return dir + "/implicit-test/wazero"
+	return filepath.Join(dir, "implicit-test", "wazero")
 }

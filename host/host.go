@@ -31,6 +31,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"runtime"
 	"sync"
 
@@ -58,8 +59,19 @@ var (
 type Config struct {
 	// CacheDir, if not empty, is a directory where compiled code is kept
 	// across processes (wazero's compilation cache), so that a later New
-	// skips the compilation. It is created if missing.
+	// skips the compilation. It is created if missing. A cache that cannot
+	// be used (not creatable, read-only and empty, full, corrupt) does not
+	// fail New: the module is compiled without it, and Warnings says why.
 	CacheDir string
+	// Cache, if not nil, is a compilation cache shared with other Runtimes
+	// of the process (wazero.NewCompilationCache, or
+	// NewCompilationCacheWithDir), so that they compile the module once. It
+	// takes the place of CacheDir, and its owner closes it after the
+	// Runtimes that use it.
+	Cache wazero.CompilationCache
+	// Warnings, if not nil, gets one line for each problem New works
+	// around (a compilation cache it cannot use).
+	Warnings io.Writer
 	// Instances bounds the instances, and so the calls that run in
 	// parallel; 0 means runtime.GOMAXPROCS(0).
 	Instances int
@@ -82,13 +94,20 @@ const (
 // Runtime runs the module. It is safe for concurrent use.
 type Runtime struct {
 	rt       wazero.Runtime
-	cache    wazero.CompilationCache
+	cache    wazero.CompilationCache // the cache New opened, closed with the Runtime
 	compiled wazero.CompiledModule
+	memory   int64 // each instance's memory limit, in bytes
 
 	idle  chan *instance // instances ready for a call
 	slots chan struct{}  // one token per live instance
-	done  chan struct{}  // closed by Close
-	close sync.Once
+	// closing is canceled by Close: calls under way stop at their next
+	// chunk, and those waiting for an instance return.
+	closing context.Context
+	stop    context.CancelFunc
+	mu      sync.Mutex     // guards closed and calls.Add
+	closed  bool           // set by Close: no call starts after it
+	calls   sync.WaitGroup // the calls under way, which Close waits for
+	close   sync.Once
 }
 
 // New compiles the module and starts one instance, so that a bad
@@ -110,65 +129,118 @@ func New(ctx context.Context, c Config) (*Runtime, error) {
 		WithMemoryLimitPages(uint32(c.MemoryLimit / pageSize)).
 		WithCloseOnContextDone(false) // about ten times slower on Go code; chunks instead
 	r := &Runtime{
-		idle:  make(chan *instance, c.Instances),
-		slots: make(chan struct{}, c.Instances),
-		done:  make(chan struct{}),
+		memory: c.MemoryLimit / pageSize * pageSize,
+		idle:   make(chan *instance, c.Instances),
+		slots:  make(chan struct{}, c.Instances),
 	}
-	if c.CacheDir != "" {
-		cache, err := wazero.NewCompilationCacheWithDir(c.CacheDir)
-		if err != nil {
-			return nil, fmt.Errorf("host: compilation cache: %w", err)
-		}
-		r.cache = cache
-		rc = rc.WithCompilationCache(cache)
-	}
-	r.rt = wazero.NewRuntimeWithConfig(ctx, rc)
-	fail := func(err error) (*Runtime, error) {
+	r.closing, r.stop = context.WithCancel(context.Background())
+	if err := r.compile(ctx, rc, c); err != nil {
 		r.Close(ctx)
 		return nil, err
 	}
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, r.rt); err != nil {
-		return fail(fmt.Errorf("host: WASI: %w", err))
-	}
-	// Compile on every core: most of a cold start without the cache.
-	compiled, err := r.rt.CompileModule(experimental.WithCompilationWorkers(ctx, runtime.GOMAXPROCS(0)), wasm.Module())
-	if err != nil {
-		return fail(fmt.Errorf("host: compiling the module: %w", err))
-	}
-	r.compiled = compiled
 	r.slots <- struct{}{}
-	in, err := newInstance(ctx, r.rt, r.compiled)
+	in, err := r.newInstance(ctx)
 	if err != nil {
-		return fail(err)
+		<-r.slots
+		r.Close(ctx)
+		return nil, err
 	}
 	r.idle <- in
 	return r, nil
 }
 
-// Close releases the Runtime, its instances and compiled code. Calls under
-// way fail; later calls return ErrClosed.
+// compile makes the wazero runtime and compiles the module, through the
+// compilation cache c names if it can. wazero fails a compilation whose
+// cache it cannot read or write; the module is then compiled again without
+// the cache, and c.Warnings told.
+func (r *Runtime) compile(ctx context.Context, rc wazero.RuntimeConfig, c Config) error {
+	cache, err := c.Cache, error(nil)
+	if cache == nil && c.CacheDir != "" {
+		// It returns a cache with the error, which cannot be used.
+		if dc, derr := wazero.NewCompilationCacheWithDir(c.CacheDir); derr != nil {
+			err = derr
+		} else {
+			cache, r.cache = dc, dc
+		}
+	}
+	if cache != nil {
+		if err = r.compileWith(ctx, rc.WithCompilationCache(cache)); err == nil {
+			return nil
+		}
+		r.closeEngine(ctx)
+	}
+	if err != nil && c.Warnings != nil {
+		where := c.CacheDir
+		if c.Cache != nil {
+			where = "Config.Cache"
+		}
+		fmt.Fprintf(c.Warnings, "warning: the WebAssembly compilation cache (%s) cannot be used, compiling without it: %v\n", where, err)
+	}
+	return r.compileWith(ctx, rc)
+}
+
+func (r *Runtime) compileWith(ctx context.Context, rc wazero.RuntimeConfig) error {
+	r.rt = wazero.NewRuntimeWithConfig(ctx, rc)
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, r.rt); err != nil {
+		return fmt.Errorf("host: WASI: %w", err)
+	}
+	// Compile on every core: most of a cold start without the cache.
+	compiled, err := r.rt.CompileModule(experimental.WithCompilationWorkers(ctx, runtime.GOMAXPROCS(0)), wasm.Module())
+	if err != nil {
+		return fmt.Errorf("host: compiling the module: %w", err)
+	}
+	r.compiled = compiled
+	return nil
+}
+
+// closeEngine closes the wazero runtime, with its instances and compiled
+// code, and the cache New opened.
+func (r *Runtime) closeEngine(ctx context.Context) error {
+	var err error
+	if r.rt != nil {
+		err = r.rt.Close(ctx)
+		r.rt, r.compiled = nil, nil
+	}
+	if r.cache != nil {
+		if cerr := r.cache.Close(ctx); err == nil {
+			err = cerr
+		}
+		r.cache = nil
+	}
+	return err
+}
+
+// Close releases the Runtime, its instances and compiled code. It cancels
+// the calls under way, which stop at their next chunk of iterations with
+// the samples still running Canceled and an error wrapping ErrClosed, and
+// waits for them to return. Later calls return ErrClosed.
 func (r *Runtime) Close(ctx context.Context) error {
 	var err error
 	r.close.Do(func() {
-		close(r.done)
-		err = r.rt.Close(ctx) // closes every instance
-		if r.cache != nil {
-			if cerr := r.cache.Close(ctx); err == nil {
-				err = cerr
-			}
-		}
+		r.mu.Lock()
+		r.closed = true
+		r.mu.Unlock()
+		r.stop()
+		r.calls.Wait()
+		err = r.closeEngine(ctx)
 	})
 	return err
+}
+
+// enter counts a call under way, unless the Runtime is closed.
+func (r *Runtime) enter() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return ErrClosed
+	}
+	r.calls.Add(1)
+	return nil
 }
 
 // acquire returns an idle instance, or starts one if fewer than
 // Config.Instances are live, or waits.
 func (r *Runtime) acquire(ctx context.Context) (*instance, error) {
-	select {
-	case <-r.done:
-		return nil, ErrClosed
-	default:
-	}
 	select {
 	case in := <-r.idle:
 		return in, nil
@@ -178,7 +250,7 @@ func (r *Runtime) acquire(ctx context.Context) (*instance, error) {
 	case in := <-r.idle:
 		return in, nil
 	case r.slots <- struct{}{}:
-		in, err := newInstance(ctx, r.rt, r.compiled)
+		in, err := r.newInstance(ctx)
 		if err != nil {
 			<-r.slots
 			return nil, err
@@ -186,7 +258,7 @@ func (r *Runtime) acquire(ctx context.Context) (*instance, error) {
 		return in, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
-	case <-r.done:
+	case <-r.closing.Done():
 		return nil, ErrClosed
 	}
 }
@@ -203,7 +275,24 @@ func (r *Runtime) release(ctx context.Context, in *instance) {
 
 // with runs f on an instance where m is loaded (loading it there first if
 // needed), after freeing the models closed since the instance last ran.
-func (r *Runtime) with(ctx context.Context, m *Model, f func(in *instance, h int32) error) error {
+//
+// Close cancels the call: f's context is done then, with ErrClosed its cause.
+func (r *Runtime) with(ctx context.Context, m *Model, f func(ctx context.Context, in *instance, h int32) error) error {
+	if err := r.enter(); err != nil {
+		return err
+	}
+	defer r.calls.Done()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	defer context.AfterFunc(r.closing, func() { cancel(ErrClosed) })()
+	err := r.call(ctx, m, f)
+	if err != nil && !errors.Is(err, ErrClosed) && context.Cause(ctx) == ErrClosed {
+		err = fmt.Errorf("%w during the call: %w", ErrClosed, err)
+	}
+	return err
+}
+
+func (r *Runtime) call(ctx context.Context, m *Model, f func(ctx context.Context, in *instance, h int32) error) error {
 	in, err := r.acquire(ctx)
 	if err != nil {
 		return err
@@ -226,5 +315,5 @@ func (r *Runtime) with(ctx context.Context, m *Model, f func(in *instance, h int
 		}
 		in.models[m] = h
 	}
-	return f(in, h)
+	return f(ctx, in, h)
 }

@@ -6,10 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -342,57 +345,79 @@ func TestRecorder(t *testing.T) {
 	}
 }
 
-// A long solve stops promptly when the context is done, with its samples
-// Canceled, as natively.
+// A long solve stops when the context is done, with its samples Canceled, as
+// natively, whatever an iteration costs (h = 1: a microsecond). How promptly
+// is BenchmarkCancel's to measure; this only bounds it generously.
 func TestCancel(t *testing.T) {
 	rt := sharedRuntime(t)
-	_, wm := pair(t, rt, encode(t, randomDense(13, model.ReLU, 128, 16, 4)))
-	x := randomInputs(14, 8, 16)
 	s := api.Settings{Method: &api.Picard{}, MaxIter: 1 << 30, RelTol: -1}
-	for _, c := range []struct {
-		name string
-		ctx  func() (context.Context, context.CancelFunc)
-		want error
-	}{
-		{"deadline", func() (context.Context, context.CancelFunc) {
-			return context.WithTimeout(context.Background(), 100*time.Millisecond)
-		}, context.DeadlineExceeded},
-		{"cancel", func() (context.Context, context.CancelFunc) {
-			ctx, cancel := context.WithCancel(context.Background())
-			time.AfterFunc(100*time.Millisecond, cancel)
-			return ctx, cancel
-		}, context.Canceled},
-	} {
-		ctx, cancel := c.ctx()
-		start := time.Now()
-		out, err := wm.Infer(ctx, x, s)
-		took := time.Since(start)
-		cancel()
-		if !errors.Is(err, c.want) {
-			t.Fatalf("%s: %v, want %v", c.name, err, c.want)
+	for _, h := range []int{1, 128} {
+		_, wm := pair(t, rt, encode(t, randomDense(13, model.ReLU, h, 16, 4)))
+		x := randomInputs(14, 8, 16)
+		for _, c := range []struct {
+			name string
+			ctx  func() (context.Context, context.CancelFunc)
+			want error
+		}{
+			{"deadline", func() (context.Context, context.CancelFunc) {
+				return context.WithTimeout(context.Background(), 100*time.Millisecond)
+			}, context.DeadlineExceeded},
+			{"cancel", func() (context.Context, context.CancelFunc) {
+				ctx, cancel := context.WithCancel(context.Background())
+				time.AfterFunc(100*time.Millisecond, cancel)
+				return ctx, cancel
+			}, context.Canceled},
+		} {
+			ctx, cancel := c.ctx()
+			start := time.Now()
+			out, err := wm.Infer(ctx, x, s)
+			took := time.Since(start)
+			cancel()
+			if !errors.Is(err, c.want) {
+				t.Fatalf("h=%d %s: %v, want %v", h, c.name, err, c.want)
+			}
+			if took > 30*time.Second {
+				t.Errorf("h=%d %s: returned after %v", h, c.name, took)
+			}
+			if out == nil || out.Result.Status != api.Canceled || out.Result.Iterations == 0 {
+				t.Fatalf("h=%d %s: output %+v", h, c.name, out)
+			}
+			t.Logf("h=%d %s after %v, %d iterations", h, c.name, took.Round(time.Millisecond), out.Result.Iterations)
 		}
-		if took > 2*time.Second {
-			t.Errorf("%s: returned after %v", c.name, took)
+		// The instance is fine afterwards.
+		if _, err := wm.Infer(context.Background(), x, api.Settings{}); err != nil {
+			t.Fatal(err)
 		}
-		if out == nil || out.Result.Status != api.Canceled || out.Result.Iterations == 0 {
-			t.Fatalf("%s: output %+v", c.name, out)
-		}
-		t.Logf("%s after %v, %d iterations", c.name, took.Round(time.Millisecond), out.Result.Iterations)
 	}
-	// The instance is fine afterwards.
-	if _, err := wm.Infer(context.Background(), x, api.Settings{}); err != nil {
-		t.Fatal(err)
+}
+
+// Chunks follow the time the calls take: they shrink at once after a slow
+// call and grow at most twofold after a quick one.
+func TestChunker(t *testing.T) {
+	c := chunker{iters: 1}
+	for range 40 {
+		c.next(chunkTime / 1000) // quick calls
+	}
+	if c.iters < 1e5 {
+		t.Fatalf("after 40 quick calls, chunks of %d iterations", c.iters)
+	}
+	top := c.iters
+	if got := c.next(0); got > 2*top {
+		t.Errorf("grew from %d to %d", top, got)
+	}
+	top = c.iters
+	if got := c.next(1000 * chunkTime); got > top/500 {
+		t.Errorf("after a call of %v, chunks of %d iterations (from %d)", 1000*chunkTime, got, top)
+	}
+	if got := c.next(time.Hour); got != 1 {
+		t.Errorf("after a call of an hour, chunks of %d iterations, want 1", got)
 	}
 }
 
 // Calls from many goroutines share a pool of instances.
 func TestConcurrent(t *testing.T) {
 	ctx := context.Background()
-	rt, err := New(ctx, Config{Instances: 3, CacheDir: testCacheDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Close(ctx)
+	rt := newRuntime(t, Config{Instances: 3})
 	var models [2]struct {
 		n *model.Model
 		w *Model
@@ -429,32 +454,86 @@ func TestConcurrent(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	if n := len(rt.slots); n > 3 {
-		t.Errorf("%d instances live, want at most 3", n)
+}
+
+// blocking is a Recorder that holds its call, and so its instance: it says
+// so on started, then waits for release.
+type blocking struct {
+	started chan<- struct{}
+	release <-chan struct{}
+	once    sync.Once
+}
+
+func (b *blocking) Record(api.Iterate) error {
+	b.once.Do(func() {
+		b.started <- struct{}{}
+		<-b.release
+	})
+	return nil
+}
+
+// Config.Instances bounds the instances: with three calls holding one each,
+// a fourth waits for an instance, and runs once one is free.
+func TestPoolBound(t *testing.T) {
+	ctx := context.Background()
+	rt := newRuntime(t, Config{Instances: 3})
+	_, wm := pair(t, rt, encode(t, randomDense(23, model.ReLU, 8, 2, 2)))
+	x := randomInputs(24, 1, 2)
+	started, release := make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rec := &blocking{started: started, release: release}
+			if _, err := wm.Infer(ctx, x, api.Settings{Recorder: rec}); err != nil {
+				t.Error(err)
+			}
+		}()
 	}
+	for range 3 {
+		<-started
+	}
+	// A fourth instance would run this call, and its Recorder.
+	ran := false
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	out, err := wm.Infer(short, x, api.Settings{Recorder: api.RecorderFunc(func(api.Iterate) error { ran = true; return nil })})
+	cancel()
+	if ran || out != nil || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("a fourth call with three instances busy: ran %v, output %v, error %v; want it to wait for an instance", ran, out != nil, err)
+	}
+	done := make(chan error)
+	go func() {
+		_, err := wm.Infer(ctx, x, api.Settings{})
+		done <- err
+	}()
+	close(release)
+	if err := <-done; err != nil {
+		t.Errorf("the fourth call once an instance was free: %v", err)
+	}
+	wg.Wait()
 }
 
 // An instance that runs out of memory is replaced, and the Runtime goes on.
+// The error is one line that names the limit.
 func TestOutOfMemoryReplaced(t *testing.T) {
 	ctx := context.Background()
-	rt, err := New(ctx, Config{Instances: 1, MemoryLimit: 48 << 20, CacheDir: testCacheDir()})
-	if err != nil {
-		t.Fatal(err)
+	rt := newRuntime(t, Config{Instances: 1, MemoryLimit: 48 << 20})
+	// A layer of h = 1500 is an 18 MB W, kept in the file, the decoded
+	// tensor and the packed kernel operand: more than 48 MiB in all.
+	if _, err := rt.Load(ctx, encode(t, randomDense(17, model.ReLU, 1500, 2, 2))); !errors.Is(err, ErrTrap) || !errors.Is(err, ErrOutOfMemory) {
+		t.Fatalf("huge model: %v, want ErrTrap and ErrOutOfMemory", err)
+	} else {
+		var te *TrapError
+		if !errors.As(err, &te) {
+			t.Fatalf("%T is not a *TrapError", err)
+		}
+		if msg := err.Error(); strings.Contains(msg, "\n") || !strings.Contains(msg, "48 MiB") {
+			t.Errorf("the error is not one line naming the limit:\n%s", msg)
+		}
+		t.Log(err)
 	}
-	defer rt.Close(ctx)
-	nm, wm := pair(t, rt, encode(t, randomDense(17, model.ReLU, 256, 8, 2)))
-	// 20,000 samples of h = 256 need 40 MB for each of several n×h
-	// buffers: more than 48 MiB in all.
-	big := randomInputs(18, 20000, 8)
-	_, err = wm.Infer(ctx, big, api.Settings{MaxIter: 2})
-	if !errors.Is(err, ErrTrap) || !errors.Is(err, ErrOutOfMemory) {
-		t.Fatalf("huge batch: %v, want ErrTrap and ErrOutOfMemory", err)
-	}
-	var te *TrapError
-	if !errors.As(err, &te) {
-		t.Fatalf("%T is not a *TrapError", err)
-	}
-	t.Logf("%.300s", err)
+	nm, wm := pair(t, rt, encode(t, randomDense(17, model.ReLU, 16, 8, 2)))
 	x := randomInputs(19, 3, 8)
 	got, err := wm.Infer(ctx, x, api.Settings{})
 	if err != nil {
@@ -462,6 +541,63 @@ func TestOutOfMemoryReplaced(t *testing.T) {
 	}
 	want, _ := nm.Infer(ctx, x, api.Settings{})
 	sameOutput(t, "after the failure", got, want)
+}
+
+// A batch larger than an instance's memory takes is solved in parts, with
+// the same Output and errors as natively: a failed sample keeps its index,
+// a warm start is split with the inputs.
+func TestLargeBatch(t *testing.T) {
+	ctx := context.Background()
+	rt := newRuntime(t, Config{Instances: 1, MemoryLimit: minMemory})
+	d := randomDense(25, model.ReLU, 64, 8, 2)
+	nm, wm := pair(t, rt, encode(t, d))
+	// 8,000 samples of h = 64: a 4 MB n×h buffer, five or more of them in a
+	// solve, more than the instance's 16 MiB.
+	const n = 8000
+	x := randomInputs(26, n, 8)
+	if part := rt.chunkSamples(wm.Info()); part >= n/4 {
+		t.Fatalf("parts of %d samples: the test needs more parts", part)
+	}
+	init := randomInputs(27, n, 64)
+	for _, s := range []api.Settings{
+		{Method: &api.Picard{}, MaxIter: 2, RelTol: -1},
+		{Method: &api.Anderson{}, MaxIter: 3, Init: init},
+	} {
+		want, werr := nm.Infer(ctx, x, s)
+		got, gerr := wm.Infer(ctx, x, s)
+		if fmt.Sprint(gerr) != fmt.Sprint(werr) {
+			t.Fatalf("%v: error %v, native %v", s.Method, gerr, werr)
+		}
+		sameOutput(t, fmt.Sprint(s.Method), got, want)
+	}
+	// A sample past the first part fails: its index is the batch's.
+	bad := append([]float64(nil), x...)
+	bad[(n-3)*8] = math.Inf(1)
+	want, werr := nm.Infer(ctx, bad, api.Settings{MaxIter: 2})
+	got, gerr := wm.Infer(ctx, bad, api.Settings{MaxIter: 2})
+	var gs, ws *api.SolveError
+	if !errors.As(gerr, &gs) || !errors.As(werr, &ws) || *gs != *ws || gs.Sample != n-3 {
+		t.Fatalf("SolveError %+v (%v), native %+v (%v)", gs, gerr, ws, werr)
+	}
+	sameOutput(t, "a failed sample", got, want)
+	// Canceled before it starts: every part's samples are Canceled.
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	got, gerr = wm.Infer(done, x, api.Settings{})
+	if !errors.Is(gerr, context.Canceled) || got == nil || got.Result.Status != api.Canceled || len(got.Result.Samples) != n {
+		t.Fatalf("canceled: %v, %+v", gerr, got)
+	}
+}
+
+// A model file over 1 GiB is refused as a bad model, ErrModel.
+func TestLoadTooLarge(t *testing.T) {
+	rt := sharedRuntime(t)
+	huge := make([]byte, 1<<30+1) // never touched: the pages stay unmapped
+	_, err := rt.Load(context.Background(), huge)
+	if !errors.Is(err, api.ErrModel) || errors.Is(err, api.ErrProblem) {
+		t.Fatalf("a file of %d bytes: %v, want ErrModel", len(huge), err)
+	}
+	t.Log(err)
 }
 
 // Thousands of load/infer/close cycles keep guest memory flat: the guest
@@ -472,11 +608,7 @@ func TestMemoryFlat(t *testing.T) {
 		t.Skip("short mode")
 	}
 	ctx := context.Background()
-	rt, err := New(ctx, Config{Instances: 1, CacheDir: testCacheDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Close(ctx)
+	rt := newRuntime(t, Config{Instances: 1})
 	file := encode(t, randomDense(20, model.ReLU, 64, 16, 4))
 	x := randomInputs(21, 32, 16)
 	pages := func() uint32 {
@@ -508,10 +640,7 @@ func TestMemoryFlat(t *testing.T) {
 
 func TestClosed(t *testing.T) {
 	ctx := context.Background()
-	rt, err := New(ctx, Config{Instances: 1, CacheDir: testCacheDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rt := newRuntime(t, Config{Instances: 1})
 	_, wm := pair(t, rt, encode(t, randomDense(22, model.ReLU, 8, 2, 2)))
 	wm.Close()
 	if _, err := wm.Infer(ctx, make([]float64, 2), api.Settings{}); !errors.Is(err, ErrClosed) {
@@ -525,6 +654,63 @@ func TestClosed(t *testing.T) {
 	}
 }
 
+// Close while calls run: they stop, with ErrClosed, and Close returns after
+// them; run with -race.
+func TestCloseInFlight(t *testing.T) {
+	ctx := context.Background()
+	for round := range 3 {
+		rt := newRuntime(t, Config{Instances: 2})
+		_, wm := pair(t, rt, encode(t, randomDense(28, model.ReLU, 32, 4, 2)))
+		x := randomInputs(29, 4, 4)
+		never := api.Settings{Method: &api.Picard{}, MaxIter: 1 << 30, RelTol: -1, NoTrace: true}
+		var wg sync.WaitGroup
+		running := make(chan struct{}, 8)
+		errs := make(chan error, 8)
+		for g := range 6 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var err error
+				switch g % 3 {
+				case 0, 1: // a long solve: it runs, or waits for an instance
+					s := never
+					if g%3 == 0 { // says when it runs
+						s.Recorder = api.RecorderFunc(func(api.Iterate) error {
+							select {
+							case running <- struct{}{}:
+							default:
+							}
+							return nil
+						})
+					}
+					_, err = wm.Infer(ctx, x, s)
+				case 2: // loads and settings, over and over
+					for err == nil {
+						if _, err = rt.Load(ctx, encode(t, randomDense(30, model.ReLU, 8, 2, 2))); err == nil {
+							_, err = wm.Settings(ctx, api.Settings{})
+						}
+					}
+				}
+				errs <- err
+			}()
+		}
+		select { // a solve runs (or two others hold the instances)
+		case <-running:
+		case <-time.After(time.Second):
+		}
+		if err := rt.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		wg.Wait() // Close returned after the calls
+		close(errs)
+		for err := range errs {
+			if !errors.Is(err, ErrClosed) {
+				t.Errorf("round %d: a call under way at Close: %v, want ErrClosed", round, err)
+			}
+		}
+	}
+}
+
 func TestConfig(t *testing.T) {
 	ctx := context.Background()
 	for _, c := range []Config{{Instances: -1}, {MemoryLimit: 1 << 20}, {MemoryLimit: 8 << 30}} {
@@ -533,9 +719,29 @@ func TestConfig(t *testing.T) {
 			t.Errorf("%+v: no error", c)
 		}
 	}
-	// The compilation cache: a second Runtime compiles from it.
+	// The compilation cache: a second Runtime compiles nothing, and so
+	// writes nothing. (wazero writes an entry it missed anew, to a
+	// temporary file renamed over the old one.) The package's cache primes
+	// the directory, if it has the entry.
 	dir := t.TempDir()
-	for i := 0; i < 2; i++ {
+	copyCache(t, dir)
+	snapshot := func() map[string]string {
+		files := map[string]string{}
+		for _, name := range cacheFiles(t, dir) {
+			info, err := os.Stat(filepath.Join(dir, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ino uint64
+			if st, ok := info.Sys().(*syscall.Stat_t); ok {
+				ino = st.Ino
+			}
+			files[name] = fmt.Sprint(info.Size(), info.ModTime().UnixNano(), ino)
+		}
+		return files
+	}
+	var after [2]map[string]string
+	for i := range after {
 		start := time.Now()
 		rt, err := New(ctx, Config{CacheDir: dir})
 		if err != nil {
@@ -543,8 +749,91 @@ func TestConfig(t *testing.T) {
 		}
 		t.Logf("New with cache (run %d): %v", i, time.Since(start))
 		rt.Close(ctx)
+		after[i] = snapshot()
 	}
-	if entries, _ := os.ReadDir(dir); len(entries) == 0 {
+	if len(after[0]) == 0 {
 		t.Error("the cache directory is empty")
+	}
+	if fmt.Sprint(after[0]) != fmt.Sprint(after[1]) {
+		t.Errorf("the second Runtime wrote to the cache, it missed:\n%v\n%v", after[0], after[1])
+	}
+}
+
+// A compilation cache that cannot be used does not fail New: the module is
+// compiled without it, with one warning.
+func TestCacheFallback(t *testing.T) {
+	if raceEnabled {
+		// Each case compiles the module, 10 s or more under the race
+		// detector, to test code that runs in one goroutine.
+		t.Skip("compiles the module twice; run without -race")
+	}
+	ctx := context.Background()
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, []byte("not a directory"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A corrupt entry: a filled cache (the package's, copied), each file cut
+	// short.
+	corrupt := t.TempDir()
+	copyCache(t, corrupt)
+	if len(cacheFiles(t, corrupt)) == 0 {
+		if rt, err := New(ctx, Config{CacheDir: corrupt}); err != nil {
+			t.Fatal(err)
+		} else {
+			rt.Close(ctx)
+		}
+	}
+	entries := cacheFiles(t, corrupt)
+	if len(entries) == 0 {
+		t.Fatal("the cache is empty")
+	}
+	for _, name := range entries {
+		if err := os.Truncate(filepath.Join(corrupt, name), 100); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct{ name, dir string }{
+		{"corrupt", corrupt},
+		{"not creatable", filepath.Join(file, "cache")},
+	} {
+		var warnings bytes.Buffer
+		rt, err := New(ctx, Config{CacheDir: c.dir, Warnings: &warnings})
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		_, wm := pair(t, rt, encode(t, randomDense(31, model.ReLU, 8, 2, 2)))
+		if _, err := wm.Infer(ctx, randomInputs(32, 1, 2), api.Settings{}); err != nil {
+			t.Errorf("%s: %v", c.name, err)
+		}
+		rt.Close(ctx)
+		if w := warnings.String(); strings.Count(w, "\n") != 1 || !strings.Contains(w, "cache") {
+			t.Errorf("%s: warnings %q, want one line", c.name, w)
+		}
+		t.Logf("%s: %s", c.name, strings.TrimSpace(warnings.String()))
+	}
+}
+
+// cacheFiles lists the files under a cache directory, by relative path.
+func cacheFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var files []string
+	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			rel, _ := filepath.Rel(dir, path)
+			files = append(files, rel)
+		}
+		return nil
+	})
+	return files
+}
+
+// copyCache copies the package's cache directory to dir.
+func copyCache(t *testing.T, dir string) {
+	t.Helper()
+	for _, name := range cacheFiles(t, testCacheDir()) {
+		if b, err := os.ReadFile(filepath.Join(testCacheDir(), name)); err == nil {
+			os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755)
+			os.WriteFile(filepath.Join(dir, name), b, 0o644)
+		}
 	}
 }

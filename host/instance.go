@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	wasmapi "github.com/tetratelabs/wazero/api"
@@ -57,6 +59,7 @@ type instance struct {
 	bufCap int
 	// broken is set when a call trapped: the instance is thrown away.
 	broken bool
+	memory int64 // the memory limit, for a TrapError
 }
 
 // sandbox is the configuration of every instance: anonymous (many
@@ -70,10 +73,10 @@ func sandbox(stderr io.Writer) wazero.ModuleConfig {
 // newInstance instantiates the compiled module with no filesystem, no
 // environment, no arguments and no network, runs its _initialize, and
 // checks its ABI version.
-func newInstance(ctx context.Context, rt wazero.Runtime, compiled wazero.CompiledModule) (*instance, error) {
-	in := &instance{stack: make([]uint64, 8), stderr: &capped{max: 4096}, models: map[*Model]int32{}}
+func (r *Runtime) newInstance(ctx context.Context) (*instance, error) {
+	in := &instance{stack: make([]uint64, 8), stderr: &capped{max: 4096}, models: map[*Model]int32{}, memory: r.memory}
 	cfg := sandbox(in.stderr).WithStartFunctions("_initialize")
-	mod, err := rt.InstantiateModule(ctx, compiled, cfg)
+	mod, err := r.rt.InstantiateModule(ctx, r.compiled, cfg)
 	if err != nil {
 		return nil, in.trap(fmt.Errorf("instantiating the module: %w", err))
 	}
@@ -273,8 +276,8 @@ func (in *instance) settings(ctx context.Context, h int32, s api.Settings) (api.
 }
 
 // infer runs model h on x in chunks of iterations, checking ctx between
-// them; work is the cost of one iteration per sample, to size the chunks.
-func (in *instance) infer(ctx context.Context, h int32, x []float64, s api.Settings, work int) (*api.Output, error) {
+// them.
+func (in *instance) infer(ctx context.Context, h int32, x []float64, s api.Settings) (*api.Output, error) {
 	if err := in.putSettings(s); err != nil {
 		return nil, err
 	}
@@ -292,7 +295,7 @@ func (in *instance) infer(ctx context.Context, h int32, x []float64, s api.Setti
 	if err != nil {
 		return nil, err
 	}
-	out, err := in.finish(ctx, run, s.Recorder, work)
+	out, err := in.finish(ctx, run, s.Recorder)
 	if _, ferr := in.check(ctx, fnFreeRun, uint64(run)); out != nil && ferr != nil {
 		return nil, ferr
 	}
@@ -300,8 +303,8 @@ func (in *instance) infer(ctx context.Context, h int32, x []float64, s api.Setti
 }
 
 // finish steps a run to its end and reads its output.
-func (in *instance) finish(ctx context.Context, run int32, rec api.Recorder, work int) (*api.Output, error) {
-	serr := in.steps(ctx, run, rec, work)
+func (in *instance) finish(ctx context.Context, run int32, rec api.Recorder) (*api.Output, error) {
+	serr := in.steps(ctx, run, rec)
 	if in.broken {
 		return nil, serr
 	}
@@ -323,27 +326,49 @@ func (in *instance) finish(ctx context.Context, run int32, rec api.Recorder, wor
 	return out, err
 }
 
-// chunkWork bounds the work of one call into the guest, in multiply-adds:
-// about a millisecond or two, so that a cancellation is seen promptly and
-// the host's garbage collector, which cannot stop a goroutine inside
-// compiled WebAssembly, is not held up.
-const chunkWork = 1 << 21
+// chunkTime is what one call into the guest aims to take: short enough
+// that a cancellation is seen within a few milliseconds, and that the host's
+// garbage collector, which cannot stop a goroutine inside compiled
+// WebAssembly, is not held up; long enough that the cost of a call (about a
+// microsecond) does not matter.
+const chunkTime = 2 * time.Millisecond
+
+// chunker sizes the chunks of a run, in iterations a call, by the time the
+// calls take: an iteration may cost a microsecond or a second, depending on
+// the model, the batch, the method and how many samples still run.
+type chunker struct {
+	iters int // the next chunk
+}
+
+// next returns the chunk after one of c.iters iterations that took took.
+// It grows at most twofold a call, so that one cheap call (the samples
+// finishing, a short preparation step) cannot make the next one long, and
+// shrinks at once in proportion.
+func (c *chunker) next(took time.Duration) int {
+	took = max(took, time.Microsecond)
+	want := float64(c.iters) * float64(chunkTime) / float64(took)
+	c.iters = int(min(max(want, 1), 2*float64(c.iters), math.MaxInt32))
+	return c.iters
+}
 
 // steps runs a run to its end, or until ctx is done or the recorder fails,
 // in which case it cancels the run and returns that error.
-func (in *instance) steps(ctx context.Context, run int32, rec api.Recorder, work int) error {
-	chunk := uint64(max(1, chunkWork/max(work, 1)))
-	if rec != nil {
-		chunk = 1 // the recorder sees every iteration, and can stop after any
-	}
+func (in *instance) steps(ctx context.Context, run int32, rec api.Recorder) error {
+	c := chunker{iters: 1} // the first call measures
 	for {
 		if err := ctx.Err(); err != nil {
 			return in.cancel(ctx, run, err)
 		}
-		more, err := in.check(ctx, fnStep, uint64(run), chunk)
+		chunk := c.iters
+		if rec != nil {
+			chunk = 1 // the recorder sees every iteration, and can stop after any
+		}
+		start := time.Now()
+		more, err := in.check(ctx, fnStep, uint64(run), uint64(chunk))
 		if err != nil {
 			return err
 		}
+		c.next(time.Since(start))
 		if rec != nil {
 			if _, err := in.check(ctx, fnProgress, uint64(run), uint64(in.out)); err != nil {
 				return err
@@ -393,24 +418,42 @@ func (in *instance) freeModel(ctx context.Context, m *Model) error {
 // guest wrote to standard error.
 func (in *instance) trap(err error) error {
 	in.broken = true
-	return &TrapError{Err: err, Stderr: in.stderr.String()}
+	return &TrapError{Err: err, Stderr: in.stderr.String(), MemoryLimit: in.memory}
 }
 
 // TrapError is a failure of the WebAssembly instance itself: a trap, an
 // exit, memory exhausted. The instance is thrown away; the Runtime goes on
 // with a new one. errors.Is(err, ErrTrap) holds, and errors.Is(err,
 // ErrOutOfMemory) too when the guest ran out of memory.
+//
+// Its message is one line: the first of the failure and of the guest's
+// standard error (the reason; the stack traces that follow are in Err and
+// Stderr).
 type TrapError struct {
-	Err    error
-	Stderr string // the end of what the guest wrote to standard error
+	Err         error
+	Stderr      string // the start of what the guest wrote to standard error
+	MemoryLimit int64  // the instance's memory limit, in bytes
 }
 
 func (e *TrapError) Error() string {
-	msg := "host: WebAssembly instance failed: " + e.Err.Error()
-	if s := strings.TrimSpace(e.Stderr); s != "" {
-		msg += "\nguest stderr:\n" + s
+	msg := "host: WebAssembly instance failed: " + firstLine(e.Err.Error())
+	if e.Is(ErrOutOfMemory) {
+		msg = fmt.Sprintf("host: WebAssembly instance out of memory: the call needed more than the instance's limit of %d MiB (Config.MemoryLimit)", e.MemoryLimit>>20)
+	}
+	if s := firstLine(e.Stderr); s != "" {
+		msg += " (guest: " + s + ")"
 	}
 	return msg
+}
+
+// firstLine returns the first non-blank line of s, trimmed.
+func firstLine(s string) string {
+	for _, line := range strings.Split(s, "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			return line
+		}
+	}
+	return ""
 }
 
 func (e *TrapError) Unwrap() error { return e.Err }

@@ -2,9 +2,12 @@ package host
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync/atomic"
 
 	"github.com/implicitlab/implicit/api"
+	"github.com/implicitlab/implicit/internal/abi"
 )
 
 // Model is a model of any kind loaded into a Runtime, the sandboxed
@@ -20,10 +23,15 @@ type Model struct {
 
 // Load decodes and validates a model file (safetensors, of any kind the
 // module knows, as core/model's Decode reads it) inside the sandbox. Errors
-// wrap api.ErrModel and name the problem, as Decode's do. file is copied.
+// wrap api.ErrModel and name the problem, as Decode's do; a file larger
+// than one guest buffer (abi.MaxAlloc, 1 GiB) is refused with ErrModel too.
+// file is copied.
 func (r *Runtime) Load(ctx context.Context, file []byte) (*Model, error) {
+	if len(file) > abi.MaxAlloc {
+		return nil, fmt.Errorf("%w: a model file of %d bytes is larger than the sandbox takes (%d bytes, 1 GiB)", api.ErrModel, len(file), abi.MaxAlloc)
+	}
 	m := &Model{rt: r, file: append([]byte(nil), file...)}
-	err := r.with(ctx, m, func(in *instance, h int32) error {
+	err := r.with(ctx, m, func(ctx context.Context, in *instance, h int32) error {
 		var err error
 		m.info, err = in.info(ctx, h)
 		return err
@@ -43,7 +51,7 @@ func (m *Model) Info() api.Info { return m.info }
 // until ctx is done.
 func (m *Model) Settings(ctx context.Context, s api.Settings) (api.Settings, error) {
 	var out api.Settings
-	err := m.rt.with(ctx, m, func(in *instance, h int32) error {
+	err := m.rt.with(ctx, m, func(ctx context.Context, in *instance, h int32) error {
 		var err error
 		out, err = in.settings(ctx, h, s)
 		return err
@@ -57,19 +65,104 @@ func (m *Model) Settings(ctx context.Context, s api.Settings) (api.Settings, err
 // Infer runs the model on n = len(x)/In samples, x row-major, as
 // (*model.Model).Infer does: s is completed by the model's defaults, the
 // Output holds what was computed when the solve fails, and an
-// *api.SolveError names the first failed sample. A Recorder in s sees every iteration (the
-// solve then runs one iteration per call into the sandbox). When ctx is done
-// between chunks of iterations, the samples still running are Canceled and
-// the error is ctx.Err().
+// *api.SolveError names the first failed sample. A Recorder in s sees every
+// iteration (the solve then runs one iteration per call into the sandbox).
+// When ctx is done between chunks of iterations, the samples still running
+// are Canceled and the error is ctx.Err().
+//
+// A batch too large for an instance's memory is solved in parts of
+// consecutive samples, one after the other (see chunkSamples); the Output
+// is the same, but a Recorder sees each part's iterations in turn.
 func (m *Model) Infer(ctx context.Context, x []float64, s api.Settings) (*api.Output, error) {
 	var out *api.Output
-	err := m.rt.with(ctx, m, func(in *instance, h int32) error {
-		n := len(x) / max(m.info.In, 1)
+	err := m.rt.with(ctx, m, func(ctx context.Context, in *instance, h int32) error {
 		var err error
-		out, err = in.infer(ctx, h, x, s, max(n, 1)*m.info.State*m.info.State)
+		out, err = m.inferParts(ctx, in, h, x, s)
 		return err
 	})
 	return out, err
+}
+
+// inferParts runs Infer in instance in, in parts of at most chunkSamples.
+func (m *Model) inferParts(ctx context.Context, in *instance, h int32, x []float64, s api.Settings) (*api.Output, error) {
+	info := m.info
+	n := len(x) / max(info.In, 1)
+	part := m.rt.chunkSamples(info)
+	if n <= part || len(x)%max(info.In, 1) != 0 || (s.Init != nil && len(s.Init) != n*info.State) {
+		return in.infer(ctx, h, x, s) // whole, or wrong: the guest says why
+	}
+	var (
+		out        *api.Output
+		stop, fail error // what stopped a part (ctx, the Recorder); the first failed sample
+	)
+	for lo := 0; lo < n; lo += part {
+		hi := min(lo+part, n)
+		ps := s
+		if s.Init != nil {
+			ps.Init = s.Init[lo*info.State : hi*info.State]
+		}
+		// Once ctx is done, each later part starts and is canceled at once:
+		// its samples are Canceled, with outputs, as natively.
+		o, err := in.infer(ctx, h, x[lo*info.In:hi*info.In], ps)
+		if o == nil {
+			return nil, err // the part did not run: a bad setting, a failed instance
+		}
+		var se *api.SolveError
+		switch {
+		case errors.As(err, &se):
+			if fail == nil {
+				moved := *se
+				moved.Sample += lo
+				fail = &moved
+			}
+		case err != nil && stop == nil:
+			stop = err
+		}
+		out = appendOutput(out, o)
+	}
+	if stop != nil {
+		return out, stop // as Solver.Run: what stopped the solve comes first
+	}
+	return out, fail
+}
+
+// chunkBuffers is how many n×State buffers a solve of n samples may keep in
+// the guest, with room to spare: iterates, map values, a method's history, a
+// convolution's im2col scratch, the inputs and the result records.
+const chunkBuffers = 64
+
+// guestBase is about what the guest's Go runtime and a loaded model take
+// before a solve.
+const guestBase = 8 << 20
+
+// chunkSamples is the number of samples of model info that one solve in an
+// instance takes at most: chunkBuffers buffers of n×max(In, State, Out)
+// values in half the memory the runtime leaves (the garbage collector lets
+// the heap grow to twice what is live before it collects). Far below that,
+// batches are already as fast per sample as they get.
+func (r *Runtime) chunkSamples(info api.Info) int {
+	per := 8 * max(info.In, info.State, info.Out, 1)
+	return max(1, int((r.memory-guestBase)/2/chunkBuffers)/per)
+}
+
+// appendOutput appends the samples of b to those of a (nil for none).
+func appendOutput(a, b *api.Output) *api.Output {
+	if a == nil {
+		return b
+	}
+	ra, rb := a.Result, b.Result
+	if rb.Status.Worse(ra.Status) {
+		ra.Status = rb.Status
+	}
+	ra.Iterations = max(ra.Iterations, rb.Iterations)
+	ra.FuncEvals += rb.FuncEvals
+	ra.Residual = max(ra.Residual, rb.Residual)
+	ra.RelResidual = max(ra.RelResidual, rb.RelResidual)
+	ra.Samples = append(ra.Samples, rb.Samples...)
+	a.Y = append(a.Y, b.Y...)
+	a.Z = append(a.Z, b.Z...)
+	ra.Z = a.Z
+	return a
 }
 
 // Close releases the model; the instances free it when they next run.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -46,11 +47,7 @@ func loadModel(ctx context.Context, file []byte, runtime string) (runModel, func
 		m, err := model.Load(file)
 		return m, func() {}, err
 	case "wasm":
-		var cfg host.Config
-		if dir, err := os.UserCacheDir(); err == nil {
-			cfg.CacheDir = moduleCacheDir(filepath.Join(dir, "implicit", "wazero"), time.Now())
-		}
-		rt, err := host.New(ctx, cfg)
+		rt, err := newRuntime(ctx, os.Stderr)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -62,6 +59,17 @@ func loadModel(ctx context.Context, file []byte, runtime string) (runModel, func
 		return m, func() { rt.Close(ctx) }, nil
 	}
 	return nil, nil, fmt.Errorf("--runtime %q: want native or wasm", runtime)
+}
+
+// newRuntime starts the sandbox, with the user's compilation cache if there
+// is one. A cache that cannot be used (read-only, full, corrupt) costs a
+// compilation and one warning to warnings, never the command.
+func newRuntime(ctx context.Context, warnings io.Writer) (*host.Runtime, error) {
+	cfg := host.Config{Warnings: warnings}
+	if dir, err := os.UserCacheDir(); err == nil {
+		cfg.CacheDir = moduleCacheDir(filepath.Join(dir, "implicit", "wazero"), time.Now())
+	}
+	return host.New(ctx, cfg)
 }
 
 // describe names a model briefly: "deq-dense: monotone (m=0.5) relu, h=64".

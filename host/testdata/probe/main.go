@@ -39,6 +39,27 @@ func main() {
 		}
 		return err
 	})
+	report("accept", accept)
+}
+
+// accept takes a connection on a socket the host opened for the guest, and
+// writes to it: wasip1 has no other way to the network (such sockets follow
+// the preopened directories among the file descriptors).
+func accept() error {
+	for fd := uintptr(3); fd < 16; fd++ {
+		l, err := net.FileListener(os.NewFile(fd, "socket"))
+		if err != nil {
+			continue
+		}
+		c, err := l.Accept()
+		if err != nil {
+			return err
+		}
+		_, err = c.Write([]byte("probe"))
+		c.Close()
+		return err
+	}
+	return fmt.Errorf("no socket")
 }
 
 func report(what string, try func() error) {
