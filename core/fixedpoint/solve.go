@@ -69,7 +69,21 @@ type Splitting struct {
 	// the default step sizes. It is called only by a splitting method, once
 	// per solve, because it may cost a matrix factorisation.
 	Bounds func() (monotone, lipschitz float64, err error)
+	// PrepareBounds and PrepareResolvent, if not nil, return the work that
+	// Bounds, and Resolvent for the step α, would otherwise do in their
+	// first call (an eigenvalue estimate, a matrix factorisation), or nil if
+	// none is left. A splitting method does that work in its Solver's Steps,
+	// a step of it in place of an iteration, so that a first solve is
+	// bounded and canceled between steps like its iterations.
+	PrepareBounds    func() Work
+	PrepareResolvent func(alpha float64) Work
 }
+
+// Work is a computation done in bounded steps. Each call does about the work
+// of one iteration on rows samples (of applying a resolvent to rows
+// vectors, say) and reports whether the computation is complete; an error
+// ends it.
+type Work func(rows int) (done bool, err error)
 
 // Solve finds a fixed point z = p.F(z).
 //

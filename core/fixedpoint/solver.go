@@ -38,6 +38,7 @@ type Solver struct {
 	set    api.Settings
 	n, dim int
 	it     iterator
+	prep   *preparing // the method's preparation, before it has an iterator
 
 	z      []float64 // n×dim: each sample's current iterate
 	out    []float64 // n×dim: f at each sample's last evaluated iterate
@@ -118,8 +119,64 @@ func NewSolver(p BatchProblem, n int, s api.Settings) (*Solver, error) {
 	if err != nil {
 		return nil, err
 	}
-	sv.it = it
+	if sv.prep == nil {
+		sv.it = it
+	}
 	return sv, nil
+}
+
+// preparing is a method's preparation (Splitting.PrepareBounds, ...): its
+// stages in order, each giving its Work when the previous one is done, and
+// the start of the method's iterations after them.
+type preparing struct {
+	stages []func() (Work, error)
+	work   Work
+	start  func() (iterator, error)
+}
+
+// prepared returns start's iterator if the stages have no work left to do;
+// otherwise the Solver's Steps do it first, and start runs after it.
+func (sv *Solver) prepared(stages []func() (Work, error), start func() (iterator, error)) (iterator, error) {
+	sv.prep = &preparing{stages: stages, start: start}
+	if err := sv.advance(); err != nil {
+		return nil, err
+	}
+	return sv.it, nil
+}
+
+// advance moves the preparation on to a stage with work to do, or starts
+// the method when none is left.
+func (sv *Solver) advance() error {
+	p := sv.prep
+	for p.work == nil {
+		if len(p.stages) == 0 {
+			it, err := p.start()
+			if err != nil {
+				return err
+			}
+			sv.it, sv.prep = it, nil
+			return nil
+		}
+		w, err := p.stages[0]()
+		if err != nil {
+			return err
+		}
+		p.stages, p.work = p.stages[1:], w
+	}
+	return nil
+}
+
+// prepare does one step of the preparation, sized for the active samples.
+func (sv *Solver) prepare() error {
+	done, err := sv.prep.work(len(sv.active))
+	if err != nil {
+		return err
+	}
+	if done {
+		sv.prep.work = nil
+		return sv.advance()
+	}
+	return nil
 }
 
 // Done reports whether every sample has finished.
@@ -138,6 +195,14 @@ func (sv *Solver) Step(ctx context.Context, maxIters int) error {
 			sv.stopAll(api.Canceled)
 			sv.stopErr = err
 			return err
+		}
+		if sv.prep != nil { // a step of the preparation, not an iteration
+			if err := sv.prepare(); err != nil {
+				sv.stopAll(api.Canceled)
+				sv.stopErr = err
+				return err
+			}
+			continue
 		}
 		sv.iter++
 		sv.iterRes, sv.iterRel = 0, 0

@@ -8,6 +8,39 @@ import (
 )
 
 func startForwardBackward(m *api.ForwardBackward, sv *Solver) (iterator, error) {
+	sp, err := split(sv, m, m.Alpha)
+	if err != nil {
+		return nil, err
+	}
+	return sv.prepared([]func() (Work, error){boundsWork(sp)}, func() (iterator, error) {
+		return beginForwardBackward(m, sv)
+	})
+}
+
+// split returns the problem's Splitting, or says why the method cannot be
+// used: no Splitting, or a step α given that is not positive and finite.
+func split(sv *Solver, meth api.Method, alpha float64) (*Splitting, error) {
+	sp := sv.p.Split
+	if sp == nil || sp.Linear == nil || sp.Prox == nil || sp.Bounds == nil {
+		return nil, fmt.Errorf("%w: %s needs a monotone layer (a problem with a Splitting)", api.ErrProblem, meth)
+	}
+	if alpha != 0 && !(alpha > 0 && !math.IsInf(alpha, 0)) {
+		return nil, fmt.Errorf("%w: %s step %v (want > 0)", api.ErrProblem, meth, alpha)
+	}
+	return sp, nil
+}
+
+// boundsWork is the stage of a preparation that makes sp.Bounds quick.
+func boundsWork(sp *Splitting) func() (Work, error) {
+	return func() (Work, error) {
+		if sp.PrepareBounds == nil {
+			return nil, nil
+		}
+		return sp.PrepareBounds(), nil
+	}
+}
+
+func beginForwardBackward(m *api.ForwardBackward, sv *Solver) (iterator, error) {
 	sp, mono, lip, err := splitting(sv, m)
 	if err != nil {
 		return nil, err
@@ -65,20 +98,50 @@ func (it *fbIter) iterate(sv *Solver) {
 }
 
 func startPeacemanRachford(m *api.PeacemanRachford, sv *Solver) (iterator, error) {
-	sp, _, lip, err := splitting(sv, m)
+	sp, err := split(sv, m, m.Alpha)
 	if err != nil {
 		return nil, err
 	}
 	if sp.Resolvent == nil {
 		return nil, fmt.Errorf("%w: %s needs the layer's resolvent", api.ErrProblem, m)
 	}
+	resolvent := func() (Work, error) {
+		if sp.PrepareResolvent == nil {
+			return nil, nil
+		}
+		alpha, err := peacemanRachfordStep(m, sv)
+		if err != nil {
+			return nil, err
+		}
+		return sp.PrepareResolvent(alpha), nil
+	}
+	return sv.prepared([]func() (Work, error){boundsWork(sp), resolvent}, func() (iterator, error) {
+		return beginPeacemanRachford(m, sv)
+	})
+}
+
+// peacemanRachfordStep is the method's step α: its own, or 1/L.
+func peacemanRachfordStep(m *api.PeacemanRachford, sv *Solver) (float64, error) {
+	_, _, lip, err := splitting(sv, m)
+	if err != nil {
+		return 0, err
+	}
 	alpha := m.Alpha
 	if alpha == 0 {
 		alpha = 1 / lip
 	}
 	if !(alpha > 0) || math.IsInf(alpha, 0) {
-		return nil, fmt.Errorf("%w: peaceman-rachford step %v (want > 0)", api.ErrProblem, alpha)
+		return 0, fmt.Errorf("%w: peaceman-rachford step %v (want > 0)", api.ErrProblem, alpha)
 	}
+	return alpha, nil
+}
+
+func beginPeacemanRachford(m *api.PeacemanRachford, sv *Solver) (iterator, error) {
+	alpha, err := peacemanRachfordStep(m, sv)
+	if err != nil {
+		return nil, err
+	}
+	sp := sv.p.Split
 	res, err := sp.Resolvent(alpha)
 	if err != nil {
 		return nil, err

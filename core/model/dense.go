@@ -314,10 +314,13 @@ type denseLayer struct {
 	wOnce sync.Once
 	w     *gemm.Packed
 
-	splitOnce sync.Once
+	// The bounds of I − W, and the factored resolvents by step, computed
+	// on first use: in steps by a splitting method (Splitting.Prepare*), at
+	// once otherwise.
+	boundsJob *job
 	split     splitInfo
 	mu        sync.Mutex
-	resolvent map[resolventKey]*gemm.Packed
+	resolvent map[resolventKey]*resolventJob
 }
 
 // resolventKey names a factored resolvent: its step α, and whether it is
@@ -331,7 +334,60 @@ type resolventKey struct {
 // computed on first use by a splitting method.
 type splitInfo struct {
 	m, lip float64
-	err    error
+}
+
+// job is a computation of a layer's done once, in bounded steps when a solve
+// asks (fixedpoint.Work), or to its end when its result is needed. The solves
+// that share the layer share its progress.
+type job struct {
+	mu sync.Mutex
+	// step does about units·h² multiply-adds and reports whether the job
+	// is done.
+	step func(units int) (done bool, err error)
+	done bool
+	err  error
+}
+
+// run is the job as a fixedpoint.Work: one iteration on rows samples
+// multiplies rows vectors by an h×h matrix.
+func (j *job) run(rows int) (bool, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if !j.done {
+		j.done, j.err = j.step(max(rows, 1))
+		if j.err != nil {
+			j.done = true
+		}
+		if j.done {
+			j.step = nil // its state
+		}
+	}
+	return j.done, j.err
+}
+
+// finish runs the job to its end and returns its error.
+func (j *job) finish() error {
+	for {
+		if done, err := j.run(math.MaxInt32); done {
+			return err
+		}
+	}
+}
+
+// work returns the job's Work, or nil if it is done.
+func (j *job) work() fixedpoint.Work {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.done {
+		return nil
+	}
+	return j.run
+}
+
+// resolventJob factors one resolvent; packed is its result.
+type resolventJob struct {
+	job
+	packed *gemm.Packed
 }
 
 // Build packs the layer's matrices for the kernel.
@@ -340,8 +396,9 @@ func (d *Dense) Build() (Layer, error) {
 		return nil, err
 	}
 	h := d.U.Rows
-	l := &denseLayer{d: d, h: h, p: d.U.Cols, q: d.C.Rows, act: d.Activation, resolvent: map[resolventKey]*gemm.Packed{}}
+	l := &denseLayer{d: d, h: h, p: d.U.Cols, q: d.C.Rows, act: d.Activation, resolvent: map[resolventKey]*resolventJob{}}
 	l.weff = d.EffectiveW().Data
+	l.boundsJob = &job{step: l.boundsSteps()}
 	l.wt = gemm.Pack(transposed(l.weff, h, h), h, h)
 	l.encoder = newAffine(d.U, d.Bias)
 	l.decoder = newAffine(d.C, d.OutBias)
@@ -378,22 +435,39 @@ func (l *denseLayer) Problem(inj []float64, n int) fixedpoint.BatchProblem {
 			linear(dst, z, rows)
 			act.apply(dst)
 		},
-		Split: &fixedpoint.Splitting{
+		Split: l.withPrepare(&fixedpoint.Splitting{
 			Linear: linear,
 			Prox:   func(v []float64, _ []int, alpha float64) { act.prox(v, alpha) },
 			Resolvent: func(alpha float64) (func(dst, v []float64, rows []int), error) {
 				return l.resolventFunc(alpha, false, inj)
 			},
 			Bounds: l.bounds,
-		},
+		}, false),
 	}
+}
+
+// withPrepare gives sp the layer's preparation in steps, the resolvents'
+// with Wᵀ for W if transpose is set. Only a monotone layer has it: a direct
+// one computes its monotonicity by an eigendecomposition, at once (and its
+// errors then come from fixedpoint.NewSolver).
+func (l *denseLayer) withPrepare(sp *fixedpoint.Splitting, transpose bool) *fixedpoint.Splitting {
+	if l.d.Param != Monotone {
+		return sp
+	}
+	sp.PrepareBounds = l.boundsJob.work
+	sp.PrepareResolvent = func(alpha float64) fixedpoint.Work {
+		return l.resolventJob(alpha, transpose).work()
+	}
+	return sp
 }
 
 // bounds returns the monotonicity m of I − W and a bound on ‖I − W‖₂,
 // which I − Wᵀ shares.
 func (l *denseLayer) bounds() (float64, float64, error) {
-	s := l.splitting()
-	return s.m, s.lip, s.err
+	if err := l.boundsJob.finish(); err != nil {
+		return 0, 0, err
+	}
+	return l.split.m, l.split.lip, nil
 }
 
 func eye(n int) *mat.Dense {
@@ -404,78 +478,236 @@ func eye(n int) *mat.Dense {
 	return e
 }
 
-// splitting computes, once, the monotonicity m of I − W (exact for the
-// monotone parametrisation, the smallest eigenvalue of its symmetric part
-// for a direct W) and a bound on ‖I − W‖₂.
-func (l *denseLayer) splitting() splitInfo {
-	l.splitOnce.Do(func() {
-		h := l.h
-		iw := mat.NewDense(h, h, nil) // I − W
-		iw.Sub(eye(h), mat.NewDense(h, h, l.weff))
-		if l.d.Param == Monotone {
-			l.split.m = l.d.Monotone
-		} else {
-			sym := mat.NewSymDense(h, nil)
-			for i := 0; i < h; i++ {
-				for j := i; j < h; j++ {
-					sym.SetSym(i, j, (iw.At(i, j)+iw.At(j, i))/2)
+// boundsSteps returns the steps of the bounds' job: the monotonicity m of
+// I − W (exact for the monotone parametrisation, the smallest eigenvalue of
+// its symmetric part for a direct W, at once) and a bound on ‖I − W‖₂ by
+// power iteration, a few iterations a step.
+func (l *denseLayer) boundsSteps() func(units int) (bool, error) {
+	var (
+		iw *mat.Dense
+		pw *powerIter
+	)
+	return func(units int) (bool, error) {
+		if iw == nil {
+			h := l.h
+			iw = mat.NewDense(h, h, nil) // I − W
+			iw.Sub(eye(h), mat.NewDense(h, h, l.weff))
+			if l.d.Param == Monotone {
+				l.split.m = l.d.Monotone
+			} else {
+				sym := mat.NewSymDense(h, nil)
+				for i := 0; i < h; i++ {
+					for j := i; j < h; j++ {
+						sym.SetSym(i, j, (iw.At(i, j)+iw.At(j, i))/2)
+					}
 				}
+				var eig mat.EigenSym
+				if !eig.Factorize(sym, false) {
+					return true, fmt.Errorf("%w: eigendecomposition of the layer failed", api.ErrProblem)
+				}
+				l.split.m = eig.Values(nil)[0]
 			}
-			var eig mat.EigenSym
-			if !eig.Factorize(sym, false) {
-				l.split.err = fmt.Errorf("%w: eigendecomposition of the layer failed", api.ErrProblem)
-				return
-			}
-			l.split.m = eig.Values(nil)[0]
+			pw = newPowerIter(Matrix{Rows: h, Cols: h, Data: iw.RawMatrix().Data}, rand.New(rand.NewPCG(1, 2)))
+			return false, nil
+		}
+		// An iteration multiplies by I − W and its transpose: two units.
+		if !pw.step(max(1, units/2)) {
+			return false, nil
 		}
 		// ‖I − W‖₂ by power iteration, padded 5%, and never above the
 		// guaranteed bound √(‖·‖₁‖·‖∞). Cheaper than an SVD by far (which
 		// dominated a WebAssembly guest's first solve), and precise enough:
 		// Peaceman-Rachford converges for any step, and forward-backward's
 		// default step is half the largest safe one.
-		ml := Matrix{Rows: h, Cols: h, Data: iw.RawMatrix().Data}
-		est := 1.04 * powerNorm(ml, rand.New(rand.NewPCG(1, 2))) // powerNorm adds 1%
+		est := 1.04 * pw.norm() // powerNorm adds 1%
 		l.split.lip = math.Min(est, math.Sqrt(mat.Norm(iw, 1)*mat.Norm(iw, math.Inf(1))))
-	})
-	return l.split
+		return true, nil
+	}
+}
+
+// powerIter is powerNorm in steps: ‖M‖₂ by 100 iterations of the power
+// method on MᵀM, padded 1%, the same arithmetic.
+type powerIter struct {
+	m     Matrix
+	v, mv []float64
+	s     float64
+	k     int
+	zero  bool
+}
+
+func newPowerIter(m Matrix, rng *rand.Rand) *powerIter {
+	v := make([]float64, m.Cols)
+	for i := range v {
+		v[i] = rng.NormFloat64()
+	}
+	return &powerIter{m: m, v: v, mv: make([]float64, m.Rows)}
+}
+
+// step runs up to iters iterations and reports whether all have run.
+func (p *powerIter) step(iters int) bool {
+	m, v, mv := p.m, p.v, p.mv
+	for ; iters > 0 && p.k < 100; iters-- {
+		p.k++
+		nv := math.Sqrt(vec.Dot(v, v))
+		if nv == 0 {
+			p.zero, p.k = true, 100
+			break
+		}
+		for i := range v {
+			v[i] /= nv
+		}
+		for i := range mv {
+			mv[i] = vec.Dot(m.Data[i*m.Cols:(i+1)*m.Cols], v)
+		}
+		clear(v)
+		for i, x := range mv {
+			vec.Axpy(x, m.Data[i*m.Cols:(i+1)*m.Cols], v)
+		}
+		p.s = math.Sqrt(math.Sqrt(vec.Dot(v, v)))
+	}
+	return p.k >= 100
+}
+
+// norm is the estimate, once step has run every iteration.
+func (p *powerIter) norm() float64 {
+	if p.zero {
+		return 0
+	}
+	return 1.01 * p.s
+}
+
+// resolventJob returns the job that factors (I + α(I − W))⁻¹, or with Wᵀ
+// for W if transpose is set, kept by step.
+func (l *denseLayer) resolventJob(alpha float64, transpose bool) *resolventJob {
+	key := resolventKey{alpha, transpose}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r, ok := l.resolvent[key]
+	if !ok {
+		r = &resolventJob{}
+		r.step = l.resolventSteps(alpha, transpose, &r.packed)
+		if len(l.resolvent) > 8 {
+			clear(l.resolvent) // a few step sizes are in use at a time
+		}
+		l.resolvent[key] = r
+	}
+	return r
+}
+
+// resolventSteps returns the steps of a resolvent's job: forming
+// I + α(I − W) = (1 + α) I − α W, inverting it by Gauss-Jordan elimination
+// with partial pivoting, a column a unit (h² multiply-adds), and packing
+// the inverse for the kernel into *packed.
+func (l *denseLayer) resolventSteps(alpha float64, transpose bool, packed **gemm.Packed) func(units int) (bool, error) {
+	h := l.h
+	var gj *gaussJordan
+	return func(units int) (bool, error) {
+		if gj == nil {
+			a := make([]float64, h*h)
+			for i, w := range l.weff {
+				a[i] = -alpha * w
+			}
+			for i := 0; i < h; i++ {
+				a[i*h+i] += 1 + alpha
+			}
+			gj = &gaussJordan{a: a, n: h, perm: make([]int, h)}
+			return false, nil
+		}
+		if !gj.step(units) {
+			return false, nil
+		}
+		if gj.singular {
+			return true, fmt.Errorf("%w: I + α(I − W) is singular for α=%v", api.ErrProblem, alpha)
+		}
+		// Rows are multiplied on the right: by the inverse's transpose, and
+		// for the adjoint, whose inverse is that transpose, by the inverse.
+		r := gj.a
+		if !transpose {
+			r = transposed(r, h, h)
+		}
+		*packed = gemm.Pack(r, h, h)
+		return true, nil
+	}
+}
+
+// gaussJordan inverts the n×n row-major matrix a in place, a pivot column
+// a step.
+type gaussJordan struct {
+	a        []float64
+	n, k     int   // k columns eliminated
+	perm     []int // the row swapped with row k at step k
+	singular bool
+}
+
+// step eliminates up to cols columns and reports whether a is its inverse
+// now (or singular).
+func (g *gaussJordan) step(cols int) bool {
+	n, a := g.n, g.a
+	for ; cols > 0 && g.k < n && !g.singular; cols-- {
+		k := g.k
+		p, best := k, math.Abs(a[k*n+k])
+		for i := k + 1; i < n; i++ {
+			if v := math.Abs(a[i*n+k]); v > best {
+				p, best = i, v
+			}
+		}
+		if !(best > 0) || math.IsInf(best, 0) {
+			g.singular = true
+			break
+		}
+		g.perm[k] = p
+		rk := a[k*n : (k+1)*n]
+		if p != k {
+			rp := a[p*n : (p+1)*n]
+			for j := range rk {
+				rk[j], rp[j] = rp[j], rk[j]
+			}
+		}
+		inv := 1 / rk[k]
+		rk[k] = 1
+		for j := range rk {
+			rk[j] *= inv
+		}
+		for i := 0; i < n; i++ {
+			if i == k {
+				continue
+			}
+			ri := a[i*n : (i+1)*n]
+			if f := ri[k]; f != 0 {
+				ri[k] = 0
+				vec.Axpy(-f, rk, ri)
+			}
+		}
+		g.k++
+	}
+	if g.k < n && !g.singular {
+		return false
+	}
+	if !g.singular {
+		// The row swaps, undone on the inverse's columns, last first.
+		for k := n - 1; k >= 0; k-- {
+			if p := g.perm[k]; p != k {
+				for i := 0; i < n; i++ {
+					a[i*n+k], a[i*n+p] = a[i*n+p], a[i*n+k]
+				}
+			}
+		}
+	}
+	return true
 }
 
 // resolventFunc returns dst = (I + α(I − W))⁻¹ (v + α u_i) for each row,
 // or with Wᵀ for W if transpose is set; the matrix is factored once per α
 // and kept.
 func (l *denseLayer) resolventFunc(alpha float64, transpose bool, inj []float64) (func(dst, v []float64, rows []int), error) {
-	if err := l.splitting().err; err != nil {
+	if err := l.boundsJob.finish(); err != nil {
 		return nil, err
 	}
-	key := resolventKey{alpha, transpose}
-	l.mu.Lock()
-	rt, ok := l.resolvent[key]
-	if !ok {
-		h := l.h
-		// I + α(I − W) = (1 + α) I − α W
-		a := mat.NewDense(h, h, nil)
-		a.Scale(-alpha, mat.NewDense(h, h, l.weff))
-		for i := 0; i < h; i++ {
-			a.Set(i, i, a.At(i, i)+1+alpha)
-		}
-		var inv mat.Dense
-		if err := inv.Inverse(a); err != nil {
-			l.mu.Unlock()
-			return nil, fmt.Errorf("%w: I + α(I − W) is singular for α=%v: %v", api.ErrProblem, alpha, err)
-		}
-		// Rows are multiplied on the right: by the inverse's transpose, and
-		// for the adjoint, whose inverse is that transpose, by the inverse.
-		r := inv.RawMatrix().Data
-		if !transpose {
-			r = transposed(r, h, h)
-		}
-		rt = gemm.Pack(r, h, h)
-		if len(l.resolvent) > 8 {
-			clear(l.resolvent) // a few step sizes are in use at a time
-		}
-		l.resolvent[key] = rt
+	r := l.resolventJob(alpha, transpose)
+	if err := r.finish(); err != nil {
+		return nil, err
 	}
-	l.mu.Unlock()
+	rt := r.packed
 	h := l.h
 	var (
 		tmp     []float64
@@ -565,14 +797,14 @@ func (b *denseBackward) Adjoint(gz []float64) fixedpoint.BatchProblem {
 			linear(dst, v, rows)
 			prox(dst, rows, 1)
 		},
-		Split: &fixedpoint.Splitting{
+		Split: l.withPrepare(&fixedpoint.Splitting{
 			Linear: linear,
 			Prox:   prox,
 			Resolvent: func(alpha float64) (func(dst, v []float64, rows []int), error) {
 				return l.resolventFunc(alpha, true, gz)
 			},
 			Bounds: l.bounds,
-		},
+		}, true),
 	}
 }
 

@@ -40,7 +40,7 @@ const (
 	ExportSettings  = "implicit_model_settings" // (model, in, out) → code; out ← in completed by the model's defaults
 	ExportFreeModel = "implicit_model_free"     // (model) → code
 	ExportStart     = "implicit_run_start"      // (model, x, xlen, settings, init, initlen) → run handle ≥ 1, or code
-	ExportStep      = "implicit_run_step"       // (run, maxIters) → 1 if samples still run, 0 when done, or code
+	ExportStep      = "implicit_run_step"       // (run, maxSteps) → 1 if samples still run, 0 when done, or code; a step is an iteration or a piece of the method's preparation
 	ExportProgress  = "implicit_run_progress"   // (run, out) → code; out ← Progress of the last iteration
 	ExportCancel    = "implicit_run_cancel"     // (run) → code; stops the run, its running samples become canceled
 	ExportResult    = "implicit_run_result"     // (run, out) → code; out ← Region of the Result record

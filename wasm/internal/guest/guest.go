@@ -307,8 +307,10 @@ func (s *State) Start(model int32, x uint32, xlen int32, settings uint32, init u
 	})
 }
 
-// Step runs at most maxIters iterations of a run. It returns 1 if samples
-// are still running, 0 when all have finished.
+// Step runs at most maxIters steps of a run: iterations, or steps of the
+// method's preparation (a splitting method's first factorisation), each
+// about an iteration's work. It returns 1 if samples are still running, 0
+// when all have finished.
 func (s *State) Step(hd int32, maxIters int32) int32 {
 	return s.do(func() (int32, error) {
 		r, err := s.run(hd)
@@ -319,7 +321,7 @@ func (s *State) Step(hd int32, maxIters int32) int32 {
 			return 0, argErrorf("%s: %d iterations", abi.ExportStep, maxIters)
 		}
 		if err := r.sv.Step(context.Background(), int(maxIters)); err != nil {
-			return 0, err // not reached: neither the context nor the recorder fails
+			return 0, err // the method's preparation failed (neither the context nor the recorder fails)
 		}
 		if r.sv.Done() {
 			return 0, nil
