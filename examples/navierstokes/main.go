@@ -56,6 +56,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/implicitlab/implicit/api"
 	"github.com/implicitlab/implicit/core/model"
 	"github.com/implicitlab/implicit/core/scale"
 	"github.com/implicitlab/implicit/core/train"
@@ -217,8 +218,13 @@ type implicitResult struct {
 	RelL2      relL2ByT           `json:"rel_l2"`
 	Lipschitz  map[string]float64 `json:"lipschitz_by_t"`
 	FixedIters float64            `json:"fixed_point_iterations"`
-	TrainLoss  float64            `json:"final_train_loss"`
-	Seconds    float64            `json:"train_seconds"`
+	// Unconverged counts the test samples whose solve stopped at solveLimit
+	// iterations above the tolerance, at relative residual up to
+	// FixedResidual.
+	Unconverged   int     `json:"fixed_point_unconverged"`
+	FixedResidual float64 `json:"fixed_point_max_residual"`
+	TrainLoss     float64 `json:"final_train_loss"`
+	Seconds       float64 `json:"train_seconds"`
 }
 
 type relL2ByT struct {
@@ -510,6 +516,10 @@ func (e *experiment) measure(ctx context.Context, w io.Writer, implicit []*model
 		var it float64
 		for _, s := range solve.Samples {
 			it += float64(s.Iterations) / float64(len(solve.Samples))
+			if s.Status != api.Converged {
+				r.Unconverged++
+			}
+			r.FixedResidual = math.Max(r.FixedResidual, s.RelResidual)
 		}
 		r.FixedIters = it
 		if mi == 0 {
@@ -562,6 +572,11 @@ func (e *experiment) measure(ctx context.Context, w io.Writer, implicit []*model
 		return nil, err
 	}
 	for _, r := range res.Others {
+		if r.Unconverged > 0 {
+			fmt.Fprintf(w, "(%s: the fixed point NOT reached for %d of %d test samples: relative residual up to %.2g after %d iterations; the row is their last iterate)\n",
+				r.Gradient, r.Unconverged, e.test.Count, r.FixedResidual, solveLimit)
+			continue
+		}
 		fmt.Fprintf(w, "(%s: the fixed point, relative residual ≤ 1e-6, in %.1f iterations on average)\n", r.Gradient, r.FixedIters)
 	}
 	fmt.Fprintf(w, "The map being learnt (the steady solver, same perturbations): Lipschitz number %.1f.\n\n", res.SolverLipschitz)
