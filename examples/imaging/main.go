@@ -80,6 +80,7 @@ type config struct {
 	epochs, batch  int
 	learningRate   float64
 	depth, chans   int
+	gamma, beta    float64
 	jacobianFree   bool
 	pretrainEpochs int
 	denoiseSigma   float64
@@ -108,12 +109,14 @@ func parseFlags(args []string, errOut io.Writer) (config, error) {
 	fs.Float64Var(&c.noise, "noise", 0.03, "standard deviation of the added noise, intensities in [0, 1]")
 	fs.IntVar(&c.crop, "crop", 40, "side of the training crops, pixels")
 	fs.IntVar(&c.crops, "crops", 480, "training crops drawn from the training photographs")
-	fs.IntVar(&c.epochs, "epochs", 3, "training epochs")
+	fs.IntVar(&c.epochs, "epochs", 4, "training epochs")
 	fs.IntVar(&c.batch, "batch", 8, "crops a mini-batch")
-	fs.Float64Var(&c.learningRate, "lr", 2e-3, "Adam learning rate")
+	fs.Float64Var(&c.learningRate, "lr", 3e-3, "Adam learning rate")
 	fs.IntVar(&c.depth, "depth", 5, "convolutions of the denoiser")
 	fs.IntVar(&c.chans, "channels", 16, "channels of the denoiser")
-	fs.IntVar(&c.pretrainEpochs, "pretrain-epochs", 4, "epochs of pretraining the denoisers on noisy crops (0: none)")
+	fs.Float64Var(&c.gamma, "gamma", 1, "initial step γ of PGD (trained)")
+	fs.Float64Var(&c.beta, "beta", 0.1, "initial penalty β of HQS (trained; > 0)")
+	fs.IntVar(&c.pretrainEpochs, "pretrain-epochs", 10, "epochs of pretraining the denoisers on noisy crops (0: none)")
 	fs.Float64Var(&c.denoiseSigma, "denoise-sigma", 0.05, "noise σ of the denoisers' pretraining")
 	fs.BoolVar(&c.jacobianFree, "jacobian-free", false, "train with the Jacobian-free gradient (no adjoint solve)")
 	fs.IntVar(&c.forwardIters, "forward-iters", 100, "iteration limit of training's forward solves")
@@ -126,7 +129,7 @@ func parseFlags(args []string, errOut io.Writer) (config, error) {
 	fs.StringVar(&c.modelPath, "model", "", "save the trained implicit model to this file")
 	fs.StringVar(&c.imagePath, "image", filepath.Join(atomicfile.OutDir, "imaging.png"), "PNG of the first test image: observation | implicit | one-pass explicit | clean (the default directory is made)")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the noise, the crops, the initialisation and the batches")
-	fs.BoolVar(&c.long, "long", false, "a longer run, closer to the paper's budget: 2400 crops of 48×48, 6 epochs")
+	fs.BoolVar(&c.long, "long", false, "a longer run, closer to the paper's budget: 960 crops of 48×48, 5 epochs")
 	if err := fs.Parse(args); err != nil {
 		return c, fmt.Errorf("%w: %w", errFlagSyntax, err)
 	}
@@ -137,13 +140,13 @@ func parseFlags(args []string, errOut io.Writer) (config, error) {
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		if !set["crops"] {
-			c.crops = 2400
+			c.crops = 960
 		}
 		if !set["crop"] {
 			c.crop = 48
 		}
 		if !set["epochs"] {
-			c.epochs = 6
+			c.epochs = 5
 		}
 	}
 	if test != "" {
@@ -189,6 +192,10 @@ func (c config) validate() error {
 		return fmt.Errorf("-noise %v: want a standard deviation in [0, 1]", c.noise)
 	case !(c.learningRate > 0 && c.learningRate < 1):
 		return fmt.Errorf("-lr %v: want a learning rate in (0, 1)", c.learningRate)
+	case !(c.gamma > 0 && c.gamma < 10):
+		return fmt.Errorf("-gamma %v: want a step in (0, 10)", c.gamma)
+	case !(c.beta > 0 && c.beta < 100):
+		return fmt.Errorf("-beta %v: want a penalty in (0, 100)", c.beta)
 	case c.pretrainEpochs < 0:
 		return fmt.Errorf("-pretrain-epochs %d: want at least 0", c.pretrainEpochs)
 	case !(c.denoiseSigma > 0 && c.denoiseSigma <= 1):

@@ -135,7 +135,7 @@ func TestBadFlags(t *testing.T) {
 		}
 	}
 	c, err := parseFlags([]string{"-long", "-epochs", "2"}, io.Discard)
-	if err != nil || c.crops != 2400 || c.epochs != 2 || c.crop != 48 {
+	if err != nil || c.crops != 960 || c.epochs != 2 || c.crop != 48 {
 		t.Errorf("-long -epochs 2: %+v, %v", c, err)
 	}
 }
@@ -161,7 +161,7 @@ func TestRunSmall(t *testing.T) {
 		t.Fatal(err)
 	}
 	jsonPath, modelPath := filepath.Join(dir, "r.json"), filepath.Join(dir, "m.safetensors")
-	cfg, err := parseFlags([]string{"-crops", "48", "-crop", "24", "-epochs", "2", "-pretrain-epochs", "2", "-max-budget", "8", "-baseline-iters", "40",
+	cfg, err := parseFlags([]string{"-crops", "32", "-crop", "24", "-epochs", "2", "-pretrain-epochs", "2", "-max-budget", "4", "-baseline-iters", "30",
 		"-lipschitz-crops", "2", "-test", testPNG, "-json", jsonPath, "-model", modelPath, "-image", filepath.Join(dir, "q.png")}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -173,7 +173,7 @@ func TestRunSmall(t *testing.T) {
 	}
 	t.Log(out.String())
 	r := res.Images[0]
-	if r.Width != 72 || r.Height != 56 || len(r.Implicit.T) != 4 || len(res.Lipschitz) != 4 {
+	if r.Width != 72 || r.Height != 56 || len(r.Implicit.T) != 3 || len(res.Lipschitz) != 3 {
 		t.Fatalf("results %+v", r)
 	}
 	// Trained for seconds, the implicit model is better than the observation

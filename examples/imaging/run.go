@@ -76,7 +76,7 @@ type models struct {
 func run(ctx context.Context, cfg config, w io.Writer) (*results, error) {
 	k := cfg.kernel()
 	template, err := model.NewPnP(model.PnPConfig{Splitting: cfg.splitting, Boundary: model.BoundarySymmetric, Height: cfg.crop, Width: cfg.crop,
-		Noise: cfg.noise, Kernel: k, Depth: cfg.depth, Channels: cfg.chans, Gamma: 1, Beta: 0.05}, rand.New(rand.NewPCG(cfg.seed, streamInit)))
+		Noise: cfg.noise, Kernel: k, Depth: cfg.depth, Channels: cfg.chans, Gamma: cfg.gamma, Beta: cfg.beta}, rand.New(rand.NewPCG(cfg.seed, streamInit)))
 	if err != nil {
 		return nil, err
 	}
@@ -287,7 +287,6 @@ func abs(v int) int {
 // trainAll trains the implicit model and the two explicit baselines on the
 // same crops, batches, epochs and learning rate.
 func trainAll(ctx context.Context, cfg config, template *model.PnP, res *results, w io.Writer) (*models, error) {
-	start := time.Now()
 	pairs, err := trainingPairs(cfg, template, cfg.crops, cfg.crop, streamCrops)
 	if err != nil {
 		return nil, err
@@ -298,7 +297,13 @@ func trainAll(ctx context.Context, cfg config, template *model.PnP, res *results
 		data.X = append(data.X, p.obs.pix...)
 		data.Target = append(data.Target, p.clean.pix...)
 	}
-	fmt.Fprintf(w, "Training on %d crops of %d×%d (drawn in %.1f s), %d epochs, batch %d, Adam lr %g, MSE:\n", cfg.crops, cfg.crop, cfg.crop, time.Since(start).Seconds(), cfg.epochs, cfg.batch, cfg.learningRate)
+	var se float64
+	for i, v := range data.X {
+		d := v - data.Target[i]
+		se += d * d
+	}
+	fmt.Fprintf(w, "Training on %d crops of %d×%d (their observations: %.2f dB), %d epochs, batch %d, Adam lr %g, MSE:\n",
+		cfg.crops, cfg.crop, cfg.crop, 10*math.Log10(float64(len(data.X))/se), cfg.epochs, cfg.batch, cfg.learningRate)
 	implicitParams := denoiserParams(cfg.depth, cfg.chans) + 1
 	cd, cc := matchingCNN(cfg.depth, implicitParams)
 	rng := rand.New(rand.NewPCG(cfg.seed, streamInit+1))
