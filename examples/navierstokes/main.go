@@ -253,15 +253,16 @@ type outcome struct {
 	// same perturbations.
 	SolverLipschitz float64 `json:"solver_lipschitz"`
 	Data            struct {
-		Train, Test        int
-		MaxSteadyResidual  float64 `json:"max_steady_residual"`
-		MeanSteadyResidual float64 `json:"mean_steady_residual"`
-		MeanSteadyIters    float64 `json:"mean_steady_iterations"`
-		Rejected           int     `json:"rejected_draws"`
-		MillisPerIteration float64 `json:"ms_per_iteration_per_sample"`
-		SecondsTotal       float64 `json:"seconds_total"`
-		SecondsData        float64 `json:"seconds_data"`
-		Paper              map[string]float64
+		Train              int                `json:"train"`
+		Test               int                `json:"test"`
+		MaxSteadyResidual  float64            `json:"max_steady_residual"`
+		MeanSteadyResidual float64            `json:"mean_steady_residual"`
+		MeanSteadyIters    float64            `json:"mean_steady_iterations"`
+		Rejected           int                `json:"rejected_draws"`
+		MillisPerIteration float64            `json:"ms_per_iteration_per_sample"`
+		SecondsTotal       float64            `json:"seconds_total"`
+		SecondsData        float64            `json:"seconds_data"`
+		Paper              map[string]float64 `json:"paper"`
 	} `json:"run"`
 }
 
