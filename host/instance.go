@@ -331,7 +331,7 @@ func (in *instance) finish(ctx context.Context, run int32, rec api.Recorder) (*a
 // garbage collector, which cannot stop a goroutine inside compiled
 // WebAssembly, is not held up; long enough that the cost of a call (about a
 // microsecond) does not matter.
-const chunkTime = 2 * time.Millisecond
+const chunkTime = time.Millisecond
 
 // chunker sizes the chunks of a run, in iterations a call, by the time the
 // calls take: an iteration may cost a microsecond or a second, depending on

@@ -510,8 +510,7 @@ func (l *denseLayer) boundsSteps() func(units int) (bool, error) {
 			pw = newPowerIter(Matrix{Rows: h, Cols: h, Data: iw.RawMatrix().Data}, rand.New(rand.NewPCG(1, 2)))
 			return false, nil
 		}
-		// An iteration multiplies by I − W and its transpose: two units.
-		if !pw.step(max(1, units/2)) {
+		if !pw.step(l.prepOps(units)) {
 			return false, nil
 		}
 		// ‖I − W‖₂ by power iteration, padded 5%, and never above the
@@ -526,12 +525,14 @@ func (l *denseLayer) boundsSteps() func(units int) (bool, error) {
 }
 
 // powerIter is powerNorm in steps: ‖M‖₂ by 100 iterations of the power
-// method on MᵀM, padded 1%, the same arithmetic.
+// method on MᵀM, padded 1%, the same arithmetic, a row's product at a time.
 type powerIter struct {
 	m     Matrix
 	v, mv []float64
 	s     float64
-	k     int
+	k     int // iterations done
+	phase int // of iteration k: 0 normalise v, 1 mv = M v, 2 v = Mᵀ mv
+	i     int // the next row of phase 1 or 2
 	zero  bool
 }
 
@@ -543,27 +544,40 @@ func newPowerIter(m Matrix, rng *rand.Rand) *powerIter {
 	return &powerIter{m: m, v: v, mv: make([]float64, m.Rows)}
 }
 
-// step runs up to iters iterations and reports whether all have run.
-func (p *powerIter) step(iters int) bool {
+// step does up to ops products of a row of M with a vector and reports
+// whether every iteration has run.
+func (p *powerIter) step(ops int) bool {
 	m, v, mv := p.m, p.v, p.mv
-	for ; iters > 0 && p.k < 100; iters-- {
-		p.k++
-		nv := math.Sqrt(vec.Dot(v, v))
-		if nv == 0 {
-			p.zero, p.k = true, 100
-			break
+	row := func(i int) []float64 { return m.Data[i*m.Cols : (i+1)*m.Cols] }
+	for ops > 0 && p.k < 100 {
+		switch p.phase {
+		case 0:
+			nv := math.Sqrt(vec.Dot(v, v))
+			if nv == 0 {
+				p.zero, p.k = true, 100
+				return true
+			}
+			for i := range v {
+				v[i] /= nv
+			}
+			p.phase, p.i = 1, 0
+		case 1:
+			for ; p.i < len(mv) && ops > 0; p.i, ops = p.i+1, ops-1 {
+				mv[p.i] = vec.Dot(row(p.i), v)
+			}
+			if p.i == len(mv) {
+				clear(v)
+				p.phase, p.i = 2, 0
+			}
+		case 2:
+			for ; p.i < len(mv) && ops > 0; p.i, ops = p.i+1, ops-1 {
+				vec.Axpy(mv[p.i], row(p.i), v)
+			}
+			if p.i == len(mv) {
+				p.s = math.Sqrt(math.Sqrt(vec.Dot(v, v)))
+				p.k, p.phase = p.k+1, 0
+			}
 		}
-		for i := range v {
-			v[i] /= nv
-		}
-		for i := range mv {
-			mv[i] = vec.Dot(m.Data[i*m.Cols:(i+1)*m.Cols], v)
-		}
-		clear(v)
-		for i, x := range mv {
-			vec.Axpy(x, m.Data[i*m.Cols:(i+1)*m.Cols], v)
-		}
-		p.s = math.Sqrt(math.Sqrt(vec.Dot(v, v)))
 	}
 	return p.k >= 100
 }
@@ -574,6 +588,18 @@ func (p *powerIter) norm() float64 {
 		return 0
 	}
 	return 1.01 * p.s
+}
+
+// prepShare is the share of an iteration's work a step of a preparation
+// does: a unit, an iteration of one sample, is h products of a row with a
+// vector of h, and a step does h/prepShare of them a unit. The scalar loops
+// of a preparation run slower than the kernels of an iteration, in
+// WebAssembly above all.
+const prepShare = 4
+
+// prepOps is the row products a preparation step does for units.
+func (l *denseLayer) prepOps(units int) int {
+	return max(1, min(units, math.MaxInt32/l.h)*l.h/prepShare)
 }
 
 // resolventJob returns the job that factors (I + α(I − W))⁻¹, or with Wᵀ
@@ -596,11 +622,15 @@ func (l *denseLayer) resolventJob(alpha float64, transpose bool) *resolventJob {
 
 // resolventSteps returns the steps of a resolvent's job: forming
 // I + α(I − W) = (1 + α) I − α W, inverting it by Gauss-Jordan elimination
-// with partial pivoting, a column a unit (h² multiply-adds), and packing
-// the inverse for the kernel into *packed.
+// with partial pivoting, some rows a step, and packing the inverse for the
+// kernel into *packed.
 func (l *denseLayer) resolventSteps(alpha float64, transpose bool, packed **gemm.Packed) func(units int) (bool, error) {
 	h := l.h
-	var gj *gaussJordan
+	var (
+		gj    *gaussJordan
+		r     []float64
+		stage int // after the elimination: undo the swaps, transpose, pack
+	)
 	return func(units int) (bool, error) {
 		if gj == nil {
 			a := make([]float64, h*h)
@@ -610,90 +640,109 @@ func (l *denseLayer) resolventSteps(alpha float64, transpose bool, packed **gemm
 			for i := 0; i < h; i++ {
 				a[i*h+i] += 1 + alpha
 			}
-			gj = &gaussJordan{a: a, n: h, perm: make([]int, h)}
+			gj = &gaussJordan{a: a, n: h, i: -1, perm: make([]int, h)}
 			return false, nil
 		}
-		if !gj.step(units) {
+		if !gj.step(l.prepOps(units)) {
 			return false, nil
 		}
 		if gj.singular {
 			return true, fmt.Errorf("%w: I + α(I − W) is singular for α=%v", api.ErrProblem, alpha)
 		}
-		// Rows are multiplied on the right: by the inverse's transpose, and
-		// for the adjoint, whose inverse is that transpose, by the inverse.
-		r := gj.a
-		if !transpose {
-			r = transposed(r, h, h)
+		// Each stage is a pass over h² values and a step of its own.
+		switch stage {
+		case 0:
+			gj.unswap()
+			r = gj.a
+		case 1:
+			// Rows are multiplied on the right: by the inverse's
+			// transpose, and for the adjoint, whose inverse is that
+			// transpose, by the inverse.
+			if !transpose {
+				r = transposed(r, h, h)
+			}
+		case 2:
+			*packed = gemm.Pack(r, h, h)
+			return true, nil
 		}
-		*packed = gemm.Pack(r, h, h)
-		return true, nil
+		stage++
+		return false, nil
 	}
 }
 
-// gaussJordan inverts the n×n row-major matrix a in place, a pivot column
-// a step.
+// gaussJordan inverts the n×n row-major matrix a in place, a row's update
+// at a time.
 type gaussJordan struct {
 	a        []float64
 	n, k     int   // k columns eliminated
+	i        int   // the next row to update for column k, or -1 before its pivot
 	perm     []int // the row swapped with row k at step k
 	singular bool
 }
 
-// step eliminates up to cols columns and reports whether a is its inverse
-// now (or singular).
-func (g *gaussJordan) step(cols int) bool {
+// step does up to rows row updates (n multiply-adds each; choosing a pivot
+// counts as one) and reports whether every column is eliminated (or a is
+// singular); unswap then makes a its inverse.
+func (g *gaussJordan) step(rows int) bool {
 	n, a := g.n, g.a
-	for ; cols > 0 && g.k < n && !g.singular; cols-- {
+	for rows > 0 && g.k < n && !g.singular {
 		k := g.k
-		p, best := k, math.Abs(a[k*n+k])
-		for i := k + 1; i < n; i++ {
-			if v := math.Abs(a[i*n+k]); v > best {
-				p, best = i, v
-			}
-		}
-		if !(best > 0) || math.IsInf(best, 0) {
-			g.singular = true
-			break
-		}
-		g.perm[k] = p
 		rk := a[k*n : (k+1)*n]
-		if p != k {
-			rp := a[p*n : (p+1)*n]
-			for j := range rk {
-				rk[j], rp[j] = rp[j], rk[j]
+		if g.i < 0 {
+			p, best := k, math.Abs(a[k*n+k])
+			for i := k + 1; i < n; i++ {
+				if v := math.Abs(a[i*n+k]); v > best {
+					p, best = i, v
+				}
 			}
+			if !(best > 0) || math.IsInf(best, 0) {
+				g.singular = true
+				break
+			}
+			g.perm[k] = p
+			if p != k {
+				rp := a[p*n : (p+1)*n]
+				for j := range rk {
+					rk[j], rp[j] = rp[j], rk[j]
+				}
+			}
+			inv := 1 / rk[k]
+			rk[k] = 1
+			for j := range rk {
+				rk[j] *= inv
+			}
+			g.i, rows = 0, rows-1
 		}
-		inv := 1 / rk[k]
-		rk[k] = 1
-		for j := range rk {
-			rk[j] *= inv
-		}
-		for i := 0; i < n; i++ {
-			if i == k {
+		for ; g.i < n && rows > 0; g.i++ {
+			if g.i == k {
 				continue
 			}
-			ri := a[i*n : (i+1)*n]
+			ri := a[g.i*n : (g.i+1)*n]
 			if f := ri[k]; f != 0 {
 				ri[k] = 0
 				vec.Axpy(-f, rk, ri)
 			}
+			rows--
 		}
-		g.k++
+		if g.i == n {
+			g.k, g.i = k+1, -1
+		}
 	}
-	if g.k < n && !g.singular {
-		return false
-	}
-	if !g.singular {
-		// The row swaps, undone on the inverse's columns, last first.
+	return g.k == n || g.singular
+}
+
+// unswap finishes the inverse once every column is eliminated: the row
+// swaps, undone on its columns, last first, a row at a time.
+func (g *gaussJordan) unswap() {
+	n := g.n
+	for i := 0; i < n; i++ {
+		row := g.a[i*n : (i+1)*n]
 		for k := n - 1; k >= 0; k-- {
 			if p := g.perm[k]; p != k {
-				for i := 0; i < n; i++ {
-					a[i*n+k], a[i*n+p] = a[i*n+p], a[i*n+k]
-				}
+				row[k], row[p] = row[p], row[k]
 			}
 		}
 	}
-	return true
 }
 
 // resolventFunc returns dst = (I + α(I − W))⁻¹ (v + α u_i) for each row,
