@@ -135,14 +135,21 @@ const chunkBuffers = 64
 // before a solve.
 const guestBase = 8 << 20
 
+// partValues bounds the values of a part's n×max(In, State, Out) buffer, 1
+// MiB: batches far smaller are already as fast per sample as they get, and
+// what a solve keeps beyond chunkBuffers such buffers (a method's history,
+// the traces, the garbage the collector has yet to free) stays small.
+const partValues = 1 << 17
+
 // chunkSamples is the number of samples of model info that one solve in an
-// instance takes at most: chunkBuffers buffers of n×max(In, State, Out)
-// values in half the memory the runtime leaves (the garbage collector lets
-// the heap grow to twice what is live before it collects). Far below that,
-// batches are already as fast per sample as they get.
+// instance takes at most: a buffer of n×max(In, State, Out) values of at
+// most partValues, and chunkBuffers of them in half the memory the runtime
+// leaves (the garbage collector lets the heap grow to twice what is live
+// before it collects).
 func (r *Runtime) chunkSamples(info api.Info) int {
-	per := 8 * max(info.In, info.State, info.Out, 1)
-	return max(1, int((r.memory-guestBase)/2/chunkBuffers)/per)
+	per := max(info.In, info.State, info.Out, 1)
+	byMemory := int((r.memory-guestBase)/2/chunkBuffers) / (8 * per)
+	return max(1, min(byMemory, partValues/per))
 }
 
 // appendOutput appends the samples of b to those of a (nil for none).
