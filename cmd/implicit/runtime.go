@@ -29,7 +29,7 @@ func registerRuntime(cmd *cobra.Command, runtime *string, def string) {
 // natively it is decoded here, sandboxed only inside the module. release
 // frees the sandbox.
 func openModel(ctx context.Context, path, runtime string) (runModel, func(), error) {
-	file, err := os.ReadFile(path)
+	file, err := readModelFile(path)
 	if err != nil {
 		return nil, nil, err
 	}
