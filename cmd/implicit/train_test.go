@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/implicitlab/implicit/core/model"
 	"github.com/implicitlab/implicit/core/train"
+	"github.com/implicitlab/implicit/internal/datasets"
 )
 
 func TestTrainEvalScale(t *testing.T) {
@@ -203,7 +205,23 @@ func TestTrainMLP(t *testing.T) {
 func TestTrainConv(t *testing.T) {
 	dir := t.TempDir()
 	conv, cnn := filepath.Join(dir, "conv.safetensors"), filepath.Join(dir, "cnn.safetensors")
-	shape := []string{"--channels", "8", "--inner", "8", "--groups", "2", "--epochs", "1", "--quiet"}
+	// 150 digits, so that the test stays quick under the race detector.
+	set, err := datasets.Digits()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var csv strings.Builder
+	for i := range 150 {
+		for _, v := range set.Train.X[i*64 : (i+1)*64] {
+			fmt.Fprintf(&csv, "%g,", v)
+		}
+		fmt.Fprintf(&csv, "%g\n", set.Train.Labels[i])
+	}
+	data := filepath.Join(dir, "digits150.csv")
+	if err := os.WriteFile(data, []byte(csv.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	shape := []string{"--data", data, "--image", "8x8x1", "--channels", "8", "--inner", "8", "--groups", "2", "--epochs", "1", "--max-iter", "30", "--quiet"}
 	out, _, err := run(t, append([]string{"train", "--arch", "conv", "--out", conv}, shape...)...)
 	if err != nil || !strings.Contains(out, "(deq-conv: C=8, I=8, G=2, 8×8×1 images, pool 2, ") {
 		t.Fatalf("train conv: %v\n%s", err, out)
@@ -214,10 +232,10 @@ func TestTrainConv(t *testing.T) {
 	if err != nil || !strings.Contains(out, "(cnn: explicit, depth 1, C=8, I=8, G=2, 8×8×1 images, pool 2, "+params+")") {
 		t.Fatalf("train cnn (want %s): %v\n%s", params, err, out)
 	}
-	if out, _, err := run(t, "eval", "--model", conv, "--runtime", "wasm"); err != nil || !strings.Contains(out, "hold-out accuracy") {
+	if out, _, err := run(t, "eval", "--model", conv, "--data", data, "--runtime", "wasm"); err != nil || !strings.Contains(out, "hold-out accuracy") {
 		t.Fatalf("eval conv in wasm: %v\n%s", err, out)
 	}
-	if out, _, err := run(t, "scale", "--model", cnn, "--max-budget", "2"); err != nil || !strings.Contains(out, "Lipschitz") {
+	if out, _, err := run(t, "scale", "--model", cnn, "--data", data, "--max-budget", "2"); err != nil || !strings.Contains(out, "Lipschitz") {
 		t.Fatalf("scale cnn: %v\n%s", err, out)
 	}
 	for _, c := range []struct {
