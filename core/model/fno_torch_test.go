@@ -15,10 +15,10 @@ import (
 
 // checkKindTorchCases matches the cases of the kinds in want that
 // scripts/torch/reference.py wrote into dir, and requires at least want's
-// count of each: PyTorch's outputs to 1e-10 (F32 files hold F32 values, the
-// sums are F64 on both sides), and its gradients (autograd, through the
-// fixed point for an implicit kind) with checkTorchGradient. Any kind whose
-// cases carry a gradient can use it.
+// count of each: PyTorch's outputs and its gradients (autograd, through the
+// fixed point for an implicit kind; checkTorchGradient) to 1e-10 relative
+// (F32 files hold F32 values, the sums are F64 on both sides). Any kind
+// whose cases carry a gradient can use it.
 func checkKindTorchCases(t *testing.T, dir string, want map[string]int) {
 	b, err := os.ReadFile(filepath.Join(dir, "cases.json"))
 	if err != nil {
@@ -63,7 +63,7 @@ func checkKindTorchCases(t *testing.T, dir string, want map[string]int) {
 			t.Errorf("%s: outputs differ from PyTorch's by %g", c.Name, worst)
 		}
 		t.Logf("%s (%s): outputs match PyTorch's to %.2g in %d iterations", c.Name, describe(m.Info()), worst, out.Result.Iterations)
-		checkTorchGradient(t, dir, c.Name, m, x, readCSV(t, filepath.Join(dir, c.Target)), c.Grad)
+		checkTorchGradient(t, dir, c.Name, m, x, readCSV(t, filepath.Join(dir, c.Target)), c.Grad, 1e-10)
 	}
 	for k, n := range want {
 		if seen[k] < n {
@@ -81,6 +81,12 @@ var fnoCases = map[string]int{"fno-deq": 2, "fno": 1}
 // IMPLICIT_REQUIRE_TORCH is set.
 func runReference(t *testing.T, args ...string) string {
 	t.Helper()
+	return runTorchScript(t, "reference.py", args...)
+}
+
+// runTorchScript runs a script of scripts/torch as runReference does.
+func runTorchScript(t *testing.T, script string, args ...string) string {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("short mode")
 	}
@@ -96,9 +102,9 @@ func runReference(t *testing.T, args ...string) string {
 		t.Skip(msg)
 	}
 	dir := t.TempDir()
-	cmd := exec.Command(python, append([]string{"../../scripts/torch/reference.py", "--out", dir}, args...)...)
+	cmd := exec.Command(python, append([]string{"../../scripts/torch/" + script, "--out", dir}, args...)...)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("reference.py: %v\n%s", err, out)
+		t.Fatalf("%s: %v\n%s", script, err, out)
 	}
 	return dir
 }
