@@ -89,9 +89,10 @@ type Config struct {
 	// done, for the requests in flight; it then cuts them short. 0 means
 	// as long as they take.
 	ShutdownTimeout time.Duration
-	// Drain is how long Serve keeps listening once its context is done,
-	// answering 503 (ready: false) so that load balancers stop sending,
-	// before it stops accepting. Default 0.
+	// Drain is the least time Serve keeps listening once its context is
+	// done, answering 503 (ready: false) so that load balancers stop
+	// sending; it listens on until the inferences in flight have finished.
+	// Default 0.
 	Drain time.Duration
 
 	// Registerer receives the server's metrics (default: a registry of the

@@ -65,9 +65,10 @@ The answer holds the outputs y [n, q], iterations [n] and status [n]. Solves run
 sandboxed (--runtime wasm: a pool of --instances WebAssembly instances) or in
 this process (--runtime native), at most --instances at once.
 
-SIGTERM or Ctrl-C drains (503 for --drain), then stops accepting and lets the
-requests in flight finish (up to --shutdown-timeout); a second one stops at
-once. See docs/serving.md.`,
+SIGTERM or Ctrl-C drains: new inferences and readiness checks get 503 while
+the requests in flight finish (up to --shutdown-timeout), and for at least
+--drain; then the server stops listening and exits. A second signal stops it
+at once. See docs/serving.md.`,
 		Example: `  implicit serve --models ./models
   curl -s http://127.0.0.1:8080/v2/models/digits/infer -d '{"inputs": [{"name": "x", "shape": [1, 64], "datatype": "FP64", "data": [0, 0.3, ...]}]}'`,
 		Args: cobra.NoArgs,
@@ -87,7 +88,7 @@ once. See docs/serving.md.`,
 	fl.DurationVar(&f.timeout, "timeout", oip.DefaultTimeout, "deadline of each inference, its wait for a free instance included (504 past it)")
 	fl.DurationVar(&f.ioTimeout, "io-timeout", oip.DefaultIOTimeout, "limit on reading a REST request and on writing its reply")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM or Ctrl-C, how long the requests in flight may take to finish before they are cut short (0: as long as they take)")
-	fl.DurationVar(&f.drain, "drain", 0, "on SIGTERM or Ctrl-C, how long to answer 503 before closing the listeners, for load balancers to notice")
+	fl.DurationVar(&f.drain, "drain", 0, "on SIGTERM or Ctrl-C, the least time to go on listening and answering 503, for load balancers to notice (it listens on until the requests in flight finish)")
 	f.log.register(fl, "each request")
 	cmd.AddCommand(newServeLoadCmd())
 	return cmd
