@@ -47,7 +47,7 @@ func loadModel(ctx context.Context, file []byte, runtime string) (runModel, func
 		m, err := model.Load(file)
 		return m, func() {}, err
 	case "wasm":
-		rt, err := newRuntime(ctx, os.Stderr)
+		rt, err := newRuntime(ctx, os.Stderr, 0)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -61,11 +61,12 @@ func loadModel(ctx context.Context, file []byte, runtime string) (runModel, func
 	return nil, nil, fmt.Errorf("--runtime %q: want native or wasm", runtime)
 }
 
-// newRuntime starts the sandbox, with the user's compilation cache if there
-// is one. A cache that cannot be used (read-only, full, corrupt) costs a
-// compilation and one warning to warnings, never the command.
-func newRuntime(ctx context.Context, warnings io.Writer) (*host.Runtime, error) {
-	cfg := host.Config{Warnings: warnings}
+// newRuntime starts the sandbox, a pool of instances instances (0: the
+// host's default), with the user's compilation cache if there is one. A
+// cache that cannot be used (read-only, full, corrupt) costs a compilation
+// and one warning to warnings, never the command.
+func newRuntime(ctx context.Context, warnings io.Writer, instances int) (*host.Runtime, error) {
+	cfg := host.Config{Warnings: warnings, Instances: instances}
 	if dir, err := os.UserCacheDir(); err == nil {
 		cfg.CacheDir = moduleCacheDir(filepath.Join(dir, "implicit", "wazero"), time.Now())
 	}

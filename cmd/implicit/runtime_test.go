@@ -19,7 +19,7 @@ func TestRuntimeCacheUnusable(t *testing.T) {
 	t.Setenv("XDG_CACHE_HOME", file)
 	ctx := context.Background()
 	var warnings bytes.Buffer
-	rt, err := newRuntime(ctx, &warnings)
+	rt, err := newRuntime(ctx, &warnings, 0)
 	if err != nil {
 		t.Fatalf("with an unusable cache: %v", err)
 	}

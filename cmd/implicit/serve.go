@@ -255,7 +255,7 @@ func loadServed(ctx context.Context, srv *oip.Server, files []servedModel, f *oi
 	var rt *host.Runtime
 	if f.runtime == "wasm" {
 		t0 := time.Now()
-		rt, err = host.New(ctx, sandboxConfig(f.instances))
+		rt, err = newRuntime(ctx, warnLog{log}, f.instances)
 		if err != nil {
 			return release, err
 		}
@@ -287,14 +287,13 @@ func loadServed(ctx context.Context, srv *oip.Server, files []servedModel, f *oi
 	return release, nil
 }
 
-// sandboxConfig is the host configuration of a pool of n instances, with
-// the compilation cache of this build's module.
-func sandboxConfig(n int) host.Config {
-	cfg := host.Config{Instances: n}
-	if dir, err := os.UserCacheDir(); err == nil {
-		cfg.CacheDir = moduleCacheDir(filepath.Join(dir, "implicit", "wazero"), time.Now())
-	}
-	return cfg
+// warnLog logs each line written to it as a warning: the sandbox's
+// warnings, in the server's log format.
+type warnLog struct{ log *slog.Logger }
+
+func (w warnLog) Write(p []byte) (int, error) {
+	w.log.Warn(strings.TrimSpace(string(p)))
+	return len(p), nil
 }
 
 // buildVersion is the module's version, as GET /v2 reports it.
