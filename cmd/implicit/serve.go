@@ -73,7 +73,7 @@ at once. See docs/serving.md.`,
   curl -s http://127.0.0.1:8080/v2/models/digits/infer -d '{"inputs": [{"name": "x", "shape": [1, 64], "datatype": "FP64", "data": [0, 0.3, ...]}]}'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runServe(cmd.Context(), cmd.ErrOrStderr(), &f, nil)
+			return runServe(cmd.Context(), cmd.ErrOrStderr(), &f)
 		},
 	}
 	fl := cmd.Flags()
@@ -170,9 +170,9 @@ func (f *oipFlags) check() error {
 	return nil
 }
 
-// runServe serves until ctx is done or a signal comes. If listening is not
-// nil it gets the listeners' addresses (REST, gRPC) once they listen.
-func runServe(ctx context.Context, logw io.Writer, f *oipFlags, listening func(rest, grpc string)) error {
+// runServe serves until ctx is done or a signal comes; the log (whose
+// "listening" record has the addresses) goes to logw.
+func runServe(ctx context.Context, logw io.Writer, f *oipFlags) error {
 	log, err := f.log.logger(logw)
 	if err != nil {
 		return err
@@ -213,9 +213,6 @@ func runServe(ctx context.Context, logw io.Writer, f *oipFlags, listening func(r
 	}
 	log.Info("listening", "rest", "http://"+rest.Addr().String()+"/v2", "grpc", grpcAddr, "runtime", f.runtime,
 		"instances", f.instances, "models", len(files))
-	if listening != nil {
-		listening(rest.Addr().String(), grpcAddr)
-	}
 
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
