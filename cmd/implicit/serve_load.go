@@ -56,7 +56,7 @@ digits hold-out set.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.url, "url", "http://127.0.0.1:8080", "the server's base URL")
-	fl.StringVar(&f.model, "model", "", "the model to infer with (default: the server's only model, or digits)")
+	fl.StringVar(&f.model, "model", "digits", "the model to infer with")
 	fl.StringVar(&f.input, "input", "", "input CSV, one sample a line (default: the digits hold-out set, for a model of 64 inputs)")
 	fl.DurationVar(&f.duration, "duration", 30*time.Second, "how long to send requests")
 	fl.IntVar(&f.connections, "connections", 64, "concurrent connections, each sending its next request when its last is answered")
@@ -177,9 +177,6 @@ func runLoad(ctx context.Context, w io.Writer, f *loadFlags) error {
 // loadModelInfo finds the model to load-test and its input count from the
 // server's metadata.
 func loadModelInfo(ctx context.Context, client *http.Client, base, name string) (string, int, error) {
-	if name == "" {
-		name = "digits"
-	}
 	var md struct {
 		Inputs []struct {
 			Shape []int64 `json:"shape"`
