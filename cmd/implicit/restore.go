@@ -1,12 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"image"
-	"image/color"
-	"image/png"
 	"math"
 	"time"
 
@@ -15,6 +11,7 @@ import (
 	"github.com/implicitlab/implicit/api"
 	"github.com/implicitlab/implicit/core/model"
 	"github.com/implicitlab/implicit/internal/atomicfile"
+	"github.com/implicitlab/implicit/internal/greyimage"
 )
 
 // maxRestorePixels bounds the image restore reads: 4096×4096, the largest
@@ -128,7 +125,7 @@ and of the output against it. A report goes to standard error.`,
 				}
 			}
 			if ref != nil {
-				fmt.Fprintf(e, "PSNR against %s: input %.2f dB, restored %.2f dB\n", referencePath, psnrOf(obs, ref), psnrOf(out.Y, ref))
+				fmt.Fprintf(e, "PSNR against %s: input %.2f dB, restored %.2f dB\n", referencePath, greyimage.PSNR(obs, ref), greyimage.PSNR(out.Y, ref))
 			}
 			fmt.Fprintf(e, "wrote %s\n", outputPath)
 			return nil
@@ -159,24 +156,12 @@ func readGreyPNG(path string) ([]float64, int, int, error) {
 	if err != nil {
 		return nil, 0, 0, err
 	}
-	cfg, err := png.DecodeConfig(bytes.NewReader(b))
+	pix, w, h, err := greyimage.Decode(b, maxRestorePixels)
 	if err != nil {
-		return nil, 0, 0, fmt.Errorf("%s: not a PNG image: %w", path, err)
+		return nil, 0, 0, fmt.Errorf("%s: %w", path, err)
 	}
-	if cfg.Width < 1 || cfg.Height < 1 || cfg.Width > 4096 || cfg.Height > 4096 || cfg.Width*cfg.Height > maxRestorePixels {
-		return nil, 0, 0, fmt.Errorf("%s: %d×%d pixels (want 1 to 4096 a side)", path, cfg.Width, cfg.Height)
-	}
-	img, err := png.Decode(bytes.NewReader(b))
-	if err != nil {
-		return nil, 0, 0, fmt.Errorf("%s: not a PNG image: %w", path, err)
-	}
-	r := img.Bounds()
-	w, h := r.Dx(), r.Dy()
-	pix := make([]float64, w*h)
-	for y := range h {
-		for x := range w {
-			pix[y*w+x] = float64(color.Gray16Model.Convert(img.At(r.Min.X+x, r.Min.Y+y)).(color.Gray16).Y) / 65535
-		}
+	if w > 4096 || h > 4096 {
+		return nil, 0, 0, fmt.Errorf("%s: %d×%d pixels (want 1 to 4096 a side)", path, w, h)
 	}
 	return pix, w, h, nil
 }
@@ -184,30 +169,9 @@ func readGreyPNG(path string) ([]float64, int, int, error) {
 // writeGreyPNG writes the intensities, clipped to [0, 1], as an 8-bit grey
 // PNG, atomically.
 func writeGreyPNG(path string, pix []float64, w, h int) error {
-	img := image.NewGray(image.Rect(0, 0, w, h))
-	for i, v := range pix {
-		img.Pix[i] = uint8(math.Round(255 * clip01(v)))
-	}
-	var b bytes.Buffer
-	if err := png.Encode(&b, img); err != nil {
+	b, err := greyimage.Encode(pix, w, h)
+	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(path, b.Bytes(), 0o644)
-}
-
-func clip01(v float64) float64 {
-	if math.IsNaN(v) {
-		return 0
-	}
-	return math.Min(1, math.Max(0, v))
-}
-
-// psnrOf is the PSNR in dB of est (clipped to [0, 1]) against ref, peak 1.
-func psnrOf(est, ref []float64) float64 {
-	var se float64
-	for i, v := range ref {
-		d := clip01(est[i]) - v
-		se += d * d
-	}
-	return 10 * math.Log10(float64(len(ref))/se)
+	return atomicfile.WriteFile(path, b, 0o644)
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/implicitlab/implicit/api"
 	"github.com/implicitlab/implicit/core/model"
+	"github.com/implicitlab/implicit/internal/greyimage"
 )
 
 // restoreFixture writes a small pgd pnp model (trained on 12×12 crops, say)
@@ -119,8 +120,8 @@ func TestRestore(t *testing.T) {
 			t.Fatalf("%v: output %v", c.args, g.Bounds())
 		}
 		for i, v := range want.Y {
-			if d := math.Abs(float64(g.Pix[i]) - math.Round(255*clip01(v))); d > 0 {
-				t.Fatalf("%v: pixel %d is %d, want %v", c.args, i, g.Pix[i], 255*clip01(v))
+			if d := math.Abs(float64(g.Pix[i]) - math.Round(255*greyimage.Clip01(v))); d > 0 {
+				t.Fatalf("%v: pixel %d is %d, want %v", c.args, i, g.Pix[i], 255*greyimage.Clip01(v))
 			}
 		}
 		if !strings.Contains(stderr, "pnp: pgd") || !strings.Contains(stderr, "30×22") {

@@ -1,18 +1,16 @@
 package main
 
 import (
-	"bytes"
 	"embed"
 	"fmt"
 	"image"
-	"image/color"
-	"image/png"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 
 	"github.com/implicitlab/implicit/core/model"
+	"github.com/implicitlab/implicit/internal/greyimage"
 )
 
 // The photographs (CC0 or public domain; see testdata/README.md).
@@ -30,6 +28,9 @@ var (
 // cropped about their centre.
 const maxSide = 512
 
+// maxInputPixels bounds a photograph read before cropping: 8192×8192.
+const maxInputPixels = 8192 * 8192
+
 // grey is a greyscale image with intensities in [0, 1], row-major.
 type grey struct {
 	w, h int
@@ -38,28 +39,19 @@ type grey struct {
 
 func newGrey(w, h int) *grey { return &grey{w: w, h: h, pix: make([]float64, w*h)} }
 
-// decodeGrey decodes a PNG (any colour model: colour is converted to grey by
-// Go's color.Gray16Model, the ITU-R BT.601 luma that made the shipped greyscale
-// photographs) and crops it about its centre to at most maxSide a side.
+// decodeGrey decodes a PNG (any colour model, converted to grey by
+// greyimage) and crops it about its centre to at most maxSide a side.
 func decodeGrey(name string, b []byte) (*grey, error) {
-	img, err := png.Decode(bytes.NewReader(b))
+	pix, fw, fh, err := greyimage.Decode(b, maxInputPixels)
 	if err != nil {
-		return nil, fmt.Errorf("%s: not a PNG image: %w", name, err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	r := img.Bounds()
-	if r.Dx() < 8 || r.Dy() < 8 {
-		return nil, fmt.Errorf("%s: %d×%d pixels (want at least 8×8)", name, r.Dx(), r.Dy())
+	if fw < 8 || fh < 8 {
+		return nil, fmt.Errorf("%s: %d×%d pixels (want at least 8×8)", name, fw, fh)
 	}
-	w, h := min(r.Dx(), maxSide), min(r.Dy(), maxSide)
-	x0, y0 := r.Min.X+(r.Dx()-w)/2, r.Min.Y+(r.Dy()-h)/2
-	g := newGrey(w, h)
-	for y := range h {
-		for x := range w {
-			c := color.Gray16Model.Convert(img.At(x0+x, y0+y)).(color.Gray16)
-			g.pix[y*w+x] = float64(c.Y) / 65535
-		}
-	}
-	return g, nil
+	full := &grey{w: fw, h: fh, pix: pix}
+	w, h := min(fw, maxSide), min(fh, maxSide)
+	return full.crop((fw-w)/2, (fh-h)/2, w, h), nil
 }
 
 // loadPhoto decodes an embedded photograph.
@@ -90,26 +82,11 @@ func (g *grey) crop(x0, y0, w, h int) *grey {
 }
 
 // toImage rounds the intensities, clipped to [0, 1], to 8 bits.
-func (g *grey) toImage() *image.Gray {
-	img := image.NewGray(image.Rect(0, 0, g.w, g.h))
-	for i, v := range g.pix {
-		img.Pix[i] = uint8(math.Round(255 * clip01(v)))
-	}
-	return img
-}
-
-func clip01(v float64) float64 { return math.Min(1, math.Max(0, v)) }
+func (g *grey) toImage() *image.Gray { return greyimage.Image(g.pix, g.w, g.h) }
 
 // psnr is the peak signal-to-noise ratio in dB of est against clean, peak 1,
 // with est clipped to [0, 1].
-func psnr(est, clean []float64) float64 {
-	var se float64
-	for i, v := range clean {
-		d := clip01(est[i]) - v
-		se += d * d
-	}
-	return 10 * math.Log10(float64(len(clean))/se)
-}
+func psnr(est, clean []float64) float64 { return greyimage.PSNR(est, clean) }
 
 // gaussianKernel is the normalised 2-D Gaussian of standard deviation sigma
 // pixels, truncated at 3σ: (2r+1)×(2r+1) taps, r = ⌈3σ⌉.
