@@ -206,30 +206,8 @@ func TestFNOGradientMatchesFiniteDifferences(t *testing.T) {
 				return l
 			}
 			grads := r.Grad.Tensors()
-			pick := rand.New(rand.NewPCG(2, 2))
-			var worst float64
-			for ti, tn := range f.Tensors() {
-				gd := grads[ti].Data
-				var d2, n2 float64
-				for range 4 {
-					i := pick.IntN(len(tn.Data))
-					const eps = 1e-4
-					v := tn.Data[i]
-					tn.Data[i] = v + eps
-					lp := loss()
-					tn.Data[i] = v - eps
-					lm := loss()
-					tn.Data[i] = v
-					fd := (lp - lm) / (2 * eps)
-					d2 += (fd - gd[i]) * (fd - gd[i])
-					n2 += fd * fd
-				}
-				rel := math.Sqrt(d2) / (math.Sqrt(n2) + 1e-6)
-				if rel > 1e-4 {
-					t.Errorf("∂L/∂%s differs from finite differences by %.2g relative (‖·‖ = %.3g)", tn.Name, rel, math.Sqrt(n2))
-				}
-				worst = math.Max(worst, rel)
-			}
+			fd := centralDifferences{step: 1e-4, floor: 1e-6, tol: 1e-4, samples: 4, pick: rand.New(rand.NewPCG(2, 2))}
+			worst := fd.check(t, f.Tensors(), grads, loss)
 			t.Logf("%s: %d tensors match central differences to %.2g relative", c.name, len(grads), worst)
 		})
 	}

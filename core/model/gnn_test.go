@@ -223,30 +223,9 @@ func TestGNNGradientMatchesFiniteDifferences(t *testing.T) {
 				return l
 			}
 			grads := r.Grad.Tensors()
-			var worst float64
-			for ti, tn := range g.Tensors() {
-				gd := grads[ti].Data
-				var d2, n2 float64
-				for i := range tn.Data {
-					const h = 1e-6
-					v := tn.Data[i]
-					tn.Data[i] = v + h
-					lp := loss()
-					tn.Data[i] = v - h
-					lm := loss()
-					tn.Data[i] = v
-					fd := (lp - lm) / (2 * h)
-					d2 += (fd - gd[i]) * (fd - gd[i])
-					n2 += fd * fd
-				}
-				// Relative, with the floor of the differences' rounding
-				// error (about 1e-16/h on a loss of order 1).
-				rel := math.Sqrt(d2) / (math.Sqrt(n2) + 1e-4)
-				if rel > 1e-5 {
-					t.Errorf("∂L/∂%s differs from finite differences by %.2g relative (‖·‖ = %.3g)", tn.Name, rel, math.Sqrt(n2))
-				}
-				worst = math.Max(worst, rel)
-			}
+			// The floor is the differences' rounding error (about 1e-16/h on
+			// a loss of order 1).
+			worst := centralDifferences{step: 1e-6, floor: 1e-4, tol: 1e-5}.check(t, g.Tensors(), grads, loss)
 			t.Logf("%s: %d tensors match central differences to %.2g relative", c.name, len(grads), worst)
 		})
 	}

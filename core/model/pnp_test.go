@@ -109,32 +109,7 @@ func TestPnPGradientMatchesFiniteDifferences(t *testing.T) {
 				l, _ := train.MSE{}.Loss(out.Y, target, n, h*w, make([]float64, len(out.Y)))
 				return l
 			}
-			grads := r.Grad.Tensors()
-			var worst float64
-			for ti, tn := range p.Tensors() {
-				if tn.Fixed {
-					continue
-				}
-				gd := grads[ti].Data
-				var d2, n2 float64
-				for i := range tn.Data {
-					const step = 1e-6
-					v := tn.Data[i]
-					tn.Data[i] = v + step
-					lp := loss()
-					tn.Data[i] = v - step
-					lm := loss()
-					tn.Data[i] = v
-					fd := (lp - lm) / (2 * step)
-					d2 += (fd - gd[i]) * (fd - gd[i])
-					n2 += fd * fd
-				}
-				rel := math.Sqrt(d2) / (math.Sqrt(n2) + 1e-4)
-				if rel > 1e-5 {
-					t.Errorf("∂L/∂%s differs from finite differences by %.2g relative (‖·‖ = %.3g)", tn.Name, rel, math.Sqrt(n2))
-				}
-				worst = math.Max(worst, rel)
-			}
+			worst := centralDifferences{step: 1e-6, floor: 1e-4, tol: 1e-5}.check(t, p.Tensors(), r.Grad.Tensors(), loss)
 			t.Logf("%s: the trained tensors match central differences to %.2g relative", c.name, worst)
 		})
 	}
