@@ -86,6 +86,21 @@ func (e *SolveError) Error() string {
 
 func (e *SolveError) Unwrap() error { return e.Err }
 
+// FirstFailure returns whichever of a and b a solve of both samples in one
+// batch would report: the earlier iteration, then the lower sample, the
+// order in which a solve checks them. Either may be nil.
+func FirstFailure(a, b *SolveError) *SolveError {
+	switch {
+	case a == nil:
+		return b
+	case b == nil:
+		return a
+	case b.Iteration < a.Iteration || (b.Iteration == a.Iteration && b.Sample < a.Sample):
+		return b
+	}
+	return a
+}
+
 // Stats counts the work of one sample, or of a whole batch in Result.
 type Stats struct {
 	// Iterations run: for a batch, the most any sample ran.
@@ -120,9 +135,67 @@ type Result struct {
 	Samples []Sample
 }
 
+// Append adds the samples of b after those of r, as if one solve had run
+// them all: Z and Samples are appended, the Status and Stats aggregate.
+func (r *Result) Append(b *Result) {
+	if len(r.Samples) == 0 && len(r.Z) == 0 {
+		r.Status = b.Status
+	} else if b.Status.Worse(r.Status) {
+		r.Status = b.Status
+	}
+	r.Iterations = max(r.Iterations, b.Iterations)
+	r.FuncEvals += b.FuncEvals
+	r.Residual = max(r.Residual, b.Residual)
+	r.RelResidual = max(r.RelResidual, b.RelResidual)
+	r.Samples = append(r.Samples, b.Samples...)
+	r.Z = append(r.Z, b.Z...)
+}
+
 // Output is the result of a model's inference on a batch of n samples.
 type Output struct {
 	Y      []float64 // n×Out outputs, row-major
 	Z      []float64 // n×State fixed points
 	Result *Result   // the solve's status and statistics
+}
+
+// JoinOutputs joins the outputs of the parts of a batch, consecutive samples
+// solved separately, with their errors, into the batch's Output and the
+// error one solve of the batch would return: what stopped a part (its
+// context, a Recorder) first, else the first failed sample (FirstFailure,
+// its index moved into the batch). A part with no Output did not run: its
+// error is returned alone.
+func JoinOutputs(outs []*Output, errs []error) (*Output, error) {
+	var ny, nz, n int
+	for p, o := range outs {
+		if o == nil {
+			return nil, errs[p]
+		}
+		ny, nz, n = ny+len(o.Y), nz+len(o.Z), n+len(o.Result.Samples)
+	}
+	out := &Output{Y: make([]float64, 0, ny), Result: &Result{Z: make([]float64, 0, nz), Samples: make([]Sample, 0, n)}}
+	var (
+		stop error
+		fail *SolveError
+	)
+	for p, o := range outs {
+		var se *SolveError
+		switch err := errs[p]; {
+		case errors.As(err, &se):
+			moved := *se
+			moved.Sample += len(out.Result.Samples)
+			fail = FirstFailure(fail, &moved)
+		case err != nil && stop == nil:
+			stop = err
+		}
+		out.Result.Append(o.Result)
+		out.Y = append(out.Y, o.Y...)
+	}
+	out.Z = out.Result.Z
+	switch {
+	case stop != nil:
+		return out, stop
+	case fail != nil:
+		return out, fail
+	}
+	return out, nil
 }

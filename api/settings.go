@@ -1,5 +1,10 @@
 package api
 
+import (
+	"fmt"
+	"runtime"
+)
+
 // Settings control a solve. The zero value gives defaults that work without
 // tuning: Anderson acceleration, at most DefaultMaxIter iterations, relative
 // tolerance DefaultRelTol and absolute tolerance DefaultAbsTol. A model
@@ -32,6 +37,29 @@ type Settings struct {
 	// NoTrace leaves the samples' Trace and RelTrace empty, so that a
 	// solve's memory does not grow with its iterations (training sets it).
 	NoTrace bool
+	// Workers caps the goroutines a model's batch inference spreads its
+	// samples over, in parts of consecutive samples (0 means GOMAXPROCS; 1
+	// solves on the caller's goroutine). The result is the same bit for
+	// bit whatever the number. With a Recorder the solve runs on one
+	// goroutine, so that the Recorder sees the batch's iterations in order.
+	Workers int
+}
+
+// Parts returns the number of parts of consecutive samples a batch of n is
+// spread over: Workers (GOMAXPROCS if 0), at most n, and 1 with a Recorder.
+// A negative Workers is an error wrapping ErrProblem.
+func (s Settings) Parts(n int) (int, error) {
+	w := s.Workers
+	switch {
+	case w < 0:
+		return 0, fmt.Errorf("%w: %d workers (want ≥ 0; 0 means GOMAXPROCS)", ErrProblem, w)
+	case w == 0:
+		w = runtime.GOMAXPROCS(0)
+	}
+	if s.Recorder != nil {
+		w = 1
+	}
+	return max(1, min(w, n)), nil
 }
 
 // The defaults of a solve whose Settings leave a field unset.

@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"syscall"
@@ -835,5 +836,45 @@ func copyCache(t *testing.T, dir string) {
 			os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755)
 			os.WriteFile(filepath.Join(dir, name), b, 0o644)
 		}
+	}
+}
+
+// A batch spread over instances gives what one instance gives, bit for bit,
+// with a failed sample's index the batch's, and a negative number of
+// workers is refused.
+func TestWorkers(t *testing.T) {
+	ctx := context.Background()
+	rt := newRuntime(t, Config{Instances: 3})
+	d := randomDense(9, model.Identity, 10, 3, 2)
+	_, wm := pair(t, rt, encode(t, d))
+	x := randomInputs(10, 11, 3)
+	one, err := wm.Infer(ctx, x, api.Settings{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []int{0, 2, 3, 11} {
+		got, err := wm.Infer(ctx, x, api.Settings{Workers: w})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, one) {
+			t.Fatalf("%d workers: the output differs from one instance's", w)
+		}
+	}
+	if _, err := wm.Infer(ctx, x, api.Settings{Workers: -1}); !errors.Is(err, api.ErrProblem) {
+		t.Fatalf("Workers -1: %v, want ErrProblem", err)
+	}
+	for i := range d.W.Data {
+		d.W.Data[i] *= 30 // plain iteration blows up
+	}
+	_, bad := pair(t, rt, encode(t, d))
+	s := api.Settings{Method: &api.Picard{}, MaxIter: 1000}
+	s.Workers = 1
+	_, werr := bad.Infer(ctx, x, s)
+	s.Workers = 3
+	_, gerr := bad.Infer(ctx, x, s)
+	var gs, ws *api.SolveError
+	if !errors.As(gerr, &gs) || !errors.As(werr, &ws) || *gs != *ws {
+		t.Fatalf("SolveError %+v over three instances, %+v on one", gs, ws)
 	}
 }

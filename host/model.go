@@ -2,8 +2,8 @@ package host
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 
 	"github.com/implicitlab/implicit/api"
@@ -70,10 +70,39 @@ func (m *Model) Settings(ctx context.Context, s api.Settings) (api.Settings, err
 // When ctx is done between chunks of iterations, the samples still running
 // are Canceled and the error is ctx.Err().
 //
-// A batch too large for an instance's memory is solved in parts of
-// consecutive samples, one after the other (see chunkSamples); the Output
-// is the same, but a Recorder sees each part's iterations in turn.
+// A batch is spread over up to s.Workers instances of the pool (0: as many
+// as GOMAXPROCS and Config.Instances allow; with a Recorder, one), in parts
+// of consecutive samples solved at once; a part too large for an instance's
+// memory is solved in smaller parts, one after the other (see
+// chunkSamples). The Output is the same bit for bit, but a Recorder sees
+// each part's iterations in turn.
 func (m *Model) Infer(ctx context.Context, x []float64, s api.Settings) (*api.Output, error) {
+	info := m.info
+	n := len(x) / max(info.In, 1)
+	parts, err := s.Parts(n)
+	if err != nil {
+		return nil, err
+	}
+	parts = min(parts, cap(m.rt.slots))
+	if parts <= 1 || len(x)%max(info.In, 1) != 0 || (s.Init != nil && len(s.Init) != n*info.State) {
+		return m.inferOn(ctx, x, s) // one part, or wrong: the guest says why
+	}
+	outs, errs := make([]*api.Output, parts), make([]error, parts)
+	var wg sync.WaitGroup
+	for p := range parts {
+		lo, hi := p*n/parts, (p+1)*n/parts
+		ps := s
+		if s.Init != nil {
+			ps.Init = s.Init[lo*info.State : hi*info.State]
+		}
+		wg.Go(func() { outs[p], errs[p] = m.inferOn(ctx, x[lo*info.In:hi*info.In], ps) })
+	}
+	wg.Wait()
+	return api.JoinOutputs(outs, errs)
+}
+
+// inferOn solves the samples x on one instance.
+func (m *Model) inferOn(ctx context.Context, x []float64, s api.Settings) (*api.Output, error) {
 	var out *api.Output
 	err := m.rt.with(ctx, m, func(ctx context.Context, in *instance, h int32) error {
 		var err error
@@ -91,10 +120,8 @@ func (m *Model) inferParts(ctx context.Context, in *instance, h int32, x []float
 	if n <= part || len(x)%max(info.In, 1) != 0 || (s.Init != nil && len(s.Init) != n*info.State) {
 		return in.infer(ctx, h, x, s) // whole, or wrong: the guest says why
 	}
-	var (
-		out        *api.Output
-		stop, fail error // what stopped a part (ctx, the Recorder); the first failed sample
-	)
+	var outs []*api.Output
+	var errs []error
 	for lo := 0; lo < n; lo += part {
 		hi := min(lo+part, n)
 		ps := s
@@ -107,23 +134,9 @@ func (m *Model) inferParts(ctx context.Context, in *instance, h int32, x []float
 		if o == nil {
 			return nil, err // the part did not run: a bad setting, a failed instance
 		}
-		var se *api.SolveError
-		switch {
-		case errors.As(err, &se):
-			if fail == nil {
-				moved := *se
-				moved.Sample += lo
-				fail = &moved
-			}
-		case err != nil && stop == nil:
-			stop = err
-		}
-		out = appendOutput(out, o)
+		outs, errs = append(outs, o), append(errs, err)
 	}
-	if stop != nil {
-		return out, stop // as Solver.Run: what stopped the solve comes first
-	}
-	return out, fail
+	return api.JoinOutputs(outs, errs)
 }
 
 // chunkBuffers is how many n×State buffers a solve of n samples may keep in
@@ -150,26 +163,6 @@ func (r *Runtime) chunkSamples(info api.Info) int {
 	per := max(info.In, info.State, info.Out, 1)
 	byMemory := int((r.memory-guestBase)/2/chunkBuffers) / (8 * per)
 	return max(1, min(byMemory, partValues/per))
-}
-
-// appendOutput appends the samples of b to those of a (nil for none).
-func appendOutput(a, b *api.Output) *api.Output {
-	if a == nil {
-		return b
-	}
-	ra, rb := a.Result, b.Result
-	if rb.Status.Worse(ra.Status) {
-		ra.Status = rb.Status
-	}
-	ra.Iterations = max(ra.Iterations, rb.Iterations)
-	ra.FuncEvals += rb.FuncEvals
-	ra.Residual = max(ra.Residual, rb.Residual)
-	ra.RelResidual = max(ra.RelResidual, rb.RelResidual)
-	ra.Samples = append(ra.Samples, rb.Samples...)
-	a.Y = append(a.Y, b.Y...)
-	a.Z = append(a.Z, b.Z...)
-	ra.Z = a.Z
-	return a
 }
 
 // Close releases the model; the instances free it when they next run.

@@ -61,6 +61,7 @@ params, runtime, data, accuracy, and stats (infer --stats json's object).`,
 	cmd.Flags().StringVar(&data, "data", "digits", "data set: digits (built in) or a CSV whose last column is the class label")
 	registerRuntime(cmd, &runtime, "native")
 	sf.register(cmd)
+	sf.registerWorkers(cmd)
 	return cmd
 }
 

@@ -23,12 +23,18 @@ type solverFlags struct {
 	solver  string
 	tol     float64
 	maxIter int
+	workers int // for the commands that register it (registerWorkers)
 }
 
 func (f *solverFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.solver, "solver", "", "fixed-point solver: "+api.MethodList()+" (default: the model's own, else anderson, or peaceman-rachford for monotone models)")
 	cmd.Flags().Float64Var(&f.tol, "tol", 0, "relative residual tolerance ‖f(z)−z‖/‖f(z)‖ (default: the model's own, else 1e-6)")
 	cmd.Flags().IntVar(&f.maxIter, "max-iter", 0, "iteration limit per sample (default: the model's own, else 100, or 1000 in training)")
+}
+
+// registerWorkers adds --workers, for the commands that solve batches.
+func (f *solverFlags) registerWorkers(cmd *cobra.Command) {
+	cmd.Flags().IntVar(&f.workers, "workers", 0, "goroutines (with --runtime wasm, instances) a batch is spread over; the results are the same whatever the number (default: one a core, GOMAXPROCS)")
 }
 
 // settings turns the flags into api.Settings; unset flags stay zero, so
@@ -50,7 +56,10 @@ func (f *solverFlags) settings() (api.Settings, error) {
 	if f.maxIter < 0 {
 		return s, fmt.Errorf("--max-iter %d: want a limit ≥ 0", f.maxIter)
 	}
-	s.RelTol, s.MaxIter = f.tol, f.maxIter
+	if f.workers < 0 {
+		return s, fmt.Errorf("--workers %d: want ≥ 0 (0: one a core)", f.workers)
+	}
+	s.RelTol, s.MaxIter, s.Workers = f.tol, f.maxIter, f.workers
 	return s, nil
 }
 
@@ -115,6 +124,7 @@ solves each sample's fixed point and writes one output row a sample, to
 	cmd.Flags().StringVar(&statsFormat, "stats", "text", "statistics on standard error: text or json")
 	registerRuntime(cmd, &runtimeName, "native")
 	sf.register(cmd)
+	sf.registerWorkers(cmd)
 	return cmd
 }
 

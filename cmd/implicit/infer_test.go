@@ -104,6 +104,7 @@ func TestInferErrorsNameTheProblem(t *testing.T) {
 		{[]string{"infer", "--model", mp}, "--model and --input are required"},
 		{[]string{"infer", "--model", mp, "--input", notNum, "--output", keep}, "is not a number"},
 		{[]string{"infer", "--model", mp, "--input", fixtures + "direct_relu.input.csv", "--stats", "xml"}, `--stats "xml"`},
+		{[]string{"infer", "--model", mp, "--input", fixtures + "direct_relu.input.csv", "--workers", "-2"}, "--workers -2: want ≥ 0"},
 	} {
 		_, _, err := run(t, c.args...)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -112,6 +113,27 @@ func TestInferErrorsNameTheProblem(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(keep); string(b) != "precious\n" {
 		t.Errorf("a failed run changed the output file: %q", b)
+	}
+}
+
+// --workers changes how the batch is spread, not what it computes: the
+// output is the same bytes, natively and sandboxed.
+func TestInferWorkers(t *testing.T) {
+	mp, in := fixtures+"monotone_relu.safetensors", fixtures+"monotone_relu.input.csv"
+	for _, rt := range []string{"native", "wasm"} {
+		want, _, err := run(t, "infer", "--model", mp, "--input", in, "--runtime", rt, "--workers", "1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range []string{"2", "3", "0"} {
+			got, _, err := run(t, "infer", "--model", mp, "--input", in, "--runtime", rt, "--workers", w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != want {
+				t.Errorf("%s, --workers %s: the output differs from --workers 1's", rt, w)
+			}
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package model
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/implicitlab/implicit/api"
 	"github.com/implicitlab/implicit/core/fixedpoint"
@@ -90,7 +91,41 @@ func (m *Model) Settings(s api.Settings) (api.Settings, error) {
 // sample's fixed point with s completed by the model's defaults (see
 // Settings). Errors are those of fixedpoint.SolveBatch; the Output holds
 // what was computed so far when the solve fails.
+//
+// A batch is spread over s.Workers goroutines (GOMAXPROCS by default), each
+// solving a part of consecutive samples. Every sample is computed as it
+// would be alone, so the Output, its statistics and the error are those of
+// a one-goroutine solve, bit for bit.
 func (m *Model) Infer(ctx context.Context, x []float64, s api.Settings) (*api.Output, error) {
+	n, err := m.samples(x)
+	if err != nil {
+		return nil, err
+	}
+	parts, err := s.Parts(n)
+	if err != nil {
+		return nil, err
+	}
+	if parts == 1 || (s.Init != nil && len(s.Init) != n*m.info.State) {
+		return m.inferPart(ctx, x, s) // one part, or a bad Init the solver names
+	}
+	in, st := m.info.In, m.info.State
+	outs := make([]*api.Output, parts)
+	errs := make([]error, parts)
+	var wg sync.WaitGroup
+	for p := range parts {
+		lo, hi := p*n/parts, (p+1)*n/parts
+		ps := s
+		if s.Init != nil {
+			ps.Init = s.Init[lo*st : hi*st]
+		}
+		wg.Go(func() { outs[p], errs[p] = m.inferPart(ctx, x[lo*in:hi*in], ps) })
+	}
+	wg.Wait()
+	return api.JoinOutputs(outs, errs)
+}
+
+// inferPart solves the samples x on the caller's goroutine.
+func (m *Model) inferPart(ctx context.Context, x []float64, s api.Settings) (*api.Output, error) {
 	sv, err := m.NewSolver(x, s)
 	if err != nil {
 		return nil, err

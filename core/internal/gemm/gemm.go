@@ -4,9 +4,15 @@
 //
 // B is stored as column panels of width 8, each k rows deep and zero-padded,
 // so that a micro-kernel streams it contiguously. On amd64 with AVX2 and FMA
-// the kernels are assembly (a 6×8 register block for the batch, a 1×8 one
-// with four independent accumulator pairs for single rows); elsewhere, and
-// with the purego build tag, the same blocking runs in Go.
+// the kernels are assembly (a 6×8 register block for the batch, 1×32, 1×16
+// and 1×8 ones for single rows); elsewhere, and with the purego build tag,
+// the same blocking runs in Go.
+//
+// Every kernel of a build sums each output the same way: one accumulator,
+// the products in the order of l, then added to c. A row's result is
+// therefore the same bit for bit wherever it sits in A and however many rows
+// A has, so a batch split over workers, or one whose converged samples drop
+// out, computes what the whole batch would.
 package gemm
 
 // nr is the panel width; mr the rows of the batch kernel's register block.
@@ -50,9 +56,7 @@ type Scratch struct {
 
 	a   []float64 // mr rows of A, interleaved: a[l*mr+r]
 	tmp [mr * nr]float64
-	// A row's nonzero elements: at even and odd l for the assembly kernel,
-	// which keeps two sets of accumulators; all of them, ascending, for Go's.
-	even, odd, all []int32
+	nz  []int32 // a row's nonzero elements, ascending
 }
 
 // MulAdd sets c += a·B for a (m×k) and c (m×n), both row-major and
@@ -97,25 +101,29 @@ func (p *Packed) MulAdd(c, a []float64, m int, s *Scratch) {
 	full := n / nr // panels with no padding
 	for ; i < m; i++ {
 		row := a[i*k : (i+1)*k]
-		sparse := s.Sparse && full >= 2 && s.nonzeros(row)
+		sparse := s.Sparse && full >= 4 && s.nonzeros(row)
 		j := 0
-		for ; j+2 <= full; j += 2 {
-			b0, b1, cj := p.panels[j*k*nr:(j+1)*k*nr], p.panels[(j+1)*k*nr:(j+2)*k*nr], c[i*n+j*nr:i*n+j*nr+2*nr]
+		for ; j+4 <= full; j += 4 {
+			b, cj := p.panels[j*k*nr:(j+4)*k*nr], c[i*n+j*nr:i*n+(j+4)*nr]
 			if sparse {
-				s.kern1x16Sparse(row, b0, b1, cj)
+				kern1x32Sparse(s.nz, row, b, cj)
 				continue
 			}
-			row1x16(k, row, b0, b1, cj)
+			row1xN(k, row, b, cj, 4)
+		}
+		if j+2 <= full {
+			row1xN(k, row, p.panels[j*k*nr:(j+2)*k*nr], c[i*n+j*nr:i*n+(j+2)*nr], 2)
+			j += 2
 		}
 		for ; j < np; j++ {
 			panel := p.panels[j*k*nr : (j+1)*k*nr]
 			if j*nr+nr <= n {
-				row1x8(k, row, panel, c[i*n+j*nr:])
+				row1xN(k, row, panel, c[i*n+j*nr:i*n+(j+1)*nr], 1)
 				continue
 			}
 			t := s.tmp[:nr]
 			clear(t)
-			row1x8(k, row, panel, t)
+			row1xN(k, row, panel, t, 1)
 			for q, v := range t[:n-j*nr] {
 				c[i*n+j*nr+q] += v
 			}
@@ -135,45 +143,16 @@ func packRows(ap, a []float64, k int) {
 	}
 }
 
-// nonzeros records the indexes of row's nonzero elements, as the sparse
-// kernel of this build takes them, and reports whether a quarter or more of
-// the row is zero.
+// nonzeros records the indexes of row's nonzero elements and reports
+// whether a quarter or more of the row is zero.
 func (s *Scratch) nonzeros(row []float64) bool {
-	if !sparseAsm() {
-		s.all = s.all[:0]
-		for l, v := range row {
-			if v != 0 {
-				s.all = append(s.all, int32(l))
-			}
-		}
-		return 4*len(s.all) <= 3*len(row)
-	}
-	s.even, s.odd = s.even[:0], s.odd[:0]
-	for l := 0; l+1 < len(row); l += 2 {
-		if row[l] != 0 {
-			s.even = append(s.even, int32(l))
-		}
-		if row[l+1] != 0 {
-			s.odd = append(s.odd, int32(l+1))
+	s.nz = s.nz[:0]
+	for l, v := range row {
+		if v != 0 {
+			s.nz = append(s.nz, int32(l))
 		}
 	}
-	if len(row)%2 == 1 && row[len(row)-1] != 0 {
-		s.even = append(s.even, int32(len(row)-1))
-	}
-	return 4*(len(s.even)+len(s.odd)) <= 3*len(row)
-}
-
-// kern1x16Sparse is row1x16 over the nonzero elements of a that nonzeros
-// recorded: the same result, bit for bit, since the kernels add the same
-// products in the same order, less products of zero, to accumulators that
-// start at +0 and so are never −0.
-func (s *Scratch) kern1x16Sparse(a, b0, b1, c []float64) {
-	if sparseAsm() {
-		kern1x16SparseAsm(a, b0, b1, c, s.even, s.odd)
-		return
-	}
-	genericKern1x8Sparse(s.all, a, b0, c[:nr])
-	genericKern1x8Sparse(s.all, a, b1, c[nr:])
+	return 4*len(s.nz) <= 3*len(row)
 }
 
 // block6x8 sets c[r*ldc+q] += Σ_l a[l*mr+r]·b[l*nr+q] for r < 6, q < 8.
@@ -184,20 +163,18 @@ func block6x8(k int, a, b, c []float64, ldc int) {
 	kern6x8(k, a, b, c, ldc)
 }
 
-// row1x8 sets c[q] += Σ_l a[l]·b[l*nr+q] for q < 8.
-func row1x8(k int, a, b, c []float64) {
+// row1xN sets c[8p+q] += Σ_l a[l]·b[p·k·8+l·8+q] for the np (1, 2 or 4)
+// panels that follow each other in b, q < 8.
+func row1xN(k int, a, b, c []float64, np int) {
 	_ = a[k-1]
-	_ = b[k*nr-1]
-	_ = c[nr-1]
-	kern1x8(k, a, b, c)
-}
-
-// row1x16 sets c[q] += Σ_l a[l]·b0[l*nr+q] and c[nr+q] += Σ_l a[l]·b1[l*nr+q]
-// for q < 8.
-func row1x16(k int, a, b0, b1, c []float64) {
-	_ = a[k-1]
-	_ = b0[k*nr-1]
-	_ = b1[k*nr-1]
-	_ = c[2*nr-1]
-	kern1x16(k, a, b0, b1, c)
+	_ = b[np*k*nr-1]
+	_ = c[np*nr-1]
+	switch np {
+	case 4:
+		kern1x32(k, a, b, c)
+	case 2:
+		kern1x16(k, a, b, c)
+	default:
+		kern1x8(k, a, b, c)
+	}
 }

@@ -152,3 +152,69 @@ func TestSparseRowsExact(t *testing.T) {
 		}
 	}
 }
+
+// A row's result must not depend on the rest of the batch: its place in A,
+// the number of rows, or whether it went through the 6×8 block or a
+// single-row kernel. Splitting a batch over workers relies on this.
+func TestRowsIndependentOfBatch(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	for _, k := range []int{1, 5, 33, 64} {
+		for _, n := range []int{3, 8, 10, 16, 24, 40, 64, 72} {
+			p := Pack(randSlice(rng, k*n), k, n)
+			const m = 13
+			a := randSlice(rng, m*k)
+			for i := range a {
+				if rng.Float64() < 0.5 {
+					a[i] = 0 // relu-like rows exercise the sparse kernel
+				}
+			}
+			c0 := randSlice(rng, m*n)
+			for _, sparse := range []bool{false, true} {
+				whole := append([]float64(nil), c0...)
+				p.MulAdd(whole, a, m, &Scratch{Sparse: sparse})
+				for _, split := range [][2]int{{0, 1}, {5, 6}, {12, 13}, {1, 7}, {3, 12}, {0, 6}} {
+					lo, hi := split[0], split[1]
+					part := append([]float64(nil), c0[lo*n:hi*n]...)
+					p.MulAdd(part, a[lo*k:hi*k], hi-lo, &Scratch{Sparse: sparse})
+					for q := range part {
+						if math.Float64bits(part[q]) != math.Float64bits(whole[lo*n+q]) {
+							t.Fatalf("k=%d n=%d sparse=%v rows %d..%d: c[%d] = %v, in the whole batch %v", k, n, sparse, lo, hi, lo*n+q, part[q], whole[lo*n+q])
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// The assembly's order is one fused multiply-add per l, in order, from +0,
+// then the sum added to c: exactly this loop.
+func TestAssemblyOrder(t *testing.T) {
+	if !Accelerated {
+		t.Skip("no assembly kernels in this build")
+	}
+	rng := rand.New(rand.NewPCG(13, 14))
+	for _, m := range []int{1, 2, 6, 7} {
+		for _, k := range []int{1, 7, 64} {
+			for _, n := range []int{8, 20, 32, 48} {
+				a, b, c := randSlice(rng, m*k), randSlice(rng, k*n), randSlice(rng, m*n)
+				want := append([]float64(nil), c...)
+				for i := 0; i < m; i++ {
+					for j := 0; j < n; j++ {
+						var s float64
+						for l := 0; l < k; l++ {
+							s = math.FMA(a[i*k+l], b[l*n+j], s)
+						}
+						want[i*n+j] += s
+					}
+				}
+				Pack(b, k, n).MulAdd(c, a, m, &Scratch{})
+				for i := range c {
+					if math.Float64bits(c[i]) != math.Float64bits(want[i]) {
+						t.Fatalf("m=%d k=%d n=%d: c[%d] = %v, want %v", m, k, n, i, c[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}

@@ -179,6 +179,23 @@ func genericKern1x8(k int, a, b, c []float64) {
 	c[7] += c7
 }
 
+// genericKern1xN is genericKern1x8 on each of the np panels that follow
+// each other in b (k×nr values each), into np·nr values of c.
+func genericKern1xN(k int, a, b, c []float64, np int) {
+	for p := 0; p < np; p++ {
+		genericKern1x8(k, a, b[p*k*nr:(p+1)*k*nr], c[p*nr:(p+1)*nr])
+	}
+}
+
+// genericKern1xNSparse is genericKern1x8Sparse on each of the np panels
+// that follow each other in b, into np·nr values of c.
+func genericKern1xNSparse(idx []int32, a, b, c []float64, np int) {
+	size := len(b) / np
+	for p := 0; p < np; p++ {
+		genericKern1x8Sparse(idx, a, b[p*size:(p+1)*size], c[p*nr:(p+1)*nr])
+	}
+}
+
 // genericKern1x8Sparse is genericKern1x8 over the elements of a at the
 // ascending indexes idx, the nonzero ones: c[q] += Σ_{l ∈ idx} a[l]·b[l*nr+q].
 func genericKern1x8Sparse(idx []int32, a, b, c []float64) {

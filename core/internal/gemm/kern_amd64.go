@@ -18,10 +18,13 @@ func kern6x8AVX2(k int, a, b, c *float64, ldc int)
 func kern1x8AVX2(k int, a, b, c *float64)
 
 //go:noescape
-func kern1x16AVX2(k int, a, b0, b1, c *float64)
+func kern1x16AVX2(k int, a, b, c *float64, stride int)
 
 //go:noescape
-func kern1x16SparseAVX2(a, b0, b1, c *float64, even, odd *int32, ne, no int)
+func kern1x32AVX2(k int, a, b, c *float64, stride int)
+
+//go:noescape
+func kern1x32SparseAVX2(a, b, c *float64, stride int, idx *int32, n int)
 
 func kern6x8(k int, a, b, c []float64, ldc int) {
 	if Accelerated {
@@ -39,27 +42,30 @@ func kern1x8(k int, a, b, c []float64) {
 	genericKern1x8(k, a, b, c)
 }
 
-func kern1x16(k int, a, b0, b1, c []float64) {
+func kern1x16(k int, a, b, c []float64) {
 	if Accelerated {
-		kern1x16AVX2(k, &a[0], &b0[0], &b1[0], &c[0])
+		kern1x16AVX2(k, &a[0], &b[0], &c[0], k*nr)
 		return
 	}
-	genericKern1x8(k, a, b0, c[:nr])
-	genericKern1x8(k, a, b1, c[nr:])
+	genericKern1xN(k, a, b, c, 2)
 }
 
-// sparseAsm reports whether the sparse single-row kernel is assembly.
-func sparseAsm() bool { return Accelerated }
+func kern1x32(k int, a, b, c []float64) {
+	if Accelerated {
+		kern1x32AVX2(k, &a[0], &b[0], &c[0], k*nr)
+		return
+	}
+	genericKern1xN(k, a, b, c, 4)
+}
 
-// kern1x16SparseAsm is kern1x16AVX2 over the nonzero elements of a, whose
-// indexes at even and odd l are in even and odd.
-func kern1x16SparseAsm(a, b0, b1, c []float64, even, odd []int32) {
-	var e, o *int32
-	if len(even) > 0 {
-		e = &even[0]
+func kern1x32Sparse(idx []int32, a, b, c []float64) {
+	if !Accelerated {
+		genericKern1xNSparse(idx, a, b, c, 4)
+		return
 	}
-	if len(odd) > 0 {
-		o = &odd[0]
+	var p *int32
+	if len(idx) > 0 {
+		p = &idx[0]
 	}
-	kern1x16SparseAVX2(&a[0], &b0[0], &b1[0], &c[0], e, o, len(even), len(odd))
+	kern1x32SparseAVX2(&a[0], &b[0], &c[0], len(b)/4, p, len(idx))
 }

@@ -90,11 +90,15 @@ store6:
 	VZEROUPPER
 	RET
 
+// The single-row kernels below sum each output exactly as the 6×8 block
+// does: one accumulator per element, starting at +0, one FMA for each l in
+// order, then added to c. So a row's result does not depend on whether it
+// went through the block or alone, on its place in a batch, or on the batch
+// size: a batch split in any way gives the same values bit for bit.
+
 // func kern1x8AVX2(k int, a, b, c *float64)
 //
-// c[q] += Σ_l a[l]·b[l*8+q] for q < 8. Four accumulator pairs, one for each
-// of four consecutive l, keep four FMA chains in flight; they are summed at
-// the end.
+// c[q] += Σ_l a[l]·b[l*8+q] for q < 8, in the order of l.
 TEXT ·kern1x8AVX2(SB), NOSPLIT, $0-32
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
@@ -103,55 +107,19 @@ TEXT ·kern1x8AVX2(SB), NOSPLIT, $0-32
 
 	VXORPD Y0, Y0, Y0
 	VXORPD Y1, Y1, Y1
-	VXORPD Y2, Y2, Y2
-	VXORPD Y3, Y3, Y3
-	VXORPD Y4, Y4, Y4
-	VXORPD Y5, Y5, Y5
-	VXORPD Y6, Y6, Y6
-	VXORPD Y7, Y7, Y7
+	TESTQ  CX, CX
+	JZ     store8
 
-	CMPQ CX, $4
-	JLT  tail1
-
-loop1:
-	VBROADCASTSD (SI), Y8
-	VFMADD231PD  (DI), Y8, Y0
-	VFMADD231PD  32(DI), Y8, Y1
-	VBROADCASTSD 8(SI), Y9
-	VFMADD231PD  64(DI), Y9, Y2
-	VFMADD231PD  96(DI), Y9, Y3
-	VBROADCASTSD 16(SI), Y10
-	VFMADD231PD  128(DI), Y10, Y4
-	VFMADD231PD  160(DI), Y10, Y5
-	VBROADCASTSD 24(SI), Y11
-	VFMADD231PD  192(DI), Y11, Y6
-	VFMADD231PD  224(DI), Y11, Y7
-	ADDQ         $32, SI
-	ADDQ         $256, DI
-	SUBQ         $4, CX
-	CMPQ         CX, $4
-	JGE          loop1
-
-tail1:
-	TESTQ CX, CX
-	JZ    sum1
-
-tailloop1:
+loop8:
 	VBROADCASTSD (SI), Y8
 	VFMADD231PD  (DI), Y8, Y0
 	VFMADD231PD  32(DI), Y8, Y1
 	ADDQ         $8, SI
 	ADDQ         $64, DI
 	DECQ         CX
-	JNZ          tailloop1
+	JNZ          loop8
 
-sum1:
-	VADDPD  Y2, Y0, Y0
-	VADDPD  Y3, Y1, Y1
-	VADDPD  Y6, Y4, Y4
-	VADDPD  Y7, Y5, Y5
-	VADDPD  Y4, Y0, Y0
-	VADDPD  Y5, Y1, Y1
+store8:
 	VADDPD  (DX), Y0, Y0
 	VMOVUPD Y0, (DX)
 	VADDPD  32(DX), Y1, Y1
@@ -159,29 +127,25 @@ sum1:
 	VZEROUPPER
 	RET
 
-// func kern1x16AVX2(k int, a, b0, b1, c *float64)
+// func kern1x16AVX2(k int, a, b, c *float64, stride int)
 //
-// c[q] += Σ_l a[l]·b0[l*8+q] and c[8+q] += Σ_l a[l]·b1[l*8+q] for q < 8:
-// one row against two panels, so each broadcast of a[l] feeds four FMAs.
-// Two accumulator sets, for even and odd l, keep eight FMA chains in flight.
+// c[q] += Σ_l a[l]·b[p*stride+l*8+q'] for the two panels p = 0, 1 that start
+// stride elements apart (q = 8p + q'), in the order of l.
 TEXT ·kern1x16AVX2(SB), NOSPLIT, $0-40
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
-	MOVQ b0+16(FP), DI
-	MOVQ b1+24(FP), BX
-	MOVQ c+32(FP), DX
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ stride+32(FP), R8
+	SHLQ $3, R8
+	LEAQ (DI)(R8*1), BX
 
 	VXORPD Y0, Y0, Y0
 	VXORPD Y1, Y1, Y1
 	VXORPD Y2, Y2, Y2
 	VXORPD Y3, Y3, Y3
-	VXORPD Y4, Y4, Y4
-	VXORPD Y5, Y5, Y5
-	VXORPD Y6, Y6, Y6
-	VXORPD Y7, Y7, Y7
-
-	CMPQ CX, $2
-	JLT  tail16
+	TESTQ  CX, CX
+	JZ     store16
 
 loop16:
 	VBROADCASTSD (SI), Y8
@@ -189,32 +153,13 @@ loop16:
 	VFMADD231PD  32(DI), Y8, Y1
 	VFMADD231PD  (BX), Y8, Y2
 	VFMADD231PD  32(BX), Y8, Y3
-	VBROADCASTSD 8(SI), Y9
-	VFMADD231PD  64(DI), Y9, Y4
-	VFMADD231PD  96(DI), Y9, Y5
-	VFMADD231PD  64(BX), Y9, Y6
-	VFMADD231PD  96(BX), Y9, Y7
-	ADDQ         $16, SI
-	ADDQ         $128, DI
-	ADDQ         $128, BX
-	SUBQ         $2, CX
-	CMPQ         CX, $2
-	JGE          loop16
+	ADDQ         $8, SI
+	ADDQ         $64, DI
+	ADDQ         $64, BX
+	DECQ         CX
+	JNZ          loop16
 
-tail16:
-	TESTQ CX, CX
-	JZ    sum16
-	VBROADCASTSD (SI), Y8
-	VFMADD231PD  (DI), Y8, Y0
-	VFMADD231PD  32(DI), Y8, Y1
-	VFMADD231PD  (BX), Y8, Y2
-	VFMADD231PD  32(BX), Y8, Y3
-
-sum16:
-	VADDPD  Y4, Y0, Y0
-	VADDPD  Y5, Y1, Y1
-	VADDPD  Y6, Y2, Y2
-	VADDPD  Y7, Y3, Y3
+store16:
 	VADDPD  (DX), Y0, Y0
 	VMOVUPD Y0, (DX)
 	VADDPD  32(DX), Y1, Y1
@@ -226,23 +171,21 @@ sum16:
 	VZEROUPPER
 	RET
 
-// func kern1x16SparseAVX2(a, b0, b1, c *float64, even, odd *int32, ne, no int)
+// func kern1x32AVX2(k int, a, b, c *float64, stride int)
 //
-// kern1x16AVX2 over the nonzero elements of a only: even and odd hold the
-// indexes l of a's nonzero elements at even and odd l, ascending. Each
-// index goes to the accumulators its parity has in kern1x16AVX2 (Y0–Y3
-// even, Y4–Y7 odd), in the same order, so the result is the dense
-// kernel's bit for bit: a skipped term adds a zero product to an
-// accumulator that is never −0.
-TEXT ·kern1x16SparseAVX2(SB), NOSPLIT, $0-64
-	MOVQ a+0(FP), SI
-	MOVQ b0+8(FP), DI
-	MOVQ b1+16(FP), BX
+// kern1x16AVX2 over four panels: each broadcast of a[l] feeds eight FMAs,
+// and eight independent chains keep both FMA units busy.
+TEXT ·kern1x32AVX2(SB), NOSPLIT, $0-40
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
 	MOVQ c+24(FP), DX
-	MOVQ even+32(FP), R8
-	MOVQ odd+40(FP), R9
-	MOVQ ne+48(FP), R10
-	MOVQ no+56(FP), R11
+	MOVQ stride+32(FP), R8
+	SHLQ $3, R8
+	LEAQ (DI)(R8*1), BX
+	LEAQ (BX)(R8*1), R9
+	LEAQ (R9)(R8*1), R10
+	XORQ AX, AX
 
 	VXORPD Y0, Y0, Y0
 	VXORPD Y1, Y1, Y1
@@ -252,65 +195,25 @@ TEXT ·kern1x16SparseAVX2(SB), NOSPLIT, $0-64
 	VXORPD Y5, Y5, Y5
 	VXORPD Y6, Y6, Y6
 	VXORPD Y7, Y7, Y7
+	TESTQ  CX, CX
+	JZ     store32
 
-pairs:
-	TESTQ R10, R10
-	JZ    odds
-	TESTQ R11, R11
-	JZ    evens
-	MOVLQSX      (R8), AX
-	MOVLQSX      (R9), R12
-	VBROADCASTSD (SI)(AX*8), Y8
-	SHLQ         $6, AX
+loop32:
+	VBROADCASTSD (SI), Y8
 	VFMADD231PD  (DI)(AX*1), Y8, Y0
 	VFMADD231PD  32(DI)(AX*1), Y8, Y1
 	VFMADD231PD  (BX)(AX*1), Y8, Y2
 	VFMADD231PD  32(BX)(AX*1), Y8, Y3
-	VBROADCASTSD (SI)(R12*8), Y9
-	SHLQ         $6, R12
-	VFMADD231PD  (DI)(R12*1), Y9, Y4
-	VFMADD231PD  32(DI)(R12*1), Y9, Y5
-	VFMADD231PD  (BX)(R12*1), Y9, Y6
-	VFMADD231PD  32(BX)(R12*1), Y9, Y7
-	ADDQ         $4, R8
-	ADDQ         $4, R9
-	DECQ         R10
-	DECQ         R11
-	JMP          pairs
+	VFMADD231PD  (R9)(AX*1), Y8, Y4
+	VFMADD231PD  32(R9)(AX*1), Y8, Y5
+	VFMADD231PD  (R10)(AX*1), Y8, Y6
+	VFMADD231PD  32(R10)(AX*1), Y8, Y7
+	ADDQ         $8, SI
+	ADDQ         $64, AX
+	DECQ         CX
+	JNZ          loop32
 
-evens:
-	TESTQ        R10, R10
-	JZ           sumsp
-	MOVLQSX      (R8), AX
-	VBROADCASTSD (SI)(AX*8), Y8
-	SHLQ         $6, AX
-	VFMADD231PD  (DI)(AX*1), Y8, Y0
-	VFMADD231PD  32(DI)(AX*1), Y8, Y1
-	VFMADD231PD  (BX)(AX*1), Y8, Y2
-	VFMADD231PD  32(BX)(AX*1), Y8, Y3
-	ADDQ         $4, R8
-	DECQ         R10
-	JMP          evens
-
-odds:
-	TESTQ        R11, R11
-	JZ           sumsp
-	MOVLQSX      (R9), R12
-	VBROADCASTSD (SI)(R12*8), Y9
-	SHLQ         $6, R12
-	VFMADD231PD  (DI)(R12*1), Y9, Y4
-	VFMADD231PD  32(DI)(R12*1), Y9, Y5
-	VFMADD231PD  (BX)(R12*1), Y9, Y6
-	VFMADD231PD  32(BX)(R12*1), Y9, Y7
-	ADDQ         $4, R9
-	DECQ         R11
-	JMP          odds
-
-sumsp:
-	VADDPD  Y4, Y0, Y0
-	VADDPD  Y5, Y1, Y1
-	VADDPD  Y6, Y2, Y2
-	VADDPD  Y7, Y3, Y3
+store32:
 	VADDPD  (DX), Y0, Y0
 	VMOVUPD Y0, (DX)
 	VADDPD  32(DX), Y1, Y1
@@ -319,5 +222,78 @@ sumsp:
 	VMOVUPD Y2, 64(DX)
 	VADDPD  96(DX), Y3, Y3
 	VMOVUPD Y3, 96(DX)
+	VADDPD  128(DX), Y4, Y4
+	VMOVUPD Y4, 128(DX)
+	VADDPD  160(DX), Y5, Y5
+	VMOVUPD Y5, 160(DX)
+	VADDPD  192(DX), Y6, Y6
+	VMOVUPD Y6, 192(DX)
+	VADDPD  224(DX), Y7, Y7
+	VMOVUPD Y7, 224(DX)
+	VZEROUPPER
+	RET
+
+// func kern1x32SparseAVX2(a, b, c *float64, stride int, idx *int32, n int)
+//
+// kern1x32AVX2 over the n indexes l in idx only (a's nonzero elements,
+// ascending): the same products in the same order, less products of zero,
+// which leave an accumulator that is never −0 unchanged. So the result is
+// the dense kernel's bit for bit.
+TEXT ·kern1x32SparseAVX2(SB), NOSPLIT, $0-48
+	MOVQ a+0(FP), SI
+	MOVQ b+8(FP), DI
+	MOVQ c+16(FP), DX
+	MOVQ stride+24(FP), R8
+	MOVQ idx+32(FP), R11
+	MOVQ n+40(FP), CX
+	SHLQ $3, R8
+	LEAQ (DI)(R8*1), BX
+	LEAQ (BX)(R8*1), R9
+	LEAQ (R9)(R8*1), R10
+
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	VXORPD Y2, Y2, Y2
+	VXORPD Y3, Y3, Y3
+	VXORPD Y4, Y4, Y4
+	VXORPD Y5, Y5, Y5
+	VXORPD Y6, Y6, Y6
+	VXORPD Y7, Y7, Y7
+	TESTQ  CX, CX
+	JZ     storesp
+
+loopsp:
+	MOVLQSX      (R11), AX
+	VBROADCASTSD (SI)(AX*8), Y8
+	SHLQ         $6, AX
+	VFMADD231PD  (DI)(AX*1), Y8, Y0
+	VFMADD231PD  32(DI)(AX*1), Y8, Y1
+	VFMADD231PD  (BX)(AX*1), Y8, Y2
+	VFMADD231PD  32(BX)(AX*1), Y8, Y3
+	VFMADD231PD  (R9)(AX*1), Y8, Y4
+	VFMADD231PD  32(R9)(AX*1), Y8, Y5
+	VFMADD231PD  (R10)(AX*1), Y8, Y6
+	VFMADD231PD  32(R10)(AX*1), Y8, Y7
+	ADDQ         $4, R11
+	DECQ         CX
+	JNZ          loopsp
+
+storesp:
+	VADDPD  (DX), Y0, Y0
+	VMOVUPD Y0, (DX)
+	VADDPD  32(DX), Y1, Y1
+	VMOVUPD Y1, 32(DX)
+	VADDPD  64(DX), Y2, Y2
+	VMOVUPD Y2, 64(DX)
+	VADDPD  96(DX), Y3, Y3
+	VMOVUPD Y3, 96(DX)
+	VADDPD  128(DX), Y4, Y4
+	VMOVUPD Y4, 128(DX)
+	VADDPD  160(DX), Y5, Y5
+	VMOVUPD Y5, 160(DX)
+	VADDPD  192(DX), Y6, Y6
+	VMOVUPD Y6, 192(DX)
+	VADDPD  224(DX), Y7, Y7
+	VMOVUPD Y7, 224(DX)
 	VZEROUPPER
 	RET
