@@ -20,11 +20,7 @@ func (a Activation) valid() bool { return a == ReLU || a == Tanh || a == Identit
 func (a Activation) apply(v []float64) {
 	switch a {
 	case ReLU:
-		for i, x := range v {
-			if !(x > 0) && !math.IsNaN(x) {
-				v[i] = 0
-			}
-		}
+		reluTo(v, v)
 	case Tanh:
 		for i, x := range v {
 			v[i] = math.Tanh(x)

@@ -24,3 +24,23 @@ func TestTanhProx(t *testing.T) {
 		t.Errorf("α=1 must be tanh")
 	}
 }
+
+// relu keeps a NaN a NaN (so that the solver sees it), sends −0 and every
+// negative value to +0, and leaves the rest.
+func TestReLUSpecialValues(t *testing.T) {
+	in := []float64{math.NaN(), math.Copysign(0, -1), 0, -1e-300, -3, math.Inf(-1), 2, math.Inf(1), 5e-324}
+	want := []float64{math.NaN(), 0, 0, 0, 0, 0, 2, math.Inf(1), 5e-324}
+	v := append([]float64(nil), in...)
+	ReLU.apply(v)
+	for i := range v {
+		if math.IsNaN(want[i]) {
+			if !math.IsNaN(v[i]) {
+				t.Errorf("relu(%v) = %v, want NaN", in[i], v[i])
+			}
+			continue
+		}
+		if math.Float64bits(v[i]) != math.Float64bits(want[i]) {
+			t.Errorf("relu(%v) = %v (bits %x), want %v", in[i], v[i], math.Float64bits(v[i]), want[i])
+		}
+	}
+}

@@ -23,7 +23,8 @@ func benchModel(b *testing.B, h int, param model.Parametrization) *model.Model {
 }
 
 // BenchmarkSolve is a forward solve to a relative residual of 1e-4, per
-// solver, at h = 64 and 256 and batch 1 and 256.
+// solver, at h = 64 and 256 and batch 1 and 256, on one goroutine (and a
+// batch of 256 spread over two, "workers=2").
 func BenchmarkSolve(b *testing.B) {
 	for _, h := range []int{64, 256} {
 		for _, n := range []int{1, 256} {
@@ -34,20 +35,29 @@ func BenchmarkSolve(b *testing.B) {
 				{model.Direct, &api.Picard{}}, {model.Direct, &api.Anderson{}}, {model.Direct, &api.Broyden{}},
 				{model.Monotone, &api.PeacemanRachford{}}, {model.Monotone, &api.ForwardBackward{}},
 			} {
-				b.Run(fmt.Sprintf("h=%d/batch=%d/%s/%s", h, n, c.param, c.meth), func(b *testing.B) {
-					m := benchModel(b, h, c.param)
-					x := modeltest.RandomInputs(22, n, 64)
-					s := api.Settings{Method: c.meth, RelTol: 1e-4, MaxIter: 500}
-					var iters int
-					for b.Loop() {
-						out, err := m.Infer(context.Background(), x, s)
-						if err != nil {
-							b.Fatal(err)
+				for _, w := range []int{1, 2} {
+					name := fmt.Sprintf("h=%d/batch=%d/%s/%s", h, n, c.param, c.meth)
+					if w > 1 {
+						if n == 1 {
+							continue // one sample runs on one goroutine
 						}
-						iters = out.Result.Iterations
+						name += fmt.Sprintf("/workers=%d", w)
 					}
-					b.ReportMetric(float64(iters), "iters")
-				})
+					b.Run(name, func(b *testing.B) {
+						m := benchModel(b, h, c.param)
+						x := modeltest.RandomInputs(22, n, 64)
+						s := api.Settings{Method: c.meth, RelTol: 1e-4, MaxIter: 500, Workers: w}
+						var iters int
+						for b.Loop() {
+							out, err := m.Infer(context.Background(), x, s)
+							if err != nil {
+								b.Fatal(err)
+							}
+							iters = out.Result.Iterations
+						}
+						b.ReportMetric(float64(iters), "iters")
+					})
+				}
 			}
 		}
 	}
@@ -85,7 +95,7 @@ func BenchmarkConvSolve(b *testing.B) {
 	for _, n := range []int{1, 64} {
 		b.Run(fmt.Sprintf("batch=%d", n), func(b *testing.B) {
 			x := modeltest.RandomInputs(65, n, 64)
-			s := api.Settings{Method: &api.Anderson{Memory: 5}, RelTol: 1e-4, MaxIter: 100}
+			s := api.Settings{Method: &api.Anderson{Memory: 5}, RelTol: 1e-4, MaxIter: 100, Workers: 1}
 			var evals float64
 			for b.Loop() {
 				out, err := m.Infer(context.Background(), x, s)

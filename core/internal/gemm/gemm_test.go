@@ -83,7 +83,7 @@ func BenchmarkMulAdd(b *testing.B) {
 	for _, sh := range []struct {
 		m, k, n int
 		relu    bool // half of A zero, as after a relu, with Scratch.Sparse
-	}{{1, 64, 64, false}, {1, 64, 64, true}, {1, 256, 256, false}, {1, 256, 256, true}, {256, 64, 64, false}, {256, 256, 256, false}} {
+	}{{1, 64, 64, false}, {1, 64, 64, true}, {1, 256, 256, false}, {1, 256, 256, true}, {256, 64, 64, false}, {256, 256, 256, false}, {1, 1024, 1024, false}, {256, 1024, 1024, false}} {
 		rng := rand.New(rand.NewPCG(5, 6))
 		a, bm, c := randSlice(rng, sh.m*sh.k), randSlice(rng, sh.k*sh.n), make([]float64, sh.m*sh.n)
 		p := Pack(bm, sh.k, sh.n)
