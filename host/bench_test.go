@@ -22,27 +22,33 @@ import (
 // BenchmarkInfer is a forward solve of a direct deq-dense model (p=64,
 // q=10, relu), natively and in the sandbox, in one run: exactly 30 Picard
 // iterations (the kernels and the solver's bookkeeping), and Anderson to a
-// relative residual of 1e-4. With -tags purego the native side runs the
-// same Go kernels as the WebAssembly build.
+// relative residual of 1e-4; one thread each. "wasm" runs the host's
+// WebAssembly SIMD kernels, "wasm-nosimd" the module's Go kernels. With
+// -tags purego the native side runs the same Go kernels as the WebAssembly
+// build.
 func BenchmarkInfer(b *testing.B) {
-	rt := sharedRuntime(b)
+	rt, plain := sharedRuntime(b), noSIMDRuntime(b)
 	ctx := context.Background()
 	for _, h := range []int{64, 256} {
 		file := encode(b, randomDense(21, model.ReLU, h, 64, 10))
 		nm, wm := pair(b, rt, file)
+		pm, err := plain.Load(ctx, file)
+		if err != nil {
+			b.Fatal(err)
+		}
 		for _, n := range []int{1, 64} {
 			x := randomInputs(22, n, 64)
 			for _, c := range []struct {
 				name string
 				s    api.Settings
 			}{
-				{"picard30", api.Settings{Method: &api.Picard{}, MaxIter: 30, RelTol: -1}},
-				{"anderson", api.Settings{Method: &api.Anderson{}, MaxIter: 500, RelTol: 1e-4}},
+				{"picard30", api.Settings{Method: &api.Picard{}, MaxIter: 30, RelTol: -1, Workers: 1}},
+				{"anderson", api.Settings{Method: &api.Anderson{}, MaxIter: 500, RelTol: 1e-4, Workers: 1}},
 			} {
 				for _, side := range []struct {
 					name  string
 					infer func(context.Context, []float64, api.Settings) (*api.Output, error)
-				}{{"native", nm.Infer}, {"wasm", wm.Infer}} {
+				}{{"native", nm.Infer}, {"wasm", wm.Infer}, {"wasm-nosimd", pm.Infer}} {
 					b.Run(fmt.Sprintf("h=%d/batch=%d/%s/%s", h, n, c.name, side.name), func(b *testing.B) {
 						var iters int
 						for b.Loop() {
@@ -64,20 +70,24 @@ func BenchmarkInfer(b *testing.B) {
 // I = 16, G = 4, pool 2) by Anderson to 1e-4, natively and in the sandbox,
 // batch 1 and 64.
 func BenchmarkInferConv(b *testing.B) {
-	rt := sharedRuntime(b)
+	rt, plain := sharedRuntime(b), noSIMDRuntime(b)
 	ctx := context.Background()
 	c, err := model.NewConv(model.ConvConfig{InChannels: 1, Height: 8, Width: 8, Channels: 32, Inner: 16, Groups: 4, Pool: 2, Out: 10}, rand.New(rand.NewPCG(1, 64)))
 	if err != nil {
 		b.Fatal(err)
 	}
 	nm, wm := pair(b, rt, encode(b, c))
-	s := api.Settings{Method: &api.Anderson{Memory: 5}, RelTol: 1e-4, MaxIter: 100}
+	pm, err := plain.Load(ctx, encode(b, c))
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := api.Settings{Method: &api.Anderson{Memory: 5}, RelTol: 1e-4, MaxIter: 100, Workers: 1}
 	for _, n := range []int{1, 64} {
 		x := randomInputs(65, n, 64)
 		for _, side := range []struct {
 			name  string
 			infer func(context.Context, []float64, api.Settings) (*api.Output, error)
-		}{{"native", nm.Infer}, {"wasm", wm.Infer}} {
+		}{{"native", nm.Infer}, {"wasm", wm.Infer}, {"wasm-nosimd", pm.Infer}} {
 			b.Run(fmt.Sprintf("batch=%d/%s", n, side.name), func(b *testing.B) {
 				for b.Loop() {
 					out, err := side.infer(ctx, x, s)

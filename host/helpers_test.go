@@ -121,6 +121,13 @@ var shared struct {
 	err  error
 }
 
+// noSIMDRuntime is a Runtime of its own whose instances run the module's Go
+// kernels (Config.NoSIMD), closed when the test ends.
+func noSIMDRuntime(tb testing.TB) *Runtime {
+	tb.Helper()
+	return newRuntime(tb, Config{NoSIMD: true})
+}
+
 func sharedRuntime(tb testing.TB) *Runtime {
 	tb.Helper()
 	shared.once.Do(func() {

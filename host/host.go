@@ -75,6 +75,11 @@ type Config struct {
 	// Instances bounds the instances, and so the calls that run in
 	// parallel; 0 means runtime.GOMAXPROCS(0).
 	Instances int
+	// NoSIMD runs the module's own Go kernels rather than the WebAssembly
+	// SIMD matrix product (wasm.Kernels) the host otherwise wires into each
+	// instance. The results are the same bit for bit; it is slower, and
+	// there for comparisons.
+	NoSIMD bool
 	// MemoryLimit caps the memory of each instance, in bytes, rounded down
 	// to 64 KiB pages; 0 means DefaultMemoryLimit. A call that needs more
 	// fails with ErrOutOfMemory.
@@ -97,6 +102,7 @@ type Runtime struct {
 	cache    wazero.CompilationCache // the cache New opened, closed with the Runtime
 	compiled wazero.CompiledModule
 	memory   int64 // each instance's memory limit, in bytes
+	kernels  *kernels
 
 	idle  chan *instance // instances ready for a call
 	slots chan struct{}  // one token per live instance
@@ -164,7 +170,7 @@ func (r *Runtime) compile(ctx context.Context, rc wazero.RuntimeConfig, c Config
 		}
 	}
 	if cache != nil {
-		if err = r.compileWith(ctx, rc.WithCompilationCache(cache)); err == nil {
+		if err = r.compileWith(ctx, rc.WithCompilationCache(cache), c.NoSIMD); err == nil {
 			return nil
 		}
 		r.closeEngine(ctx)
@@ -176,13 +182,16 @@ func (r *Runtime) compile(ctx context.Context, rc wazero.RuntimeConfig, c Config
 		}
 		fmt.Fprintf(c.Warnings, "warning: the WebAssembly compilation cache (%s) cannot be used, compiling without it: %v\n", where, err)
 	}
-	return r.compileWith(ctx, rc)
+	return r.compileWith(ctx, rc, c.NoSIMD)
 }
 
-func (r *Runtime) compileWith(ctx context.Context, rc wazero.RuntimeConfig) error {
+func (r *Runtime) compileWith(ctx context.Context, rc wazero.RuntimeConfig, noSIMD bool) error {
 	r.rt = wazero.NewRuntimeWithConfig(ctx, rc)
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, r.rt); err != nil {
 		return fmt.Errorf("host: WASI: %w", err)
+	}
+	if err := r.instantiateKernelImports(ctx, noSIMD); err != nil {
+		return err
 	}
 	// Compile on every core: most of a cold start without the cache.
 	compiled, err := r.rt.CompileModule(experimental.WithCompilationWorkers(ctx, runtime.GOMAXPROCS(0)), wasm.Module())

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -877,4 +878,54 @@ func TestWorkers(t *testing.T) {
 	if !errors.As(gerr, &gs) || !errors.As(werr, &ws) || *gs != *ws {
 		t.Fatalf("SolveError %+v over three instances, %+v on one", gs, ws)
 	}
+}
+
+// The host's WebAssembly SIMD kernels give the module's Go kernels' results
+// bit for bit (so the native purego build's too), for every shape the
+// product takes: batches of one, of pairs and odd ones, partial panels,
+// rows of zeros, and convolutions; and they are called.
+func TestSIMDKernels(t *testing.T) {
+	ctx := context.Background()
+	simd, plain := newRuntime(t, Config{Instances: 1}), noSIMDRuntime(t)
+	files := map[string][]byte{
+		"dense relu h=20": encode(t, randomDense(31, model.ReLU, 20, 7, 3)),
+		"dense tanh h=64": encode(t, randomDense(32, model.Tanh, 64, 9, 10)),
+		"dense relu h=3":  encode(t, randomDense(33, model.ReLU, 3, 2, 2)),
+		"mlp":             encode(t, randomMLP(34, model.ReLU, 40, 6, 3)),
+		"deq-conv":        encode(t, smallConv(t)),
+	}
+	for name, file := range files {
+		sm, err := simd.Load(ctx, file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pm, err := plain.Load(ctx, file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := sm.Info().In
+		for _, n := range []int{1, 2, 7, 13} {
+			x := randomInputs(uint64(35+n), n, in)
+			for _, s := range []api.Settings{{Method: &api.Picard{}, MaxIter: 12, RelTol: -1}, {MaxIter: 40}} {
+				want, werr := pm.Infer(ctx, x, s)
+				got, gerr := sm.Infer(ctx, x, s)
+				if fmt.Sprint(gerr) != fmt.Sprint(werr) || !reflect.DeepEqual(got, want) {
+					t.Fatalf("%s, %d samples, %v: SIMD kernels and Go kernels differ (errors %v, %v)", name, n, s.Method, gerr, werr)
+				}
+			}
+		}
+	}
+	if simd.kernels.calls.Load() == 0 || plain.kernels.calls.Load() != 0 {
+		t.Fatalf("f64_muladd calls: %d with SIMD, %d without", simd.kernels.calls.Load(), plain.kernels.calls.Load())
+	}
+}
+
+// smallConv is a deq-conv model of the digits' shape at C = 12.
+func smallConv(t *testing.T) *model.Conv {
+	t.Helper()
+	c, err := model.NewConv(model.ConvConfig{InChannels: 1, Height: 8, Width: 8, Channels: 12, Inner: 8, Groups: 4, Pool: 2, Out: 10}, rand.New(rand.NewPCG(3, 4)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

@@ -57,6 +57,7 @@ type instance struct {
 	// buf is a guest buffer of bufCap bytes for model files and inputs.
 	buf    uint32
 	bufCap int
+	detach func(context.Context) // frees the instance's SIMD kernels
 	// broken is set when a call trapped: the instance is thrown away.
 	broken bool
 	memory int64 // the memory limit, for a TrapError
@@ -81,6 +82,10 @@ func (r *Runtime) newInstance(ctx context.Context) (*instance, error) {
 		return nil, in.trap(fmt.Errorf("instantiating the module: %w", err))
 	}
 	in.mod, in.mem = mod, mod.Memory()
+	if in.detach, err = r.kernels.attach(ctx, r.rt, mod); err != nil {
+		_ = mod.Close(ctx)
+		return nil, err
+	}
 	for i, name := range exports {
 		if in.fns[i] = mod.ExportedFunction(name); in.fns[i] == nil {
 			in.close(ctx)
@@ -105,6 +110,9 @@ func (r *Runtime) newInstance(ctx context.Context) (*instance, error) {
 }
 
 func (in *instance) close(ctx context.Context) {
+	if in.detach != nil {
+		in.detach(ctx)
+	}
 	if in.mod != nil {
 		_ = in.mod.Close(ctx)
 	}

@@ -2,11 +2,9 @@
 // browser WASI shim, a pnp model resized to the photograph (pnpfile.js), one
 // plain iteration y ← G(y, x) a step, the restored image and its PSNR posted
 // after each. A newer request cancels the one under way.
-import { WASI, OpenFile, File, ConsoleStdout } from './node_modules/@bjorn3/browser_wasi_shim/dist/index.js';
-import { Implicit } from '../../wasm/js/implicit.mjs';
+import { startImplicit } from './instance.js';
 import { parse, tensor, resized, blur, gaussianNoise, psnr } from './pnpfile.js';
 
-const wasmURL = new URL('../../wasm/implicit.wasm', import.meta.url);
 const modelURL = new URL('./deblur.safetensors', import.meta.url);
 const pace = Number(new URL(self.location.href).searchParams.get('pace') ?? 30); // ms between iterations, for the eye
 
@@ -15,11 +13,7 @@ let loaded = null; // {w, h, model}
 let latest = 0;
 
 async function start() {
-  const fds = [new OpenFile(new File([])), ConsoleStdout.lineBuffered(console.log), ConsoleStdout.lineBuffered(console.warn)];
-  const wasi = new WASI([], [], fds);
-  const { instance } = await WebAssembly.instantiateStreaming(fetch(wasmURL), { wasi_snapshot_preview1: wasi.wasiImport });
-  wasi.initialize(instance);
-  im = new Implicit(instance);
+  ({ im } = await startImplicit());
   file = new Uint8Array(await (await fetch(modelURL)).arrayBuffer());
   const st = parse(file);
   const meta = st.header.__metadata__;

@@ -19,7 +19,7 @@ let request = 0;
 let ready = false;
 
 // State the browser test reads.
-window.implicitDemo = { ready: false, done: false, digit: null, iterations: 0, pixels: null, kind: null };
+window.implicitDemo = { ready: false, done: false, digit: null, iterations: 0, pixels: null, kind: null, simd: null };
 
 const barEls = [];
 for (let c = 0; c < 10; c++) {
@@ -100,8 +100,8 @@ worker.onmessage = ({ data }) => {
     solver.replaceChildren(new Option(`the model's (${info.method})`, ''), ...methods.map((m) => new Option(m, m)));
     solver.value = chosen;
     ready = true;
-    Object.assign(window.implicitDemo, { ready: true, kind: info.kind });
-    statusEl.textContent = `Ready: ${info.kind} (${info.description}), ${info.params} parameters. Draw a digit.`;
+    Object.assign(window.implicitDemo, { ready: true, kind: info.kind, simd: data.simd });
+    statusEl.textContent = `Ready: ${info.kind} (${info.description}), ${info.params} parameters${data.simd ? ', WebAssembly SIMD kernels' : ''}. Draw a digit.`;
     solve();
     return;
   }

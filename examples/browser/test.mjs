@@ -46,6 +46,7 @@ try {
   page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
   await page.goto(url);
   await page.waitForFunction(() => window.implicitDemo?.ready, null, { timeout: 30000 });
+  if (await page.evaluate(() => window.implicitDemo.simd) !== true) throw new Error('the page runs without the SIMD kernels');
   const box = await page.locator('#pad').boundingBox();
   for (const kind of ['deq-dense', 'deq-conv']) {
     if (kind === 'deq-conv') {

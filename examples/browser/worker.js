@@ -1,27 +1,22 @@
 // The solver, off the main thread: implicit.wasm under a browser WASI shim,
 // one iteration a step so that the page shows the prediction as the
 // iterations run. A newer request cancels the one under way.
-import { WASI, OpenFile, File, ConsoleStdout } from './node_modules/@bjorn3/browser_wasi_shim/dist/index.js';
-import { Implicit, METHODS } from '../../wasm/js/implicit.mjs';
+import { METHODS } from '../../wasm/js/implicit.mjs';
+import { startImplicit } from './instance.js';
 
-const wasmURL = new URL('../../wasm/implicit.wasm', import.meta.url);
 const modelURLs = {
   dense: new URL('../../internal/models/digits.safetensors', import.meta.url),
   conv: new URL('../../internal/models/digits-conv.safetensors', import.meta.url),
 };
 
 let im;
+let simd; // whether the SIMD kernels run (instance.js)
 let model;
 let latest = 0;
 const pace = Number(new URL(self.location.href).searchParams.get('pace') ?? 12); // ms between iterations, for the eye
 
 async function start() {
-  // No files, no environment, no arguments; the guest's stderr goes to the console.
-  const fds = [new OpenFile(new File([])), ConsoleStdout.lineBuffered(console.log), ConsoleStdout.lineBuffered(console.warn)];
-  const wasi = new WASI([], [], fds);
-  const { instance } = await WebAssembly.instantiateStreaming(fetch(wasmURL), { wasi_snapshot_preview1: wasi.wasiImport });
-  wasi.initialize(instance);
-  im = new Implicit(instance);
+  ({ im, simd } = await startImplicit());
   await load('dense');
 }
 
@@ -31,7 +26,7 @@ async function load(name) {
   latest++; // a solve under way stops at its next step
   if (model) model.free();
   model = im.load(file);
-  postMessage({ type: 'ready', name, info: model.info, methods: METHODS });
+  postMessage({ type: 'ready', name, info: model.info, methods: METHODS, simd });
 }
 
 const tick = (ms) => new Promise((r) => setTimeout(r, ms));

@@ -1,5 +1,5 @@
 // Package abi is the binary interface of the implicit WebAssembly module
-// (wasm/implicit.wasm), version 2: the names of its exports, its error codes
+// (wasm/implicit.wasm), version 3: the names of its exports and imports, its error codes
 // and the layouts of the records that cross the boundary, with their Go
 // encoders and decoders. The guest (wasm/internal/guest) and the Go host
 // (host) both use it; wasm/README.md describes the same interface for other
@@ -22,8 +22,16 @@ import (
 )
 
 // Version is the ABI version the module reports from ExportVersion. A host
-// must refuse a module whose version it does not know.
-const Version = 2
+// must refuse a module whose version it does not know. Version 3 added the
+// imports implicit_kernels.available and f64_muladd (ImportKernels).
+const Version = 3
+
+// ImportKernels is the module the guest imports its SIMD kernels from,
+// besides WASI: available() i32, which a host answers 1 when it forwards
+// f64_muladd(c, a, b, m, k, np, ldc) to the kernels' module (wasm/kernels)
+// instantiated against the guest's memory, else 0 (the guest then runs its
+// own Go kernels, with the same results).
+const ImportKernels = "implicit_kernels"
 
 // The exports of the module, besides the memory ("memory") and the WASI
 // reactor's "_initialize", which a host calls once before anything else.

@@ -1,9 +1,9 @@
-// Types of implicit.mjs, the wrapper of implicit.wasm (ABI version 2, see
+// Types of implicit.mjs, the wrapper of implicit.wasm (ABI version 3, see
 // wasm/README.md), written by hand. They name no WebAssembly or DOM type, so
 // they check under any lib: browsers, workers and Node alike.
 
 /** The ABI version this wrapper speaks; the constructor refuses any other. */
-export declare const ABI_VERSION: 2;
+export declare const ABI_VERSION: 3;
 
 /** The solvers, in the order of the Go method table (api.Methods): a Settings record numbers them from 1, 0 being the model's default. */
 export declare const METHODS: readonly ['picard', 'anderson', 'broyden', 'forward-backward', 'peaceman-rachford'];
@@ -17,6 +17,18 @@ export type Status = (typeof STATUS)[number];
 
 /** The kind of an error code: −1 model, −2 problem, −3 diverged, −4 non-finite, −5 handle, −6 argument, −7 internal. */
 export type ErrorKind = 'model' | 'problem' | 'diverged' | 'non-finite' | 'handle' | 'argument' | 'internal';
+
+/**
+ * The imports implicit.wasm takes besides WASI's (implicit_kernels), to merge
+ * into its import object, and attach, which instantiates the SIMD kernels'
+ * module (kernels.wasm, compiled; null for none) against the instance's
+ * memory after instantiation and before the first solve. Without it the
+ * module runs its own Go kernels, with the same results.
+ */
+export declare function kernelImports(): {
+  readonly imports: { readonly implicit_kernels: Record<'available' | 'f64_muladd', (...args: number[]) => number | void> };
+  attach(instance: InstanceLike, kernels: unknown): Promise<void>;
+};
 
 /** An error that crossed the boundary: a negative code, its kind, and the guest's message. */
 export declare class ImplicitError extends Error {
@@ -37,7 +49,7 @@ export interface InstanceLike {
   readonly exports: object;
 }
 
-/** The module's exports (wasm/README.md, "ABI, version 2"): every argument and result is an i32. */
+/** The module's exports (wasm/README.md, "ABI, version 3"): every argument and result is an i32. */
 export interface Exports {
   readonly memory: { readonly buffer: ArrayBuffer };
   implicit_abi_version(): number;

@@ -1,9 +1,10 @@
-// implicit.mjs: a JavaScript wrapper for wasm/implicit.wasm (ABI version 2,
+// implicit.mjs: a JavaScript wrapper for wasm/implicit.wasm (ABI version 3,
 // see wasm/README.md). It works on an instance that is already instantiated
-// with WASI preview 1 imports and initialized (its _initialize called), so
-// the same code runs in Node (node.mjs) and in browsers, with any WASI shim.
+// with WASI preview 1 imports and the kernels' imports (kernelImports) and
+// initialized (its _initialize called), so the same code runs in Node
+// (node.mjs) and in browsers, with any WASI shim.
 
-export const ABI_VERSION = 2;
+export const ABI_VERSION = 3;
 
 /** The solvers, in the order of the Go method table (api.Methods): a Settings record numbers them from 1, 0 being the model's default. */
 export const METHODS = ['picard', 'anderson', 'broyden', 'forward-backward', 'peaceman-rachford'];
@@ -18,6 +19,32 @@ const OUT_SIZE = 88;
 const HEADER = 104;
 const SAMPLE = 48;
 const INFO_HEADER = 88;
+
+/**
+ * kernelImports returns the imports implicit.wasm takes besides WASI's
+ * (implicit_kernels: available and f64_muladd, its matrix product), and
+ * attach, which instantiates the SIMD kernels' module (kernels.wasm, a
+ * WebAssembly.Module, against the instance's memory) once the instance
+ * exists and before it solves. Without attach, or with null (a runtime with
+ * no WebAssembly SIMD), the module runs its own Go kernels: the results are
+ * the same bit for bit, only slower.
+ */
+export function kernelImports() {
+  let muladd = null;
+  return {
+    imports: {
+      implicit_kernels: {
+        available: () => (muladd ? 1 : 0),
+        f64_muladd: (c, a, b, m, k, np, ldc) => muladd(c, a, b, m, k, np, ldc),
+      },
+    },
+    async attach(instance, kernels) {
+      if (!kernels) return;
+      const k = await WebAssembly.instantiate(kernels, { implicit: { memory: instance.exports.memory } });
+      muladd = k.exports.f64_muladd;
+    },
+  };
+}
 
 /** An error that crossed the boundary: code (negative) and kind ('model', 'problem', ...). */
 export class ImplicitError extends Error {

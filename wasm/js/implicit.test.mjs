@@ -3,18 +3,36 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { test } from 'node:test';
-import { ImplicitError, load } from './node.mjs';
+import { ImplicitError, compile, instantiate, load } from './node.mjs';
 
 const torch = new URL('../../testdata/torch/', import.meta.url);
 const csv = (name) => readFileSync(new URL(name, torch), 'utf8').trim().split('\n').map((l) => l.split(',').map(Number));
 
 const im = await load();
 
-test("load() runs the repository's implicit.wasm", () => {
+test("load() runs the repository's implicit.wasm and kernels.wasm", () => {
   // node.mjs prefers a copy beside it, which only `npm pack` makes (and removes).
-  const copy = new URL('implicit.wasm', import.meta.url);
-  assert.ok(!existsSync(copy) || readFileSync(copy).equals(readFileSync(new URL('../implicit.wasm', import.meta.url))),
-    'wasm/js/implicit.wasm, a stale copy left by an interrupted npm pack, would be loaded: remove it');
+  for (const f of ['implicit.wasm', 'kernels.wasm']) {
+    const copy = new URL(f, import.meta.url);
+    assert.ok(!existsSync(copy) || readFileSync(copy).equals(readFileSync(new URL('../' + f, import.meta.url))),
+      `wasm/js/${f}, a stale copy left by an interrupted npm pack, would be loaded: remove it`);
+  }
+});
+
+test('the SIMD kernels give the Go kernels\' results bit for bit', async () => {
+  const plain = await instantiate(await compile(), null);
+  for (const name of ['monotone_relu', 'direct_tanh']) {
+    const file = readFileSync(new URL(`${name}.safetensors`, torch));
+    const x = csv(`${name}.input.csv`).flat();
+    const [a, b] = [im.load(file), plain.load(file)];
+    for (const settings of [{ method: 'picard', maxIter: 7, relTol: -1 }, { maxIter: 50 }]) {
+      const [ya, yb] = [a.infer(x, settings).y, b.infer(x, settings).y];
+      assert.equal(ya.length, yb.length);
+      ya.forEach((v, i) => assert.ok(Object.is(v, yb[i]), `${name}: y[${i}] = ${v} with SIMD, ${yb[i]} without`));
+    }
+    a.free();
+    b.free();
+  }
 });
 
 test('every PyTorch fixture matches PyTorch to 1e-6', () => {

@@ -19,8 +19,15 @@ declare global {
  */
 export declare function compile(path?: string | URL): Promise<WebAssembly.Module>;
 
-/** A ready Implicit on a new instance of module, with no files, no environment and no arguments. */
-export declare function instantiate(module: WebAssembly.Module): Promise<Implicit>;
+/** Compiles the SIMD kernels' module, kernels.wasm (by default the package's own). */
+export declare function compileKernels(path?: string | URL): Promise<WebAssembly.Module>;
+
+/**
+ * A ready Implicit on a new instance of module, with no files, no environment
+ * and no arguments, and the SIMD kernels (the package's own if kernels is
+ * not given; none with null: the module's Go kernels, the same results).
+ */
+export declare function instantiate(module: WebAssembly.Module, kernels?: WebAssembly.Module | null): Promise<Implicit>;
 
 /** Compiles and instantiates the module at path (by default the package's own). */
 export declare function load(path?: string | URL): Promise<Implicit>;

@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { WASI } from 'node:wasi';
-import { Implicit } from './implicit.mjs';
+import { Implicit, kernelImports } from './implicit.mjs';
 
 export * from './implicit.mjs';
 
@@ -11,23 +11,39 @@ export * from './implicit.mjs';
 // prepack script; git ignores it), else the repository's wasm/implicit.wasm,
 // one directory up (running from the repository, or from a package installed
 // as a link to this directory).
-const packaged = new URL('./implicit.wasm', import.meta.url);
-const defaultPath = existsSync(packaged) ? packaged : new URL('../implicit.wasm', import.meta.url);
+const beside = (name) => {
+  const packaged = new URL('./' + name, import.meta.url);
+  return existsSync(packaged) ? packaged : new URL('../' + name, import.meta.url);
+};
+const defaultPath = beside('implicit.wasm');
+const defaultKernelsPath = beside('kernels.wasm');
 
 /** compile compiles the module once; instantiate it as often as needed. */
 export async function compile(path = defaultPath) {
   return WebAssembly.compile(await readFile(path));
 }
 
-/** instantiate returns a ready Implicit on a new instance of module. */
-export async function instantiate(module) {
+/** compileKernels compiles the SIMD kernels' module (kernels.wasm) once. */
+export async function compileKernels(path = defaultKernelsPath) {
+  return WebAssembly.compile(await readFile(path));
+}
+
+/**
+ * instantiate returns a ready Implicit on a new instance of module, with the
+ * SIMD kernels (compiled by compileKernels; the package's own if not given,
+ * none with null).
+ */
+export async function instantiate(module, kernels) {
+  if (kernels === undefined) kernels = await compileKernels();
   const wasi = new WASI({ version: 'preview1', args: [], env: {}, returnOnExit: true });
-  const instance = await WebAssembly.instantiate(module, wasi.getImportObject());
+  const k = kernelImports();
+  const instance = await WebAssembly.instantiate(module, { ...wasi.getImportObject(), ...k.imports });
   wasi.initialize(instance); // a reactor: runs _initialize
+  await k.attach(instance, kernels);
   return new Implicit(instance);
 }
 
-/** load compiles and instantiates the module. */
+/** load compiles and instantiates the module, with the SIMD kernels. */
 export async function load(path = defaultPath) {
   return instantiate(await compile(path));
 }

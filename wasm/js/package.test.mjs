@@ -33,13 +33,14 @@ const run = (cmd, args, cwd) => execFileSync(cmd, args, { cwd, env, encoding: 'u
 
 let tarball;
 
-test('npm pack: the wrapper, the Node loader, their types and implicit.wasm, and the directory left as it was', () => {
+test('npm pack: the wrapper, the Node loader, their types, implicit.wasm and kernels.wasm, and the directory left as it was', () => {
   const before = readdirSync(here);
   const [packed] = JSON.parse(run('npm', ['pack', '--json', '--pack-destination', tmp], here));
-  assert.deepEqual(readdirSync(here), before, 'postpack removed the copy of implicit.wasm');
-  assert.deepEqual(packed.files.map((f) => f.path).sort(), ['implicit.d.ts', 'implicit.mjs', 'implicit.wasm', 'node.d.ts', 'node.mjs', 'package.json']);
+  assert.deepEqual(readdirSync(here), before, 'postpack removed the copies of the modules');
+  assert.deepEqual(packed.files.map((f) => f.path).sort(), ['implicit.d.ts', 'implicit.mjs', 'implicit.wasm', 'kernels.wasm', 'node.d.ts', 'node.mjs', 'package.json']);
   const wasm = packed.files.find((f) => f.path === 'implicit.wasm');
   assert.equal(wasm.size, readFileSync(join(repo, 'wasm', 'implicit.wasm')).length);
+  assert.equal(packed.files.find((f) => f.path === 'kernels.wasm').size, readFileSync(join(repo, 'wasm', 'kernels.wasm')).length);
   assert.deepEqual(packed.bundled, []);
   tarball = join(tmp, packed.filename);
 });
@@ -49,7 +50,7 @@ test('npm install of the tarball in a fresh project, offline; the package works 
   mkdirSync(project);
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'scratch', private: true, type: 'module' }));
   run('npm', ['install', '--offline', '--no-audit', '--no-fund', tarball], project);
-  assert.deepEqual(readdirSync(installed).sort(), ['implicit.d.ts', 'implicit.mjs', 'implicit.wasm', 'node.d.ts', 'node.mjs', 'package.json']);
+  assert.deepEqual(readdirSync(installed).sort(), ['implicit.d.ts', 'implicit.mjs', 'implicit.wasm', 'kernels.wasm', 'node.d.ts', 'node.mjs', 'package.json']);
   assert.deepEqual(readdirSync(join(project, 'node_modules')).filter((f) => !f.startsWith('.')), [pkg.name.split('/')[0]], 'no dependencies');
   copyFileSync(join(here, 'package-test', 'consumer.mjs'), join(project, 'consumer.mjs'));
   const out = run(process.execPath, ['consumer.mjs', repo], project);

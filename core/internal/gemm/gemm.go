@@ -72,6 +72,9 @@ func (p *Packed) MulAdd(c, a []float64, m int, s *Scratch) {
 		return
 	}
 	_ = a[m*k-1]
+	if p.simdMulAdd(c, a, m, s) {
+		return
+	}
 	if m >= mr && cap(s.a) < k*mr {
 		s.a = make([]float64, k*mr)
 	}

@@ -18,9 +18,9 @@ const want = csv('direct_relu.output.csv');
 const model = readFileSync(join(torch, 'direct_relu.safetensors'));
 
 // The entries: the wrapper everywhere, the Node loader with all of it.
-assert.equal(wrapper.ABI_VERSION, 2);
+assert.equal(wrapper.ABI_VERSION, 3);
 for (const [k, v] of Object.entries(wrapper)) assert.equal(node[k], v, `the Node entry re-exports ${k}`);
-assert.deepEqual(Object.keys(node).filter((k) => !(k in wrapper)).sort(), ['compile', 'instantiate', 'load']);
+assert.deepEqual(Object.keys(node).filter((k) => !(k in wrapper)).sort(), ['compile', 'compileKernels', 'instantiate', 'load']);
 const wrapperFile = fileURLToPath(import.meta.resolve('@implicitlab/implicit'));
 assert.doesNotMatch(readFileSync(wrapperFile, 'utf8'), /\bfrom\s*['"]|^\s*import\s*['"]|\bimport\s*\(/m, 'the wrapper imports nothing (no node: module): it runs in browsers');
 assert.match(wrapperFile, /node_modules[\\/]@implicitlab[\\/]implicit[\\/]implicit\.mjs$/);
@@ -47,10 +47,14 @@ const y1 = check(await node.load(), 'load()');
 const y2 = check(await node.instantiate(await node.compile(wasmFile)), 'instantiate(compile(path))');
 
 // The wrapper alone on an instance made outside the package, as a browser
-// does with its WASI shim.
+// does with its WASI shim, with the packaged SIMD kernels wired in.
+const kernelsFile = fileURLToPath(import.meta.resolve('@implicitlab/implicit/kernels.wasm'));
+assert.ok(readFileSync(kernelsFile).equals(readFileSync(join(repo, 'wasm', 'kernels.wasm'))), 'the packaged kernels.wasm is the repository\'s');
 const wasi = new WASI({ version: 'preview1', args: [], env: {}, returnOnExit: true });
-const { instance } = await WebAssembly.instantiate(readFileSync(wasmFile), wasi.getImportObject());
+const k = wrapper.kernelImports();
+const { instance } = await WebAssembly.instantiate(readFileSync(wasmFile), { ...wasi.getImportObject(), ...k.imports });
 wasi.initialize(instance);
+await k.attach(instance, await WebAssembly.compile(readFileSync(kernelsFile)));
 const y3 = check(new wrapper.Implicit(instance), 'new Implicit(instance)');
 assert.deepEqual(y2, y1);
 assert.deepEqual(y3, y1);

@@ -13,7 +13,7 @@ import {
 } from '@implicitlab/implicit';
 import * as node from '@implicitlab/implicit/node';
 
-const two: 2 = ABI_VERSION;
+const three: 3 = ABI_VERSION;
 const first: 'picard' = METHODS[0];
 const methods: readonly Method[] = METHODS;
 const statuses: readonly Status[] = STATUS;
@@ -132,5 +132,5 @@ const got: CompletedSettings = im.getSettings();
 const buffers: number[] = [im.in, im.out];
 const never: never = im.fail(-5);
 
-console.log(two, first, methods, statuses, bad, im2, im3, sizes, names, flag, same, fullMethod, maybeMemory, ys, zs, batch, counts, trace,
+console.log(three, first, methods, statuses, bad, im2, im3, sizes, names, flag, same, fullMethod, maybeMemory, ys, zs, batch, counts, trace,
   perSample, base, more, p, partial, runHandle, runOwner, wrapped, asError, version, memory, bytes, dv, r, region, sum, got, buffers, never);
