@@ -19,27 +19,31 @@ func kernelMulAdd(c, a, b *float64, m, k, np, ldc int32)
 // initialises, before the host has wired the kernels).
 var simdAvailable = sync.OnceValue(func() bool { return kernelsAvailable() == 1 })
 
-// simdMulAdd runs MulAdd's full panels in the host's kernel, one call for
-// the whole product, and a partial last panel in Go. It reports false if
-// the host has no kernels.
+// simdMulAdd runs MulAdd's rows in pairs through the host's kernel (one
+// call for the whole product's full panels), a partial last panel in Go,
+// and an odd last row through MulAdd's Go path, whose sparse kernel skips a
+// relu's zeros. It reports false, for MulAdd to do it all, for a single
+// row or if the host has no kernels.
 func (p *Packed) simdMulAdd(c, a []float64, m int, s *Scratch) bool {
 	k, n := p.k, p.n
-	full := n / nr
-	if full == 0 || !simdAvailable() || m > 1<<24 || k > 1<<24 || n > 1<<24 {
+	full, pairs := n/nr, m&^1
+	if full == 0 || pairs == 0 || !simdAvailable() || m > 1<<24 || k > 1<<24 || n > 1<<24 {
 		return false
 	}
-	kernelMulAdd(&c[0], &a[0], &p.panels[0], int32(m), int32(k), int32(full), int32(n))
-	if full*nr == n {
-		return true
-	}
-	panel := p.panels[full*k*nr : (full+1)*k*nr]
-	t := s.tmp[:nr]
-	for i := range m {
-		clear(t)
-		row1xN(k, a[i*k:(i+1)*k], panel, t, 1)
-		for q, v := range t[:n-full*nr] {
-			c[i*n+full*nr+q] += v
+	kernelMulAdd(&c[0], &a[0], &p.panels[0], int32(pairs), int32(k), int32(full), int32(n))
+	if full*nr < n {
+		panel := p.panels[full*k*nr : (full+1)*k*nr]
+		t := s.tmp[:nr]
+		for i := range pairs {
+			clear(t)
+			row1xN(k, a[i*k:(i+1)*k], panel, t, 1)
+			for q, v := range t[:n-full*nr] {
+				c[i*n+full*nr+q] += v
+			}
 		}
+	}
+	if pairs < m {
+		p.MulAdd(c[pairs*n:m*n], a[pairs*k:m*k], 1, s)
 	}
 	return true
 }
