@@ -255,6 +255,10 @@ func (s *Server) infer(ctx context.Context, req *request) (*response, *Error) {
 		return nil, s.doneError(parent, ctx, "waiting for a free solver")
 	}
 	s.metrics.running.Inc()
+	// One goroutine (one instance) a request: the server runs requests in
+	// parallel, up to its slots, so a batch spread over workers too would
+	// take more cores than the slots say.
+	st.Workers = 1
 	out, err := m.Infer(ctx, req.x, st)
 	s.metrics.running.Dec()
 	<-s.slots

@@ -323,6 +323,7 @@ type blocking struct {
 	canceled chan error    // a solve saw its context done, with this error
 	running  atomic.Int32
 	most     atomic.Int32 // the most solves that ran at once
+	workers  atomic.Int32 // the largest api.Settings.Workers a solve was asked for
 }
 
 func newBlocking(m api.Inferer) *blocking {
@@ -332,6 +333,12 @@ func newBlocking(m api.Inferer) *blocking {
 func (b *blocking) Infer(ctx context.Context, x []float64, s api.Settings) (*api.Output, error) {
 	n := b.running.Add(1)
 	defer b.running.Add(-1)
+	for w := int32(s.Workers); ; {
+		m := b.workers.Load()
+		if w <= m || b.workers.CompareAndSwap(m, w) {
+			break
+		}
+	}
 	for {
 		m := b.most.Load()
 		if n <= m || b.most.CompareAndSwap(m, n) {
@@ -836,6 +843,9 @@ func TestSolveSlots(t *testing.T) {
 		if c := <-codes; c != 200 {
 			t.Errorf("a request got %d", c)
 		}
+	}
+	if w := b.workers.Load(); w != 1 {
+		t.Errorf("a solve was asked for %d workers; the server gives each one (its slots bound the cores)", w)
 	}
 	if most := b.most.Load(); most != 3 {
 		t.Errorf("at most %d solves ran at once, with 3 slots", most)
