@@ -67,12 +67,16 @@ func newAffine(w Matrix, b []float64) affine {
 }
 
 // forward sets y (n×out) to W x + b for the n rows of x (n×in).
-func (a *affine) forward(y, x []float64, n int) {
+func (a *affine) forward(y, x []float64, n int) { a.forwardWith(y, x, n, new(gemm.Scratch)) }
+
+// forwardWith is forward with the product's scratch s, which a caller that
+// repeats the product keeps.
+func (a *affine) forwardWith(y, x []float64, n int, s *gemm.Scratch) {
 	out := a.w.Rows
 	for i := 0; i < n; i++ {
 		copy(y[i*out:(i+1)*out], a.b)
 	}
-	a.wt.MulAdd(y, x, n, new(gemm.Scratch))
+	a.wt.MulAdd(y, x, n, s)
 }
 
 // paramGrad adds ∂L/∂W = gyᵀ x to gw and ∂L/∂b = Σ gy to gb, for the

@@ -2,6 +2,7 @@ package model
 
 import (
 	"github.com/implicitlab/implicit/core/fixedpoint"
+	"github.com/implicitlab/implicit/core/internal/gemm"
 )
 
 // The computations of the gnn-lp kinds (gnn.go), batched over LP
@@ -26,8 +27,14 @@ func newGNNLin(l Linear) gnnLin {
 
 // forward returns W x + b for the rows of x.
 func (l *gnnLin) forward(x []float64, rows int) []float64 {
-	y := make([]float64, rows*l.aff.w.Rows)
-	l.aff.forward(y, x, rows)
+	return l.forwardInto(nil, x, rows, new(gemm.Scratch))
+}
+
+// forwardInto is forward into buf, grown if it is too short (nil: a new
+// one), with the product's scratch s: a solve's iterations reuse both.
+func (l *gnnLin) forwardInto(buf, x []float64, rows int, s *gemm.Scratch) []float64 {
+	y := grow(buf, rows*l.aff.w.Rows)
+	l.aff.forwardWith(y, x, rows, s)
 	return y
 }
 
@@ -49,15 +56,17 @@ type gnnMLP struct{ l1, l2 gnnLin }
 func newGNNMLP(m MLP2) gnnMLP { return gnnMLP{newGNNLin(m.L1), newGNNLin(m.L2)} }
 
 // mlpTape is what an MLP2's backward pass needs: its input, the first
-// layer's pre-activation and its relu.
-type mlpTape struct{ x, h, a []float64 }
+// layer's pre-activation and its relu; and its output. A tape passed again
+// reuses its buffers.
+type mlpTape struct{ x, h, a, y []float64 }
 
-func (m *gnnMLP) forward(x []float64, rows int, t *mlpTape) []float64 {
-	h := m.l1.forward(x, rows)
-	a := make([]float64, len(h))
-	reluTo(a, h)
-	*t = mlpTape{x, h, a}
-	return m.l2.forward(a, rows)
+func (m *gnnMLP) forward(x []float64, rows int, t *mlpTape, s *gemm.Scratch) []float64 {
+	t.x = x
+	t.h = m.l1.forwardInto(t.h, x, rows, s)
+	t.a = grow(t.a, len(t.h))
+	reluTo(t.a, t.h)
+	t.y = m.l2.forwardInto(t.y, t.a, rows, s)
+	return t.y
 }
 
 func (m *gnnMLP) backward(g *MLP2, gy []float64, rows int, t *mlpTape) []float64 {
@@ -81,6 +90,12 @@ type gnnGraph struct {
 // + off:].
 func graphOf(a []float64, k, stride, off, m, n int) gnnGraph {
 	var g gnnGraph
+	g.add(a, k, stride, off, m, n)
+	return g
+}
+
+// add appends the nonzeros of the k instances' A (as graphOf) to g.
+func (g *gnnGraph) add(a []float64, k, stride, off, m, n int) {
 	for s := 0; s < k; s++ {
 		as := a[s*stride+off : s*stride+off+m*n]
 		for i := 0; i < m; i++ {
@@ -93,7 +108,6 @@ func graphOf(a []float64, k, stride, off, m, n int) gnnGraph {
 			}
 		}
 	}
-	return g
 }
 
 // gnnConv is a BipartiteConv prepared; toCons says it sends from the
@@ -109,6 +123,7 @@ type convTape struct {
 	tgt, src, msg mlpTape
 	out           mlpTape
 	pre           []float64 // the update's output, before the relu
+	cat, y        []float64 // the update's input, and the output
 }
 
 // sides returns the target and source MLPs, widths, node rows and edge
@@ -123,16 +138,18 @@ func (c *gnnConv) sides(g *gnnGraph, nc, nv int) (ft, fs *gnnMLP, dt, ds, nt, ns
 
 // forward returns relu(out(cat[Σ A F_S(S), F_T(T)])) for the constraints
 // cons (nc×L) and variables vars (nv×R).
-func (c *gnnConv) forward(g *gnnGraph, cons, vars []float64, nc, nv int, t *convTape) []float64 {
+func (c *gnnConv) forward(g *gnnGraph, cons, vars []float64, nc, nv int, t *convTape, s *gemm.Scratch) []float64 {
 	ft, fs, dt, ds, nt, ns, et, es := c.sides(g, nc, nv)
 	tgt, src := cons, vars
 	if !c.toCons {
 		tgt, src = vars, cons
 	}
-	prev := ft.forward(tgt, nt, &t.tgt)
-	msg := fs.forward(src, ns, &t.src)
+	prev := ft.forward(tgt, nt, &t.tgt, s)
+	msg := fs.forward(src, ns, &t.src, s)
 	width := ds + dt
-	cat := make([]float64, nt*width)
+	t.cat = grow(t.cat, nt*width)
+	cat := t.cat
+	clear(cat)
 	for e, w := range g.w {
 		dst, m := cat[et[e]*width:et[e]*width+ds], msg[es[e]*ds:(es[e]+1)*ds]
 		for k, v := range m {
@@ -142,10 +159,10 @@ func (c *gnnConv) forward(g *gnnGraph, cons, vars []float64, nc, nv int, t *conv
 	for i := 0; i < nt; i++ {
 		copy(cat[i*width+ds:(i+1)*width], prev[i*dt:(i+1)*dt])
 	}
-	t.pre = c.out.forward(cat, nt, &t.out)
-	y := make([]float64, len(t.pre))
-	reluTo(y, t.pre)
-	return y
+	t.pre = c.out.forward(cat, nt, &t.out, s)
+	t.y = grow(t.y, len(t.pre))
+	reluTo(t.y, t.pre)
+	return t.y
 }
 
 // backward returns ∂L/∂cons and ∂L/∂vars for ∂L/∂y = gy, adding the
@@ -186,6 +203,16 @@ func (c *gnnConv) backward(g *BipartiteConv, gr *gnnGraph, gy []float64, nc, nv 
 // netTape is the four layers' forward pass at a batch.
 type netTape struct {
 	conv [4]convTape
+}
+
+// gnnScratch is what a forward pass of the map reuses from one call to the
+// next (a Problem's iterations): the gathered inputs, the graph, the tape,
+// the product's scratch and G's output y.
+type gnnScratch struct {
+	c0, v0, sub, y []float64
+	graph          gnnGraph
+	tape           netTape
+	gemm           gemm.Scratch
 }
 
 // gnnLayer is a GNN prepared to compute.
@@ -257,10 +284,10 @@ func (l *gnnLayer) Inject(x []float64, k int) []float64 {
 
 // inputs gathers the instances rows of inj, with their states z (compacted,
 // one a row of rows): C₀ (k·m×d), V₀ (k·n×R) and the graph.
-func (l *gnnLayer) inputs(inj, z []float64, rows []int) (c0, v0 []float64, g gnnGraph) {
+func (l *gnnLayer) inputs(inj, z []float64, rows []int, sc *gnnScratch) (c0, v0 []float64, g *gnnGraph) {
 	k, md, nd, r := len(rows), l.m*l.d, l.n*l.d, l.r
-	c0, v0 = make([]float64, 0, k*md), make([]float64, k*l.n*r)
-	sub := make([]float64, 0, k*l.m*l.n)
+	c0, v0 = sc.c0[:0], grow(sc.v0, k*l.n*r)
+	sub := sc.sub[:0]
 	for s, i := range rows {
 		blk := inj[i*l.inj : (i+1)*l.inj]
 		c0 = append(c0, blk[:md]...)
@@ -274,16 +301,20 @@ func (l *gnnLayer) inputs(inj, z []float64, rows []int) (c0, v0 []float64, g gnn
 		}
 		sub = append(sub, blk[md+nd:]...)
 	}
-	return c0, v0, graphOf(sub, k, l.m*l.n, 0, l.m, l.n)
+	sc.c0, sc.v0, sc.sub = c0, v0, sub
+	g = &sc.graph
+	g.cons, g.vars, g.w = g.cons[:0], g.vars[:0], g.w[:0]
+	g.add(sub, k, l.m*l.n, 0, l.m, l.n)
+	return c0, v0, g
 }
 
 // net runs the four layers and returns V₂.
-func (l *gnnLayer) net(g *gnnGraph, c0, v0 []float64, k int, t *netTape) []float64 {
+func (l *gnnLayer) net(g *gnnGraph, c0, v0 []float64, k int, t *netTape, s *gemm.Scratch) []float64 {
 	nc, nv := k*l.m, k*l.n
-	c1 := l.convs[0].forward(g, c0, v0, nc, nv, &t.conv[0])
-	v1 := l.convs[1].forward(g, c1, v0, nc, nv, &t.conv[1])
-	c2 := l.convs[2].forward(g, c1, v1, nc, nv, &t.conv[2])
-	return l.convs[3].forward(g, c2, v1, nc, nv, &t.conv[3])
+	c1 := l.convs[0].forward(g, c0, v0, nc, nv, &t.conv[0], s)
+	v1 := l.convs[1].forward(g, c1, v0, nc, nv, &t.conv[1], s)
+	c2 := l.convs[2].forward(g, c1, v1, nc, nv, &t.conv[2], s)
+	return l.convs[3].forward(g, c2, v1, nc, nv, &t.conv[3], s)
 }
 
 // netBackward returns ∂L/∂C₀ and ∂L/∂V₀ for ∂L/∂V₂ = gv2, adding the
@@ -307,19 +338,18 @@ func (l *gnnLayer) netBackward(grad *GNN, g *gnnGraph, gv2 []float64, k int, t *
 }
 
 // apply sets dst (compacted, a row of rows each) to f(z): [S_v, G(y, x)],
-// or V₂ for the explicit kind; t, when not nil, keeps the pass.
-func (l *gnnLayer) apply(dst, inj, z []float64, rows []int, t *netTape) {
-	if t == nil {
-		t = new(netTape)
-	}
+// or V₂ for the explicit kind, with the buffers of sc (whose tape then
+// holds the pass).
+func (l *gnnLayer) apply(dst, inj, z []float64, rows []int, sc *gnnScratch) {
 	k, md, nd := len(rows), l.m*l.d, l.n*l.d
-	c0, v0, g := l.inputs(inj, z, rows)
-	v2 := l.net(&g, c0, v0, k, t)
+	c0, v0, g := l.inputs(inj, z, rows, sc)
+	v2 := l.net(g, c0, v0, k, &sc.tape, &sc.gemm)
 	if l.explicit {
 		copy(dst[:k*l.state], v2)
 		return
 	}
-	y := l.toY.forward(v2, k*l.n)
+	sc.y = l.toY.forwardInto(sc.y, v2, k*l.n, &sc.gemm)
+	y := sc.y
 	for s, i := range rows {
 		out := dst[s*l.state : (s+1)*l.state]
 		copy(out, inj[i*l.inj+md:i*l.inj+md+nd])
@@ -330,8 +360,9 @@ func (l *gnnLayer) apply(dst, inj, z []float64, rows []int, t *netTape) {
 // Problem is z = f(z) for the injections inj: [S_v, G(y, x)] for gnn-lp, a
 // constant map (V₂) for the explicit kind. It has no splitting.
 func (l *gnnLayer) Problem(inj []float64, k int) fixedpoint.BatchProblem {
+	var sc gnnScratch // a Problem is solved by one goroutine
 	return fixedpoint.BatchProblem{Dim: l.state, Samples: k, Constant: l.explicit, F: func(dst, z []float64, rows []int) {
-		l.apply(dst, inj, z, rows, nil)
+		l.apply(dst, inj, z, rows, &sc)
 	}}
 }
 
@@ -358,7 +389,7 @@ func (l *gnnLayer) readoutIn(z []float64, k int) []float64 {
 // variable.
 func (l *gnnLayer) Readout(y, z []float64, k int) {
 	var t mlpTape
-	copy(y[:k*l.n], l.output.forward(l.readoutIn(z, k), k*l.n, &t))
+	copy(y[:k*l.n], l.output.forward(l.readoutIn(z, k), k*l.n, &t, new(gemm.Scratch)))
 }
 
 // gnnBackward is a batch's forward pass at its states z, with its tape.
@@ -375,9 +406,10 @@ type gnnBackward struct {
 
 func (l *gnnLayer) Backward(x, inj, z []float64, k int) Backward {
 	b := &gnnBackward{l: l, x: x, inj: inj, z: z, k: k, rows: seq(k)}
-	var c0, v0 []float64
-	c0, v0, b.graph = l.inputs(inj, z, b.rows)
-	b.v2 = l.net(&b.graph, c0, v0, k, &b.tape)
+	var sc gnnScratch // the backward pass keeps its graph and tape
+	c0, v0, g := l.inputs(inj, z, b.rows, &sc)
+	b.graph = *g
+	b.v2 = l.net(&b.graph, c0, v0, k, &b.tape, &sc.gemm)
 	return b
 }
 
@@ -385,7 +417,7 @@ func (l *gnnLayer) Backward(x, inj, z []float64, k int) Backward {
 func (b *gnnBackward) Readout(grad Architecture, gy []float64) []float64 {
 	l := b.l
 	var t mlpTape
-	l.output.forward(l.readoutIn(b.z, b.k), b.k*l.n, &t)
+	l.output.forward(l.readoutIn(b.z, b.k), b.k*l.n, &t, new(gemm.Scratch))
 	gin := l.output.backward(&grad.(*GNN).Output, gy, b.k*l.n, &t)
 	if l.explicit {
 		return gin

@@ -136,3 +136,38 @@ func TestWorkersSettings(t *testing.T) {
 		}
 	}
 }
+
+// A solve allocates what it needs before its first iteration: the number of
+// allocations does not grow with the iterations, for every kind and the
+// methods that apply (item 2 of the performance issue).
+func TestNoAllocationPerIteration(t *testing.T) {
+	if testing.CoverMode() != "" || raceEnabled {
+		t.Skip("the race detector and coverage allocate")
+	}
+	for _, c := range []struct {
+		name string
+		arch model.Architecture
+	}{
+		{"deq-dense", modeltest.RandomDense(3, model.ReLU, model.Monotone, 24, 6, 3, 1)},
+		{"mlp", modeltest.RandomMLP(5, model.ReLU, 20, 6, 3)},
+		{"deq-conv", modeltest.RandomConv(3, 3, 6, 4, 6, 4, 2, 2, 5, 0.02)},
+		{"fno-deq", smallFNO(t, false, 2, 8, 8, 4, 3, 2)},
+		{"gnn-lp", smallGNN(t, false, 5, 3, 4, 2, 0.5)},
+		{"pnp", smallPnP(t, false, model.SplittingHQS, model.BoundarySymmetric, 6, 5)},
+	} {
+		m, err := model.New(c.arch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := modeltest.RandomInputs(1, 7, m.Info().In)
+		for _, meth := range []api.Method{&api.Picard{}, &api.Anderson{}, &api.Broyden{}} {
+			allocs := func(iters int) float64 {
+				s := api.Settings{Method: meth, MaxIter: iters, RelTol: -1, NoTrace: true, Workers: 1}
+				return testing.AllocsPerRun(3, func() { m.Infer(context.Background(), x, s) })
+			}
+			if few, many := allocs(5), allocs(25); many > few {
+				t.Errorf("%s, %v: %.0f allocations at 5 iterations, %.0f at 25", c.name, meth, few, many)
+			}
+		}
+	}
+}
