@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"fmt"
+	"sync"
 )
 
 // Status says why a solve, or one sample of it, stopped.
@@ -156,6 +157,26 @@ type Output struct {
 	Y      []float64 // n×Out outputs, row-major
 	Z      []float64 // n×State fixed points
 	Result *Result   // the solve's status and statistics
+}
+
+// InferInParts solves the n samples of x (in values each) as parts parts of
+// consecutive samples at once, each on its own goroutine by infer, with a
+// warm start in s split the same way (state values a sample), and joins
+// them (JoinOutputs). The caller checks parts and the sizes first.
+func InferInParts(x []float64, s Settings, in, state, parts int, infer func(x []float64, s Settings) (*Output, error)) (*Output, error) {
+	n := len(x) / in
+	outs, errs := make([]*Output, parts), make([]error, parts)
+	var wg sync.WaitGroup
+	for p := range parts {
+		lo, hi := p*n/parts, (p+1)*n/parts
+		ps := s
+		if s.Init != nil {
+			ps.Init = s.Init[lo*state : hi*state]
+		}
+		wg.Go(func() { outs[p], errs[p] = infer(x[lo*in:hi*in], ps) })
+	}
+	wg.Wait()
+	return JoinOutputs(outs, errs)
 }
 
 // JoinOutputs joins the outputs of the parts of a batch, consecutive samples

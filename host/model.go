@@ -3,7 +3,6 @@ package host
 import (
 	"context"
 	"fmt"
-	"sync"
 	"sync/atomic"
 
 	"github.com/implicitlab/implicit/api"
@@ -87,18 +86,9 @@ func (m *Model) Infer(ctx context.Context, x []float64, s api.Settings) (*api.Ou
 	if parts <= 1 || len(x)%max(info.In, 1) != 0 || (s.Init != nil && len(s.Init) != n*info.State) {
 		return m.inferOn(ctx, x, s) // one part, or wrong: the guest says why
 	}
-	outs, errs := make([]*api.Output, parts), make([]error, parts)
-	var wg sync.WaitGroup
-	for p := range parts {
-		lo, hi := p*n/parts, (p+1)*n/parts
-		ps := s
-		if s.Init != nil {
-			ps.Init = s.Init[lo*info.State : hi*info.State]
-		}
-		wg.Go(func() { outs[p], errs[p] = m.inferOn(ctx, x[lo*info.In:hi*info.In], ps) })
-	}
-	wg.Wait()
-	return api.JoinOutputs(outs, errs)
+	return api.InferInParts(x, s, info.In, info.State, parts, func(x []float64, s api.Settings) (*api.Output, error) {
+		return m.inferOn(ctx, x, s)
+	})
 }
 
 // inferOn solves the samples x on one instance.

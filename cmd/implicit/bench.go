@@ -254,12 +254,16 @@ func runBench(ctx context.Context, o benchOptions) (*benchReport, error) {
 	r := &benchReport{Go: goRuntimeLabel(), Kernel: model.Kernel(), Cases: []benchRow{}, Wasm: []wasmRow{}}
 	for _, c := range o.cases {
 		c.repeat = max(3, int(float64(c.repeat)*o.scale))
-		m, x, modelPath, inputPath, err := benchModel(dir, c)
+		b, err := newBenchSetup(c)
+		if err != nil {
+			return nil, err
+		}
+		modelPath, inputPath, err := b.write(dir)
 		if err != nil {
 			return nil, err
 		}
 		for _, th := range o.threads {
-			goT, err := timeInfer(ctx, m, x, c, th)
+			goT, err := timeInfer(ctx, b.m, b.x, c, th)
 			if err != nil {
 				return nil, err
 			}
@@ -292,23 +296,19 @@ func runBench(ctx context.Context, o benchOptions) (*benchReport, error) {
 	defer rt.Close(ctx)
 	for _, c := range o.wasmCases {
 		c.repeat = max(3, int(float64(c.repeat)*o.scale))
-		m, x, _, _, err := benchModel(dir, c)
+		b, err := newBenchSetup(c)
 		if err != nil {
 			return nil, err
 		}
-		file, err := model.Encode(m.Architecture(), model.F64)
+		wm, err := rt.Load(ctx, b.file)
 		if err != nil {
 			return nil, err
 		}
-		wm, err := rt.Load(ctx, file)
+		native, err := timeInfer(ctx, b.m, b.x, c, 1)
 		if err != nil {
 			return nil, err
 		}
-		native, err := timeInfer(ctx, m, x, c, 1)
-		if err != nil {
-			return nil, err
-		}
-		sandboxed, err := timeInfer(ctx, wm, x, c, 1)
+		sandboxed, err := timeInfer(ctx, wm, b.x, c, 1)
 		wm.Close()
 		if err != nil {
 			return nil, err
@@ -367,8 +367,16 @@ func goRuntimeLabel() string { return runtime.Version() + " " + runtime.GOOS + "
 
 func fmtUS(us float64) string { return strconv.FormatFloat(us, 'f', 1, 64) }
 
-// benchModel builds the case's model and inputs and writes both for PyTorch.
-func benchModel(dir string, c benchCase) (*model.Model, []float64, string, string, error) {
+// benchSetup is a case's model, its file and its inputs.
+type benchSetup struct {
+	m    *model.Model
+	file []byte    // the model file (F64)
+	x    []float64 // batchSize samples of benchP values
+	name string
+}
+
+// newBenchSetup builds the case's model and inputs.
+func newBenchSetup(c benchCase) (*benchSetup, error) {
 	h := c.h
 	rng := rand.New(rand.NewPCG(1, uint64(h)))
 	var (
@@ -383,29 +391,35 @@ func benchModel(dir string, c benchCase) (*model.Model, []float64, string, strin
 		d, err = model.NewDense(model.DenseConfig{Hidden: h, In: benchP, Out: benchQ, Activation: model.ReLU, Param: model.Monotone, Monotone: 0.5}, rng)
 	}
 	if err != nil {
-		return nil, nil, "", "", err
+		return nil, err
 	}
 	m, err := model.New(d)
 	if err != nil {
-		return nil, nil, "", "", err
+		return nil, err
 	}
 	file, err := model.Encode(d, model.F64)
 	if err != nil {
-		return nil, nil, "", "", err
+		return nil, err
 	}
 	x := make([]float64, batchSize*benchP)
 	for i := range x {
 		x[i] = rng.NormFloat64()
 	}
-	modelPath := filepath.Join(dir, name+".safetensors")
-	inputPath := filepath.Join(dir, name+".csv")
-	if err := os.WriteFile(modelPath, file, 0o644); err != nil {
-		return nil, nil, "", "", err
+	return &benchSetup{m: m, file: file, x: x, name: name}, nil
+}
+
+// write writes the model and the inputs into dir for PyTorch and returns
+// their paths.
+func (b *benchSetup) write(dir string) (modelPath, inputPath string, err error) {
+	modelPath = filepath.Join(dir, b.name+".safetensors")
+	inputPath = filepath.Join(dir, b.name+".csv")
+	if err := os.WriteFile(modelPath, b.file, 0o644); err != nil {
+		return "", "", err
 	}
-	if err := os.WriteFile(inputPath, csvdata.Format(x, benchP), 0o644); err != nil {
-		return nil, nil, "", "", err
+	if err := os.WriteFile(inputPath, csvdata.Format(b.x, benchP), 0o644); err != nil {
+		return "", "", err
 	}
-	return m, x, modelPath, inputPath, nil
+	return modelPath, inputPath, nil
 }
 
 // timeInfer runs the case c.repeat times (after a warm-up) on m, natively
@@ -451,15 +465,11 @@ func timeModule(ctx context.Context, dir string, reps int) (*moduleStats, error)
 	if err := zw.Close(); err != nil {
 		return nil, err
 	}
-	m, x, _, _, err := benchModel(dir, wasmCases[0])
+	b, err := newBenchSetup(wasmCases[0])
 	if err != nil {
 		return nil, err
 	}
-	file, err := model.Encode(m.Architecture(), model.F64)
-	if err != nil {
-		return nil, err
-	}
-	x = x[:m.Info().In]
+	file, x := b.file, b.x[:b.m.Info().In]
 	var cold, warm []float64
 	for i := range reps {
 		cache := filepath.Join(dir, fmt.Sprintf("start-%d", i))

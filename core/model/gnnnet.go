@@ -86,15 +86,8 @@ type gnnGraph struct {
 	w          []float64
 }
 
-// graphOf extracts the nonzeros of the k instances' A, each m×n at a[k·stride
-// + off:].
-func graphOf(a []float64, k, stride, off, m, n int) gnnGraph {
-	var g gnnGraph
-	g.add(a, k, stride, off, m, n)
-	return g
-}
-
-// add appends the nonzeros of the k instances' A (as graphOf) to g.
+// add appends to g the nonzeros of the k instances' A, each m×n at
+// a[k·stride + off:].
 func (g *gnnGraph) add(a []float64, k, stride, off, m, n int) {
 	for s := 0; s < k; s++ {
 		as := a[s*stride+off : s*stride+off+m*n]

@@ -3,7 +3,6 @@ package model
 import (
 	"context"
 	"fmt"
-	"sync"
 
 	"github.com/implicitlab/implicit/api"
 	"github.com/implicitlab/implicit/core/fixedpoint"
@@ -108,20 +107,9 @@ func (m *Model) Infer(ctx context.Context, x []float64, s api.Settings) (*api.Ou
 	if parts == 1 || (s.Init != nil && len(s.Init) != n*m.info.State) {
 		return m.inferPart(ctx, x, s) // one part, or a bad Init the solver names
 	}
-	in, st := m.info.In, m.info.State
-	outs := make([]*api.Output, parts)
-	errs := make([]error, parts)
-	var wg sync.WaitGroup
-	for p := range parts {
-		lo, hi := p*n/parts, (p+1)*n/parts
-		ps := s
-		if s.Init != nil {
-			ps.Init = s.Init[lo*st : hi*st]
-		}
-		wg.Go(func() { outs[p], errs[p] = m.inferPart(ctx, x[lo*in:hi*in], ps) })
-	}
-	wg.Wait()
-	return api.JoinOutputs(outs, errs)
+	return api.InferInParts(x, s, m.info.In, m.info.State, parts, func(x []float64, s api.Settings) (*api.Output, error) {
+		return m.inferPart(ctx, x, s)
+	})
 }
 
 // inferPart solves the samples x on the caller's goroutine.

@@ -118,19 +118,26 @@ func (p *Packed) MulAdd(c, a []float64, m int, s *Scratch) {
 			row1xN(k, row, p.panels[j*k*nr:(j+2)*k*nr], c[i*n+j*nr:i*n+(j+2)*nr], 2)
 			j += 2
 		}
-		for ; j < np; j++ {
-			panel := p.panels[j*k*nr : (j+1)*k*nr]
-			if j*nr+nr <= n {
-				row1xN(k, row, panel, c[i*n+j*nr:i*n+(j+1)*nr], 1)
-				continue
-			}
-			t := s.tmp[:nr]
-			clear(t)
-			row1xN(k, row, panel, t, 1)
-			for q, v := range t[:n-j*nr] {
-				c[i*n+j*nr+q] += v
-			}
+		for ; j < full; j++ {
+			row1xN(k, row, p.panels[j*k*nr:(j+1)*k*nr], c[i*n+j*nr:i*n+(j+1)*nr], 1)
 		}
+		p.partialPanel(c[i*n:(i+1)*n], row, s)
+	}
+}
+
+// partialPanel adds row·B to the columns of crow (a row of C) that B's
+// last panel holds when it is partial (n not a multiple of 8), through a
+// full-width kernel into s.tmp.
+func (p *Packed) partialPanel(crow, row []float64, s *Scratch) {
+	k, n, full := p.k, p.n, p.n/nr
+	if full*nr == n {
+		return
+	}
+	t := s.tmp[:nr]
+	clear(t)
+	row1xN(k, row, p.panels[full*k*nr:(full+1)*k*nr], t, 1)
+	for q, v := range t[:n-full*nr] {
+		crow[full*nr+q] += v
 	}
 }
 

@@ -171,6 +171,18 @@ store16:
 	VZEROUPPER
 	RET
 
+// ADD32 adds the accumulators Y0–Y7 to the 32 values at DX: the end of the
+// 1×32 kernels, dense and sparse.
+#define ADD32 \
+	VADDPD  (DX), Y0, Y0;    VMOVUPD Y0, (DX);    \
+	VADDPD  32(DX), Y1, Y1;  VMOVUPD Y1, 32(DX);  \
+	VADDPD  64(DX), Y2, Y2;  VMOVUPD Y2, 64(DX);  \
+	VADDPD  96(DX), Y3, Y3;  VMOVUPD Y3, 96(DX);  \
+	VADDPD  128(DX), Y4, Y4; VMOVUPD Y4, 128(DX); \
+	VADDPD  160(DX), Y5, Y5; VMOVUPD Y5, 160(DX); \
+	VADDPD  192(DX), Y6, Y6; VMOVUPD Y6, 192(DX); \
+	VADDPD  224(DX), Y7, Y7; VMOVUPD Y7, 224(DX)
+
 // func kern1x32AVX2(k int, a, b, c *float64, stride int)
 //
 // kern1x16AVX2 over four panels: each broadcast of a[l] feeds eight FMAs,
@@ -214,22 +226,7 @@ loop32:
 	JNZ          loop32
 
 store32:
-	VADDPD  (DX), Y0, Y0
-	VMOVUPD Y0, (DX)
-	VADDPD  32(DX), Y1, Y1
-	VMOVUPD Y1, 32(DX)
-	VADDPD  64(DX), Y2, Y2
-	VMOVUPD Y2, 64(DX)
-	VADDPD  96(DX), Y3, Y3
-	VMOVUPD Y3, 96(DX)
-	VADDPD  128(DX), Y4, Y4
-	VMOVUPD Y4, 128(DX)
-	VADDPD  160(DX), Y5, Y5
-	VMOVUPD Y5, 160(DX)
-	VADDPD  192(DX), Y6, Y6
-	VMOVUPD Y6, 192(DX)
-	VADDPD  224(DX), Y7, Y7
-	VMOVUPD Y7, 224(DX)
+	ADD32
 	VZEROUPPER
 	RET
 
@@ -279,21 +276,6 @@ loopsp:
 	JNZ          loopsp
 
 storesp:
-	VADDPD  (DX), Y0, Y0
-	VMOVUPD Y0, (DX)
-	VADDPD  32(DX), Y1, Y1
-	VMOVUPD Y1, 32(DX)
-	VADDPD  64(DX), Y2, Y2
-	VMOVUPD Y2, 64(DX)
-	VADDPD  96(DX), Y3, Y3
-	VMOVUPD Y3, 96(DX)
-	VADDPD  128(DX), Y4, Y4
-	VMOVUPD Y4, 128(DX)
-	VADDPD  160(DX), Y5, Y5
-	VMOVUPD Y5, 160(DX)
-	VADDPD  192(DX), Y6, Y6
-	VMOVUPD Y6, 192(DX)
-	VADDPD  224(DX), Y7, Y7
-	VMOVUPD Y7, 224(DX)
+	ADD32
 	VZEROUPPER
 	RET

@@ -31,16 +31,8 @@ func (p *Packed) simdMulAdd(c, a []float64, m int, s *Scratch) bool {
 		return false
 	}
 	kernelMulAdd(&c[0], &a[0], &p.panels[0], int32(pairs), int32(k), int32(full), int32(n))
-	if full*nr < n {
-		panel := p.panels[full*k*nr : (full+1)*k*nr]
-		t := s.tmp[:nr]
-		for i := range pairs {
-			clear(t)
-			row1xN(k, a[i*k:(i+1)*k], panel, t, 1)
-			for q, v := range t[:n-full*nr] {
-				c[i*n+full*nr+q] += v
-			}
-		}
+	for i := range pairs {
+		p.partialPanel(c[i*n:(i+1)*n], a[i*k:(i+1)*k], s)
 	}
 	if pairs < m {
 		p.MulAdd(c[pairs*n:m*n], a[pairs*k:m*k], 1, s)
