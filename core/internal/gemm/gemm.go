@@ -15,16 +15,20 @@
 // out, computes what the whole batch would.
 package gemm
 
-// nr is the panel width; mr the rows of the batch kernel's register block.
+// nr is the float64 panel width and nr32 the float32 one (two AVX2
+// registers each); mr the rows of the batch kernels' register block.
 const (
-	nr = 8
-	mr = 6
+	nr   = 8
+	nr32 = 16
+	mr   = 6
 )
 
-// Packed is a k×n matrix B in panel order.
+// Packed is a k×n matrix B in panel order, in one of the two precisions.
 type Packed struct {
-	k, n   int
-	panels []float64 // ceil(n/nr) panels of k×nr values, row-major within a panel
+	k, n     int
+	f32      bool
+	panels   []float64 // float64: ceil(n/nr) panels of k×nr values, row-major within a panel
+	panels32 []float32 // float32: ceil(n/nr32) panels of k×nr32 values
 }
 
 // Pack returns B (k×n, row-major) in panel order.
@@ -42,8 +46,27 @@ func Pack(b []float64, k, n int) *Packed {
 	return p
 }
 
+// PackFloat32 returns B (k×n, row-major) rounded to float32, in panel
+// order; MulAdd then computes in float32.
+func PackFloat32(b []float64, k, n int) *Packed {
+	np := (n + nr32 - 1) / nr32
+	p := &Packed{k: k, n: n, f32: true, panels32: make([]float32, np*k*nr32)}
+	for j := 0; j < np; j++ {
+		panel := p.panels32[j*k*nr32 : (j+1)*k*nr32]
+		for l := 0; l < k; l++ {
+			for c := 0; c < nr32 && j*nr32+c < n; c++ {
+				panel[l*nr32+c] = float32(b[l*n+j*nr32+c])
+			}
+		}
+	}
+	return p
+}
+
 // Dims returns k and n.
 func (p *Packed) Dims() (k, n int) { return p.k, p.n }
+
+// Float32 reports whether p came from PackFloat32.
+func (p *Packed) Float32() bool { return p.f32 }
 
 // Scratch holds the buffers of one MulAdd caller. A Scratch must not be used
 // by two goroutines at once; its zero value is ready.
@@ -55,13 +78,15 @@ type Scratch struct {
 	Sparse bool
 
 	a   []float64 // mr rows of A, interleaved: a[l*mr+r]
-	tmp [mr * nr]float64
+	a32 []float32 // float32: mr rows of A interleaved, or one row
+	tmp [mr * nr32]float64
 	nz  []int32 // a row's nonzero elements, ascending
 }
 
 // MulAdd sets c += a·B for a (m×k) and c (m×n), both row-major and
 // contiguous. It panics if the slices are too short, like a slice
-// expression, since that is a bug in the caller.
+// expression, since that is a bug in the caller. With a float32 p, A's rows
+// are rounded to float32 and the sums computed in float32 (mulAdd32).
 func (p *Packed) MulAdd(c, a []float64, m int, s *Scratch) {
 	k, n := p.k, p.n
 	if m == 0 || n == 0 {
@@ -72,6 +97,10 @@ func (p *Packed) MulAdd(c, a []float64, m int, s *Scratch) {
 		return
 	}
 	_ = a[m*k-1]
+	if p.f32 {
+		p.mulAdd32(c, a, m, s)
+		return
+	}
 	if p.simdMulAdd(c, a, m, s) {
 		return
 	}
@@ -90,7 +119,7 @@ func (p *Packed) MulAdd(c, a []float64, m int, s *Scratch) {
 				continue
 			}
 			// A partial last panel goes through a full-width block.
-			t := s.tmp[:]
+			t := s.tmp[:mr*nr]
 			clear(t)
 			block6x8(k, ap, panel, t, nr)
 			for r := 0; r < mr; r++ {

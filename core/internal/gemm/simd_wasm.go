@@ -23,11 +23,12 @@ var simdAvailable = sync.OnceValue(func() bool { return kernelsAvailable() == 1 
 // call for the whole product's full panels), a partial last panel in Go,
 // and an odd last row through MulAdd's Go path, whose sparse kernel skips a
 // relu's zeros. It reports false, for MulAdd to do it all, for a single
-// row or if the host has no kernels.
+// row, a float32 p (the kernel is float64 only) or if the host has no
+// kernels.
 func (p *Packed) simdMulAdd(c, a []float64, m int, s *Scratch) bool {
 	k, n := p.k, p.n
 	full, pairs := n/nr, m&^1
-	if full == 0 || pairs == 0 || !simdAvailable() || m > 1<<24 || k > 1<<24 || n > 1<<24 {
+	if p.f32 || full == 0 || pairs == 0 || !simdAvailable() || m > 1<<24 || k > 1<<24 || n > 1<<24 {
 		return false
 	}
 	kernelMulAdd(&c[0], &a[0], &p.panels[0], int32(pairs), int32(k), int32(full), int32(n))

@@ -1,0 +1,117 @@
+package gemm
+
+// mulAdd32 is MulAdd for a float32 p: the float64 path's blocking with
+// panels of nr32, A's rows rounded to float32 as they are copied into
+// s.a32, and each output's float32 sum added to c in float64.
+func (p *Packed) mulAdd32(c, a []float64, m int, s *Scratch) {
+	k, n := p.k, p.n
+	need := k
+	if m >= mr {
+		need = k * mr
+	}
+	if cap(s.a32) < need {
+		s.a32 = make([]float32, need)
+	}
+	np := (n + nr32 - 1) / nr32
+	i := 0
+	for ; i+mr <= m; i += mr {
+		ap := s.a32[:k*mr]
+		packRows32(ap, a[i*k:(i+mr)*k], k)
+		for j := 0; j < np; j++ {
+			panel := p.panels32[j*k*nr32 : (j+1)*k*nr32]
+			if j*nr32+nr32 <= n {
+				block6x16(k, ap, panel, c[i*n+j*nr32:], n)
+				continue
+			}
+			t := s.tmp[:mr*nr32]
+			clear(t)
+			block6x16(k, ap, panel, t, nr32)
+			for r := 0; r < mr; r++ {
+				row := c[(i+r)*n+j*nr32 : (i+r)*n+n]
+				for q := range row {
+					row[q] += t[r*nr32+q]
+				}
+			}
+		}
+	}
+	full := n / nr32
+	for ; i < m; i++ {
+		row := s.a32[:k]
+		for l, v := range a[i*k : (i+1)*k] {
+			row[l] = float32(v)
+		}
+		sparse := s.Sparse && full >= 4 && s.nonzeros32(row)
+		j := 0
+		for ; j+4 <= full; j += 4 {
+			b, cj := p.panels32[j*k*nr32:(j+4)*k*nr32], c[i*n+j*nr32:i*n+(j+4)*nr32]
+			if sparse {
+				kern1x64SparseF32(s.nz, row, b, cj)
+				continue
+			}
+			row1xN32(k, row, b, cj, 4)
+		}
+		if j+2 <= full {
+			row1xN32(k, row, p.panels32[j*k*nr32:(j+2)*k*nr32], c[i*n+j*nr32:i*n+(j+2)*nr32], 2)
+			j += 2
+		}
+		for ; j < full; j++ {
+			row1xN32(k, row, p.panels32[j*k*nr32:(j+1)*k*nr32], c[i*n+j*nr32:i*n+(j+1)*nr32], 1)
+		}
+		if full*nr32 < n {
+			t := s.tmp[:nr32]
+			clear(t)
+			row1xN32(k, row, p.panels32[full*k*nr32:(full+1)*k*nr32], t, 1)
+			for q, v := range t[:n-full*nr32] {
+				c[i*n+full*nr32+q] += v
+			}
+		}
+	}
+}
+
+// packRows32 is packRows rounding to float32.
+func packRows32(ap []float32, a []float64, k int) {
+	r0, r1, r2 := a[0:k], a[k:2*k], a[2*k:3*k]
+	r3, r4, r5 := a[3*k:4*k], a[4*k:5*k], a[5*k:6*k]
+	for l := range r0 {
+		p := ap[l*mr : l*mr+mr : l*mr+mr]
+		p[0], p[1], p[2] = float32(r0[l]), float32(r1[l]), float32(r2[l])
+		p[3], p[4], p[5] = float32(r3[l]), float32(r4[l]), float32(r5[l])
+	}
+}
+
+// nonzeros32 is nonzeros on the float32 row, whose zeros include the
+// float64 values that round to zero.
+func (s *Scratch) nonzeros32(row []float32) bool {
+	s.nz = s.nz[:0]
+	for l, v := range row {
+		if v != 0 {
+			s.nz = append(s.nz, int32(l))
+		}
+	}
+	return 4*len(s.nz) <= 3*len(row)
+}
+
+// block6x16 sets c[r*ldc+q] += Σ_l a[l*mr+r]·b[l*nr32+q] for r < 6, q < 16,
+// the sums in float32.
+func block6x16(k int, a, b []float32, c []float64, ldc int) {
+	_ = a[k*mr-1]
+	_ = b[k*nr32-1]
+	_ = c[(mr-1)*ldc+nr32-1]
+	kern6x16F32(k, a, b, c, ldc)
+}
+
+// row1xN32 sets c[16p+q] += Σ_l a[l]·b[p·k·16+l·16+q] for the np (1, 2 or
+// 4) panels that follow each other in b, q < 16, the sums in float32.
+func row1xN32(k int, a, b []float32, c []float64, np int) {
+	_ = a[k-1]
+	_ = b[np*k*nr32-1]
+	_ = c[np*nr32-1]
+	switch np {
+	case 4:
+		kern1x64F32(k, a, b, c)
+	case 2:
+		kern1x32F32(k, a, b, c)
+	default:
+		kern1x16F32(k, a, b, c)
+	}
+}
