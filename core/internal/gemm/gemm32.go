@@ -37,9 +37,7 @@ func (p *Packed) mulAdd32(c, a []float64, m int, s *Scratch) {
 	full := n / nr32
 	for ; i < m; i++ {
 		row := s.a32[:k]
-		for l, v := range a[i*k : (i+1)*k] {
-			row[l] = float32(v)
-		}
+		toFloat32(row, a[i*k:(i+1)*k])
 		sparse := s.Sparse && full >= 4 && s.nonzeros32(row)
 		j := 0
 		for ; j+4 <= full; j += 4 {
@@ -68,11 +66,12 @@ func (p *Packed) mulAdd32(c, a []float64, m int, s *Scratch) {
 	}
 }
 
-// packRows32 is packRows rounding to float32.
+// packRows32 is packRows rounding to float32, its first steps in the
+// assembly where there is some.
 func packRows32(ap []float32, a []float64, k int) {
 	r0, r1, r2 := a[0:k], a[k:2*k], a[2*k:3*k]
 	r3, r4, r5 := a[3*k:4*k], a[4*k:5*k], a[5*k:6*k]
-	for l := range r0 {
+	for l := pack6F32(ap, a, k); l < k; l++ {
 		p := ap[l*mr : l*mr+mr : l*mr+mr]
 		p[0], p[1], p[2] = float32(r0[l]), float32(r1[l]), float32(r2[l])
 		p[3], p[4], p[5] = float32(r3[l]), float32(r4[l]), float32(r5[l])
@@ -113,5 +112,14 @@ func row1xN32(k int, a, b []float32, c []float64, np int) {
 		kern1x32F32(k, a, b, c)
 	default:
 		kern1x16F32(k, a, b, c)
+	}
+}
+
+// genericToFloat32 sets dst[i] = float32(src[i]), a function of its own
+// so that its loop keeps its registers.
+func genericToFloat32(dst []float32, src []float64) {
+	dst = dst[:len(src)]
+	for i, v := range src {
+		dst[i] = float32(v)
 	}
 }

@@ -303,3 +303,35 @@ func TestFloat32Accuracy(t *testing.T) {
 		t.Logf("m=%d k=%d n=%d: worst error %.2g of Σ|a·b|", m, k, n, worst)
 	}
 }
+
+// A's rows are rounded to float32 by the assembly where there is some; it
+// must round as float32(v) does, ties, overflow and subnormals included.
+func TestFloat32Conversion(t *testing.T) {
+	specials := []float64{1 + 0x1p-24, 1 + 3*0x1p-24, -(1 + 0x1p-24), 0x1p-24 * (1 + 0x1p-30), math.MaxFloat32 * (1 + 0x1p-25), math.MaxFloat32 * (1 + 0x1p-23),
+		-math.MaxFloat64, 1e-40, -1e-45, 0x1p-150, 0x1p-150 * (1 + 0x1p-40), 1e-50, math.Copysign(0, -1), 0, math.Inf(1), math.Inf(-1), math.NaN()}
+	rng := rand.New(rand.NewPCG(33, 34))
+	for k := 1; k <= 13; k++ {
+		a := make([]float64, mr*k)
+		for i := range a {
+			if rng.IntN(2) == 0 {
+				a[i] = specials[rng.IntN(len(specials))]
+			} else {
+				a[i] = rng.NormFloat64() * math.Ldexp(1, rng.IntN(300)-150)
+			}
+		}
+		row := make([]float32, len(a))
+		toFloat32(row, a)
+		ap := make([]float32, mr*k)
+		packRows32(ap, a, k)
+		for i, v := range a {
+			want := math.Float32bits(float32(v))
+			if got := math.Float32bits(row[i]); got != want {
+				t.Fatalf("k=%d: toFloat32(%g) = %#x, want %#x", k, v, got, want)
+			}
+			r, l := i/k, i%k
+			if got := math.Float32bits(ap[l*mr+r]); got != want {
+				t.Fatalf("k=%d: packRows32 row %d step %d of %g = %#x, want %#x", k, r, l, v, got, want)
+			}
+		}
+	}
+}

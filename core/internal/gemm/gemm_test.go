@@ -79,15 +79,25 @@ func TestGenericKernels(t *testing.T) {
 	}
 }
 
+// BenchmarkMulAdd times both precisions on the same shapes; with
+// `benchstat -col /prec` they come side by side.
 func BenchmarkMulAdd(b *testing.B) {
-	for _, sh := range []struct {
+	type shape struct {
 		m, k, n int
 		relu    bool // half of A zero, as after a relu, with Scratch.Sparse
-	}{{1, 64, 64, false}, {1, 64, 64, true}, {1, 256, 256, false}, {1, 256, 256, true}, {256, 64, 64, false}, {256, 256, 256, false}, {1, 1024, 1024, false}, {256, 1024, 1024, false}} {
+	}
+	var shapes []shape
+	for _, m := range []int{1, 6, 64, 256} {
+		for _, kn := range []int{64, 256, 1024} {
+			shapes = append(shapes, shape{m, kn, kn, false})
+			if m == 1 {
+				shapes = append(shapes, shape{m, kn, kn, true})
+			}
+		}
+	}
+	for _, sh := range shapes {
 		rng := rand.New(rand.NewPCG(5, 6))
 		a, bm, c := randSlice(rng, sh.m*sh.k), randSlice(rng, sh.k*sh.n), make([]float64, sh.m*sh.n)
-		p := Pack(bm, sh.k, sh.n)
-		s := Scratch{Sparse: sh.relu}
 		name := fmtShape(sh.m, sh.k, sh.n)
 		if sh.relu {
 			for i := range a {
@@ -95,12 +105,19 @@ func BenchmarkMulAdd(b *testing.B) {
 			}
 			name += "/relu"
 		}
-		b.Run(name, func(b *testing.B) {
-			for b.Loop() {
-				p.MulAdd(c, a, sh.m, &s)
+		for _, prec := range []string{"f64", "f32"} {
+			p := Pack(bm, sh.k, sh.n)
+			if prec == "f32" {
+				p = PackFloat32(bm, sh.k, sh.n)
 			}
-			b.ReportMetric(2*float64(sh.m*sh.k*sh.n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOPS")
-		})
+			s := Scratch{Sparse: sh.relu}
+			b.Run(name+"/prec="+prec, func(b *testing.B) {
+				for b.Loop() {
+					p.MulAdd(c, a, sh.m, &s)
+				}
+				b.ReportMetric(2*float64(sh.m*sh.k*sh.n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOPS")
+			})
+		}
 	}
 }
 

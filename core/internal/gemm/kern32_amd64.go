@@ -62,3 +62,32 @@ func kern1x64SparseF32(idx []int32, a, b []float32, c []float64) {
 	}
 	kern1x64SparseF32AVX2(&a[0], &b[0], &c[0], len(b)/4, p, len(idx))
 }
+
+//go:noescape
+func cvt32AVX2(dst *float32, src *float64, n int)
+
+//go:noescape
+func pack6F32AVX2(ap *float32, a *float64, k, n int)
+
+// toFloat32 sets dst[i] = float32(src[i]) for i < len(src).
+func toFloat32(dst []float32, src []float64) {
+	dst = dst[:len(src)]
+	i := 0
+	if Accelerated && len(src) >= 4 {
+		cvt32AVX2(&dst[0], &src[0], len(src)/4)
+		i = len(src) &^ 3
+	}
+	genericToFloat32(dst[i:], src[i:])
+}
+
+// pack6F32 does packRows32's first steps, as many as it reports, by the
+// assembly.
+func pack6F32(ap []float32, a []float64, k int) int {
+	if !Accelerated || k < 4 {
+		return 0
+	}
+	_ = ap[k*mr-1]
+	_ = a[k*mr-1]
+	pack6F32AVX2(&ap[0], &a[0], k, k/4)
+	return k &^ 3
+}

@@ -268,3 +268,71 @@ storespf:
 	ADD64F32
 	VZEROUPPER
 	RET
+
+// func cvt32AVX2(dst *float32, src *float64, n int)
+//
+// dst[i] = float32(src[i]) for i < 4n, rounding as Go's conversion does
+// (to nearest, even on ties).
+TEXT ·cvt32AVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+
+cvtloop:
+	VCVTPD2PSY (SI), X0
+	VMOVUPS    X0, (DI)
+	ADDQ       $32, SI
+	ADDQ       $16, DI
+	DECQ       CX
+	JNZ        cvtloop
+	VZEROUPPER
+	RET
+
+// func pack6F32AVX2(ap *float32, a *float64, k, n int)
+//
+// packRows32's loop for l < 4n: ap[l*6+r] = float32(a[r*k+l]) for r < 6.
+// Four steps of the six rows are converted (X0–X5, a row's four steps
+// each), transposed (rows 0–3 as a 4×4 block, rows 4, 5 as pairs) and
+// stored six floats a step.
+TEXT ·pack6F32AVX2(SB), NOSPLIT, $0-32
+	MOVQ ap+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ k+16(FP), R8
+	MOVQ n+24(FP), CX
+	SHLQ $3, R8
+	LEAQ (SI)(R8*2), R9
+	LEAQ (R9)(R8*2), R10
+
+packloop:
+	VCVTPD2PSY (SI), X0
+	VCVTPD2PSY (SI)(R8*1), X1
+	VCVTPD2PSY (R9), X2
+	VCVTPD2PSY (R9)(R8*1), X3
+	VCVTPD2PSY (R10), X4
+	VCVTPD2PSY (R10)(R8*1), X5
+	VUNPCKLPS  X1, X0, X6    // r0 r1 of steps 0, 1
+	VUNPCKHPS  X1, X0, X7    // r0 r1 of steps 2, 3
+	VUNPCKLPS  X3, X2, X8    // r2 r3 of steps 0, 1
+	VUNPCKHPS  X3, X2, X9    // r2 r3 of steps 2, 3
+	VUNPCKLPS  X5, X4, X10   // r4 r5 of steps 0, 1
+	VUNPCKHPS  X5, X4, X11   // r4 r5 of steps 2, 3
+	VUNPCKLPD  X8, X6, X0    // r0–r3 of step 0
+	VUNPCKHPD  X8, X6, X1    // step 1
+	VUNPCKLPD  X9, X7, X2    // step 2
+	VUNPCKHPD  X9, X7, X3    // step 3
+	VMOVUPS    X0, (DI)
+	VMOVSD     X10, 16(DI)
+	VMOVUPS    X1, 24(DI)
+	VMOVHPS    X10, 40(DI)
+	VMOVUPS    X2, 48(DI)
+	VMOVSD     X11, 64(DI)
+	VMOVUPS    X3, 72(DI)
+	VMOVHPS    X11, 88(DI)
+	ADDQ       $32, SI
+	ADDQ       $32, R9
+	ADDQ       $32, R10
+	ADDQ       $96, DI
+	DECQ       CX
+	JNZ        packloop
+	VZEROUPPER
+	RET
