@@ -79,15 +79,25 @@ func packRows32(ap []float32, a []float64, k int) {
 }
 
 // nonzeros32 is nonzeros on the float32 row, whose zeros include the
-// float64 values that round to zero.
+// float64 values that round to zero. It writes every index and advances
+// past the nonzero ones without a branch, which a relu's random signs
+// would mispredict half the time.
 func (s *Scratch) nonzeros32(row []float32) bool {
-	s.nz = s.nz[:0]
-	for l, v := range row {
-		if v != 0 {
-			s.nz = append(s.nz, int32(l))
-		}
+	if cap(s.nz) < len(row) {
+		s.nz = make([]int32, len(row))
 	}
-	return 4*len(s.nz) <= 3*len(row)
+	nz := s.nz[:len(row)]
+	n := 0
+	for l, v := range row {
+		nz[n] = int32(l)
+		d := 0
+		if v != 0 {
+			d = 1
+		}
+		n += d
+	}
+	s.nz = nz[:n]
+	return 4*n <= 3*len(row)
 }
 
 // block6x16 sets c[r*ldc+q] += Σ_l a[l*mr+r]·b[l*nr32+q] for r < 6, q < 16,
