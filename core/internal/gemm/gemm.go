@@ -8,11 +8,19 @@
 // and 1×8 ones for single rows); elsewhere, and with the purego build tag,
 // the same blocking runs in Go.
 //
-// Every kernel of a build sums each output the same way: one accumulator,
-// the products in the order of l, then added to c. A row's result is
-// therefore the same bit for bit wherever it sits in A and however many rows
-// A has, so a batch split over workers, or one whose converged samples drop
-// out, computes what the whole batch would.
+// PackFloat32 stores B in float32 instead, as panels of width 16 (a 6×16
+// block, and 1×64, 1×32 and 1×16 row kernels): MulAdd still takes and
+// updates float64 A and C, rounds A's rows to float32 as it copies them,
+// sums each output in float32 and adds the sum to c in float64. Each
+// instruction then does twice the arithmetic and B is half the bytes; the
+// WebAssembly SIMD kernel is float64 only, so a float32 B runs in Go there.
+//
+// Every kernel of a build sums each output the same way: one accumulator
+// (of the precision's type) from +0, the products in the order of l (fused
+// in the assembly, multiply then add in Go), then added to c. A row's result
+// is therefore the same bit for bit wherever it sits in A and however many
+// rows A has, so a batch split over workers, or one whose converged samples
+// drop out, computes what the whole batch would.
 package gemm
 
 // nr is the float64 panel width and nr32 the float32 one (two AVX2
