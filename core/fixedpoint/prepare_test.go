@@ -93,3 +93,58 @@ func TestPrepareInSteps(t *testing.T) {
 		t.Fatalf("a prepared layer: %v, %d iterations after one step", err, sv3.Result().Iterations)
 	}
 }
+
+// A direct layer's monotonicity (the smallest eigenvalue of the symmetric
+// part of I − W) is computed in the Solver's Steps too, and a splitting
+// method's refusal of a layer that is not monotone comes from them.
+func TestPrepareDirectInSteps(t *testing.T) {
+	const h = 64
+	direct := func(scale float64) *model.Model {
+		d, err := model.NewDense(model.DenseConfig{Hidden: h, In: 4, Out: 2, Activation: model.ReLU, Param: model.Direct}, rand.New(rand.NewPCG(5, 6)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range d.W.Data {
+			d.W.Data[i] *= scale
+		}
+		m, err := model.New(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	x := make([]float64, 2*4)
+	for i := range x {
+		x[i] = float64(i%3) - 1
+	}
+	ctx := context.Background()
+	s := api.Settings{Method: &api.ForwardBackward{}, RelTol: 1e-9, MaxIter: 2000}
+	sv, err := direct(0.5).NewSolver(x, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := 0
+	for sv.Result().Iterations == 0 && !sv.Done() {
+		if err := sv.Step(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+		steps++
+	}
+	if steps < 20 {
+		t.Fatalf("the first iteration came after %d steps: the eigenvalue was not computed in steps", steps)
+	}
+	if _, err := sv.Run(ctx); err != nil || sv.Result().Status != api.Converged {
+		t.Fatalf("forward-backward on a monotone direct layer: %v, %v", err, sv.Result().Status)
+	}
+
+	// Scaled up, W makes I − W indefinite: refused after the steps.
+	sv, err = direct(40).NewSolver(x, s)
+	if err != nil {
+		t.Fatalf("NewSolver refused before the bounds' steps: %v", err)
+	}
+	_, err = sv.Run(ctx)
+	if !errors.Is(err, api.ErrProblem) {
+		t.Fatalf("a layer that is not monotone: %v, want an error wrapping ErrProblem", err)
+	}
+	t.Log(err)
+}

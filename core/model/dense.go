@@ -9,7 +9,6 @@ import (
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
-	"gonum.org/v1/gonum/mat"
 
 	"github.com/implicitlab/implicit/api"
 	"github.com/implicitlab/implicit/core/fixedpoint"
@@ -447,13 +446,10 @@ func (l *denseLayer) Problem(inj []float64, n int) fixedpoint.BatchProblem {
 }
 
 // withPrepare gives sp the layer's preparation in steps, the resolvents'
-// with Wᵀ for W if transpose is set. Only a monotone layer has it: a direct
-// one computes its monotonicity by an eigendecomposition, at once (and its
-// errors then come from fixedpoint.NewSolver).
+// with Wᵀ for W if transpose is set. A direct layer's monotonicity is known
+// only after its bounds' steps, so a splitting method's refusal of one that
+// is not monotone comes from the Solver's Steps, not from NewSolver.
 func (l *denseLayer) withPrepare(sp *fixedpoint.Splitting, transpose bool) *fixedpoint.Splitting {
-	if l.d.Param != Monotone {
-		return sp
-	}
 	sp.PrepareBounds = l.boundsJob.work
 	sp.PrepareResolvent = func(alpha float64) fixedpoint.Work {
 		return l.resolventJob(alpha, transpose).work()
@@ -470,45 +466,51 @@ func (l *denseLayer) bounds() (float64, float64, error) {
 	return l.split.m, l.split.lip, nil
 }
 
-func eye(n int) *mat.Dense {
-	e := mat.NewDense(n, n, nil)
-	for i := 0; i < n; i++ {
-		e.Set(i, i, 1)
-	}
-	return e
-}
-
 // boundsSteps returns the steps of the bounds' job: the monotonicity m of
 // I − W (exact for the monotone parametrisation, the smallest eigenvalue of
-// its symmetric part for a direct W, at once) and a bound on ‖I − W‖₂ by
-// power iteration, a few iterations a step.
+// its symmetric part for a direct W, by minEigen) and a bound on ‖I − W‖₂ by
+// power iteration, each some rows' work a step.
 func (l *denseLayer) boundsSteps() func(units int) (bool, error) {
+	h := l.h
 	var (
-		iw *mat.Dense
-		pw *powerIter
+		iw  []float64 // I − W
+		eig *minEigen
+		pw  *powerIter
 	)
 	return func(units int) (bool, error) {
 		if iw == nil {
-			h := l.h
-			iw = mat.NewDense(h, h, nil) // I − W
-			iw.Sub(eye(h), mat.NewDense(h, h, l.weff))
+			iw = make([]float64, h*h)
+			for i, w := range l.weff {
+				iw[i] = -w
+			}
+			for i := range h {
+				iw[i*h+i]++
+			}
 			if l.d.Param == Monotone {
 				l.split.m = l.d.Monotone
 			} else {
-				sym := mat.NewSymDense(h, nil)
-				for i := 0; i < h; i++ {
-					for j := i; j < h; j++ {
-						sym.SetSym(i, j, (iw.At(i, j)+iw.At(j, i))/2)
+				sym := make([]float64, h*h)
+				for i := range h {
+					for j := range h {
+						sym[i*h+j] = (iw[i*h+j] + iw[j*h+i]) / 2
 					}
 				}
-				var eig mat.EigenSym
-				if !eig.Factorize(sym, false) {
-					return true, fmt.Errorf("%w: eigendecomposition of the layer failed", api.ErrProblem)
-				}
-				l.split.m = eig.Values(nil)[0]
+				eig = newMinEigen(sym, h)
 			}
-			pw = newPowerIter(Matrix{Rows: h, Cols: h, Data: iw.RawMatrix().Data}, rand.New(rand.NewPCG(1, 2)))
 			return false, nil
+		}
+		if eig != nil {
+			if !eig.step(l.prepOps(units) * h) {
+				return false, nil
+			}
+			if l.split.m = eig.value(); math.IsNaN(l.split.m) {
+				return true, fmt.Errorf("%w: the layer's W is not finite", api.ErrProblem)
+			}
+			eig = nil
+			return false, nil
+		}
+		if pw == nil {
+			pw = newPowerIter(Matrix{Rows: h, Cols: h, Data: iw}, rand.New(rand.NewPCG(1, 2)))
 		}
 		if !pw.step(l.prepOps(units)) {
 			return false, nil
@@ -519,9 +521,36 @@ func (l *denseLayer) boundsSteps() func(units int) (bool, error) {
 		// Peaceman-Rachford converges for any step, and forward-backward's
 		// default step is half the largest safe one.
 		est := 1.04 * pw.norm() // powerNorm adds 1%
-		l.split.lip = math.Min(est, math.Sqrt(mat.Norm(iw, 1)*mat.Norm(iw, math.Inf(1))))
+		l.split.lip = math.Min(est, math.Sqrt(norm1(iw, h)*normInf(iw, h)))
 		return true, nil
 	}
+}
+
+// norm1 and normInf are the largest column and row sums of |a| (n×n).
+func norm1(a []float64, n int) float64 {
+	sums := make([]float64, n)
+	for i := range n {
+		for j, v := range a[i*n : (i+1)*n] {
+			sums[j] += math.Abs(v)
+		}
+	}
+	var m float64
+	for _, v := range sums {
+		m = max(m, v)
+	}
+	return m
+}
+
+func normInf(a []float64, n int) float64 {
+	var m float64
+	for i := range n {
+		var s float64
+		for _, v := range a[i*n : (i+1)*n] {
+			s += math.Abs(v)
+		}
+		m = max(m, s)
+	}
+	return m
 }
 
 // powerIter is powerNorm in steps: ‖M‖₂ by 100 iterations of the power

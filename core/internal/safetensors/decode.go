@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -148,9 +146,9 @@ func decodeValues(b []byte, dtype DType, n int) ([]float64, error) {
 // each entry on its own but not the entries' byte ranges.
 //
 // The header is walked token by token rather than unmarshaled, because
-// encoding/json silently keeps the last of repeated keys, and the format
-// forbids them: two entries for one tensor would let two readers of the same
-// file see different tensors.
+// unmarshaling keeps the last of repeated keys, and the format forbids
+// them: two entries for one tensor would let two readers of the same file
+// see different tensors.
 func parseHeader(header []byte) ([]entry, map[string]string, error) {
 	if !utf8.Valid(header) {
 		return nil, nil, errorf("header is not valid UTF-8")
@@ -160,12 +158,8 @@ func parseHeader(header []byte) ([]entry, map[string]string, error) {
 	if len(header) == 0 || header[0] != '{' {
 		return nil, nil, errorf("header does not begin with '{'")
 	}
-	if err := checkSurrogates(header); err != nil {
-		return nil, nil, err
-	}
-	p := &headerParser{dec: json.NewDecoder(bytes.NewReader(header))}
-	p.dec.UseNumber() // keep numbers' text, to reject fractions and range-check integers exactly
-	if err := p.delim('{', "header"); err != nil {
+	p := &headerParser{scan: newScanner(header)}
+	if err := p.delim(tokObjectStart, "header"); err != nil {
 		return nil, nil, err
 	}
 	var (
@@ -173,7 +167,7 @@ func parseHeader(header []byte) ([]entry, map[string]string, error) {
 		metadata map[string]string
 		seen     = make(map[string]bool)
 	)
-	for p.dec.More() {
+	for p.scan.more() {
 		key, err := p.key()
 		if err != nil {
 			return nil, nil, err
@@ -200,125 +194,80 @@ func parseHeader(header []byte) ([]entry, map[string]string, error) {
 			entries = append(entries, e)
 		}
 	}
-	if err := p.delim('}', "header"); err != nil {
+	if err := p.delim(tokObjectEnd, "header"); err != nil {
 		return nil, nil, err
 	}
 	// After the object, only whitespace may follow: the Python writer pads
 	// with spaces to align the data, and any JSON whitespace is accepted, as
 	// the reference implementation does.
-	end := int(p.dec.InputOffset())
+	end := p.scan.offset()
 	if rest := bytes.TrimLeft(header[end:], " \t\r\n"); len(rest) != 0 {
 		return nil, nil, errorf("header: unexpected data after the JSON object at file byte %d", 8+len(header)-len(rest))
 	}
 	return entries, metadata, nil
 }
 
-// checkSurrogates reports a \u escape in a JSON string of header that
-// encodes half of a UTF-16 surrogate pair without the other half.
-// encoding/json silently decodes such an escape as U+FFFD, changing the name
-// or text that holds it; serde_json, whose JSON is the format's in practice,
-// rejects it, and so does this package.
-//
-// Outside strings, a backslash can only be a syntax error, which the JSON
-// decoder reports later.
-func checkSurrogates(h []byte) error {
-	inString := false
-	for i := 0; i < len(h); i++ {
-		switch c := h[i]; {
-		case !inString:
-			inString = c == '"'
-		case c == '"':
-			inString = false
-		case c == '\\':
-			r := escapedRune(h, i)
-			if r < 0 {
-				i++ // skip the escaped character, which may be '"' or '\\'
-				continue
-			}
-			if utf16.IsSurrogate(r) {
-				if r2 := escapedRune(h, i+6); r >= 0xdc00 || r2 < 0xdc00 || r2 > 0xdfff {
-					return errorf("header: unpaired UTF-16 surrogate %s at file byte %d", h[i:i+6], 8+i)
-				}
-				i += 6
-			}
-			i += 5
-		}
-	}
-	return nil
-}
-
-// escapedRune returns the code unit of the \uXXXX escape at h[i:], or -1 if
-// there is none.
-func escapedRune(h []byte, i int) rune {
-	if i+6 > len(h) || h[i] != '\\' || h[i+1] != 'u' {
-		return -1
-	}
-	v, err := strconv.ParseUint(string(h[i+2:i+6]), 16, 16)
-	if err != nil {
-		return -1
-	}
-	return rune(v)
-}
-
 // headerParser walks the tokens of a JSON header.
 type headerParser struct {
-	dec *json.Decoder
+	scan *jsonScanner
 }
 
 // token returns the next JSON token.
-func (p *headerParser) token() (json.Token, error) {
-	t, err := p.dec.Token()
+func (p *headerParser) token() (token, error) {
+	t, err := p.scan.next()
 	if err == io.EOF {
 		err = io.ErrUnexpectedEOF // the walk only asks for tokens that must exist
 	}
 	if err != nil {
+		if _, ok := errors.AsType[*formatError](err); ok {
+			return token{}, err
+		}
 		fe := &formatError{msg: "header is not valid JSON: " + err.Error(), cause: err}
-		if se, ok := errors.AsType[*json.SyntaxError](err); ok {
+		if se, ok := errors.AsType[*SyntaxError](err); ok {
 			fe.msg += " (at file byte " + strconv.FormatInt(8+se.Offset, 10) + ")"
 		}
-		return nil, fe
+		return token{}, fe
 	}
 	return t, nil
 }
 
 // delim reads the delimiter d; what names the value that d begins or ends.
-func (p *headerParser) delim(d json.Delim, what string) error {
+func (p *headerParser) delim(d tokenKind, what string) error {
 	t, err := p.token()
 	if err != nil {
 		return err
 	}
-	if t != d {
-		if d == '{' {
+	if t.kind != d {
+		if d == tokObjectStart {
 			return errorf("%s is %s, not an object", what, describe(t))
 		}
-		// The decoder itself rejects a mismatched closing delimiter, so
+		// The scanner itself rejects a mismatched closing delimiter, so
 		// this is unreachable; keep an error rather than a panic.
-		return errorf("%s: found %s, want %q", what, describe(t), rune(d))
+		return errorf("%s: found %s, want the end of an object", what, describe(t))
 	}
 	return nil
 }
 
-// key reads an object key. The decoder guarantees that a token in key
+// key reads an object key. The scanner guarantees that a token in key
 // position is a string.
 func (p *headerParser) key() (string, error) {
 	t, err := p.token()
 	if err != nil {
 		return "", err
 	}
-	s, ok := t.(string)
-	if !ok {
+	if t.kind != tokString {
 		return "", errorf("header: object key is %s, not a string", describe(t))
 	}
-	return s, nil
+	return t.text, nil
 }
 
 // metadata reads the value of "__metadata__", an object of strings.
 func (p *headerParser) metadata() (map[string]string, error) {
-	if err := p.delim('{', metadataKey); err != nil {
+	if err := p.delim(tokObjectStart, metadataKey); err != nil {
 		return nil, err
 	}
 	m := make(map[string]string)
-	for p.dec.More() {
+	for p.scan.more() {
 		if len(m) == maxMetadataEntries {
 			return nil, errorf("%s: more than %d entries (the limit)", metadataKey, maxMetadataEntries)
 		}
@@ -333,13 +282,12 @@ func (p *headerParser) metadata() (map[string]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		v, ok := t.(string)
-		if !ok {
+		if t.kind != tokString {
 			return nil, errorf("%s: value of %q is %s, not a string", metadataKey, k, describe(t))
 		}
-		m[k] = v
+		m[k] = t.text
 	}
-	return m, p.delim('}', metadataKey)
+	return m, p.delim(tokObjectEnd, metadataKey)
 }
 
 // entry reads the description of tensor name: an object with exactly the
@@ -347,11 +295,11 @@ func (p *headerParser) metadata() (map[string]string, error) {
 func (p *headerParser) entry(name string) (entry, error) {
 	e := entry{name: name}
 	what := "tensor " + strconv.Quote(name)
-	if err := p.delim('{', what); err != nil {
+	if err := p.delim(tokObjectStart, what); err != nil {
 		return e, err
 	}
 	var hasDType, hasShape, hasOffsets bool
-	for p.dec.More() {
+	for p.scan.more() {
 		field, err := p.key()
 		if err != nil {
 			return e, err
@@ -383,7 +331,7 @@ func (p *headerParser) entry(name string) (entry, error) {
 			return e, err
 		}
 	}
-	if err := p.delim('}', what); err != nil {
+	if err := p.delim(tokObjectEnd, what); err != nil {
 		return e, err
 	}
 	switch {
@@ -403,10 +351,10 @@ func (p *headerParser) dtype(what string) (DType, error) {
 	if err != nil {
 		return "", err
 	}
-	s, ok := t.(string)
-	if !ok {
+	if t.kind != tokString {
 		return "", errorf("%s: dtype is %s, not a string", what, describe(t))
 	}
+	s := t.text
 	d := DType(s)
 	if d.size() == 0 {
 		return "", errorf("%s: dtype %s not supported (want F32, F64 or I64)", what, quoteIfOdd(s))
@@ -421,7 +369,7 @@ func (p *headerParser) shape(what string) ([]int, int, error) {
 		return nil, 0, err
 	}
 	shape := []int{} // not nil: a scalar's shape is present, just empty
-	for p.dec.More() {
+	for p.scan.more() {
 		if len(shape) == maxRank {
 			return nil, 0, errorf("%s: shape has more than %d dimensions (the limit)", what, maxRank)
 		}
@@ -434,7 +382,7 @@ func (p *headerParser) shape(what string) ([]int, int, error) {
 		}
 		shape = append(shape, int(d))
 	}
-	if _, err := p.token(); err != nil { // ']'; the decoder checks the nesting
+	if _, err := p.token(); err != nil { // ']'; the scanner checks the nesting
 		return nil, 0, err
 	}
 	n, ok := numElements(shape)
@@ -451,7 +399,7 @@ func (p *headerParser) offsets(what string) (begin, end uint64, err error) {
 	}
 	var v [2]uint64
 	n := 0
-	for p.dec.More() {
+	for p.scan.more() {
 		if n == len(v) {
 			return 0, 0, errorf("%s: data_offsets has more than two elements", what)
 		}
@@ -475,7 +423,7 @@ func (p *headerParser) arrayStart(what, field, want string) error {
 	if err != nil {
 		return err
 	}
-	if t != json.Delim('[') {
+	if t.kind != tokArrayStart {
 		return errorf("%s: %s is %s, not %s", what, field, describe(t), want)
 	}
 	return nil
@@ -489,11 +437,10 @@ func (p *headerParser) integer(what, elem string) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	num, ok := t.(json.Number)
-	if !ok {
+	if t.kind != tokNumber {
 		return 0, errorf("%s: %s is %s, not an integer", what, elem, describe(t))
 	}
-	s := string(num)
+	s := t.text
 	switch {
 	case strings.HasPrefix(s, "-"):
 		return 0, errorf("%s: %s %s is negative", what, elem, s)
@@ -508,26 +455,26 @@ func (p *headerParser) integer(what, elem string) (uint64, error) {
 }
 
 // describe names a JSON token for an error message.
-func describe(t json.Token) string {
-	switch t := t.(type) {
-	case json.Delim:
-		switch t {
-		case '{':
-			return "an object"
-		case '[':
-			return "an array"
-		}
-		return strconv.Quote(t.String())
-	case string:
-		return "the string " + strconv.Quote(t)
-	case json.Number:
-		return "the number " + string(t)
-	case bool:
-		return strconv.FormatBool(t)
-	case nil:
-		return "null"
+func describe(t token) string {
+	switch t.kind {
+	case tokObjectStart:
+		return "an object"
+	case tokArrayStart:
+		return "an array"
+	case tokObjectEnd:
+		return `"}"`
+	case tokArrayEnd:
+		return `"]"`
+	case tokString:
+		return "the string " + strconv.Quote(t.text)
+	case tokNumber:
+		return "the number " + t.text
+	case tokTrue:
+		return "true"
+	case tokFalse:
+		return "false"
 	}
-	return "an unexpected token" // the decoder returns no other types
+	return "null"
 }
 
 // quoteIfOdd returns s as it is if it looks like a dtype name, so that the

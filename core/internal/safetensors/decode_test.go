@@ -2,7 +2,6 @@ package safetensors
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -173,9 +172,9 @@ func TestDecodeErrors(t *testing.T) {
 // errors.As along with ErrFormat, with its position in the file.
 func TestDecodeSyntaxErrorAs(t *testing.T) {
 	_, err := Decode(file(`{"a" 1}`))
-	se, ok := errors.AsType[*json.SyntaxError](err)
+	se, ok := errors.AsType[*SyntaxError](err)
 	if !ok {
-		t.Fatalf("error %v does not wrap a *json.SyntaxError", err)
+		t.Fatalf("error %v does not wrap a *SyntaxError", err)
 	}
 	if !errors.Is(err, ErrFormat) {
 		t.Errorf("error %v does not wrap ErrFormat", err)
