@@ -43,6 +43,9 @@ type Settings struct {
 	// bit whatever the number. With a Recorder the solve runs on one
 	// goroutine, so that the Recorder sees the batch's iterations in order.
 	Workers int
+	// Precision is what the model's matrix products compute in; empty
+	// means the model's own (its file's: see Precision).
+	Precision Precision
 }
 
 // Parts returns the number of parts of consecutive samples a batch of n is

@@ -117,13 +117,13 @@ type cnnLayer struct {
 }
 
 // Build packs the convolutions and the head for the kernel.
-func (c *CNN) Build() (Layer, error) {
+func (c *CNN) Build(p api.Precision) (Layer, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	l := &cnnLayer{frameLayer: c.build(), cells: make([]convCell, len(c.Cells))}
+	l := &cnnLayer{frameLayer: c.build(p), cells: make([]convCell, len(c.Cells))}
 	for k := range c.Cells {
-		l.cells[k] = c.Cells[k].build(&c.ConvFrame)
+		l.cells[k] = c.Cells[k].build(&c.ConvFrame, p)
 	}
 	return l, nil
 }

@@ -93,11 +93,11 @@ type convLayer struct {
 }
 
 // Build packs the convolutions and the head for the kernel.
-func (c *Conv) Build() (Layer, error) {
+func (c *Conv) Build(p api.Precision) (Layer, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	return &convLayer{frameLayer: c.build(), cell: c.Cell.build(&c.ConvFrame)}, nil
+	return &convLayer{frameLayer: c.build(p), cell: c.Cell.build(&c.ConvFrame, p)}, nil
 }
 
 // Problem is z = f(z) for the injections inj; it has no splitting.

@@ -344,23 +344,23 @@ type frameLayer struct {
 	head               affine
 }
 
-func (f *ConvFrame) build() frameLayer {
+func (f *ConvFrame) build(p api.Precision) frameLayer {
 	hw := f.Height * f.Width
 	bn := func(b BatchNorm) *batchNorm { return newBatchNorm(b.Weight, b.Bias, b.RunningMean, b.RunningVar) }
 	return frameLayer{f: f, hw: hw, state: f.Channels * hw,
-		stem:     newConv3x3(f.Stem.Weight, f.Stem.Bias, f.InChannels, f.Channels, f.Height, f.Width),
-		stemNorm: bn(f.StemNorm), headNorm: bn(f.HeadNorm), head: newAffine(f.Head, f.HeadBias)}
+		stem:     newConv3x3(f.Stem.Weight, f.Stem.Bias, f.InChannels, f.Channels, f.Height, f.Width, p),
+		stemNorm: bn(f.StemNorm), headNorm: bn(f.HeadNorm), head: newAffine(f.Head, f.HeadBias, p)}
 }
 
 // build prepares a cell's layers for the frame's images.
-func (c *Cell) build(f *ConvFrame) convCell {
+func (c *Cell) build(f *ConvFrame, p api.Precision) convCell {
 	hw := f.Height * f.Width
 	gn := func(n Norm, ch int) *groupNorm {
 		return &groupNorm{groups: f.Groups, c: ch, hw: hw, weight: n.Weight, bias: n.Bias}
 	}
 	return convCell{hw: hw, c: f.Channels, inner: f.Inner,
-		conv1: newConv3x3(c.Conv1.Weight, nil, f.Channels, f.Inner, f.Height, f.Width),
-		conv2: newConv3x3(c.Conv2.Weight, nil, f.Inner, f.Channels, f.Height, f.Width),
+		conv1: newConv3x3(c.Conv1.Weight, nil, f.Channels, f.Inner, f.Height, f.Width, p),
+		conv2: newConv3x3(c.Conv2.Weight, nil, f.Inner, f.Channels, f.Height, f.Width, p),
 		norm1: gn(c.Norm1, f.Inner), norm2: gn(c.Norm2, f.Channels), norm3: gn(c.Norm3, f.Channels)}
 }
 

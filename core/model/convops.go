@@ -3,6 +3,7 @@ package model
 import (
 	"math"
 
+	"github.com/implicitlab/implicit/api"
 	"github.com/implicitlab/implicit/core/internal/gemm"
 )
 
@@ -26,7 +27,7 @@ type conv3x3 struct {
 	bwd           *gemm.Packed // (out × 9·in): a pixel's output gradient times it is its im2col row's
 }
 
-func newConv3x3(weight, bias []float64, in, out, h, w int) *conv3x3 {
+func newConv3x3(weight, bias []float64, in, out, h, w int, p api.Precision) *conv3x3 {
 	k := 9 * in
 	f := make([]float64, k*out) // row (tap·in + c), column o
 	for o := 0; o < out; o++ {
@@ -37,7 +38,7 @@ func newConv3x3(weight, bias []float64, in, out, h, w int) *conv3x3 {
 		}
 	}
 	return &conv3x3{in: in, out: out, h: h, w: w, weight: weight, bias: bias,
-		fwd: gemm.Pack(f, k, out), bwd: gemm.Pack(transposed(f, k, out), out, k)}
+		fwd: pack(p, f, k, out), bwd: pack(p, transposed(f, k, out), out, k)}
 }
 
 // convScratch holds one caller's buffers for conv3x3: the im2col rows of a

@@ -301,6 +301,7 @@ func linearSizes(ts tensors) (h, q int, err error) {
 // denseLayer is a deq-dense model prepared to compute.
 type denseLayer struct {
 	d       *Dense
+	prec    api.Precision // of the packed matrices
 	h, p, q int
 	act     Activation
 	weff    []float64 // W (h×h), as given or from the monotone parametrisation
@@ -390,17 +391,17 @@ type resolventJob struct {
 }
 
 // Build packs the layer's matrices for the kernel.
-func (d *Dense) Build() (Layer, error) {
+func (d *Dense) Build(p api.Precision) (Layer, error) {
 	if err := d.Validate(); err != nil {
 		return nil, err
 	}
 	h := d.U.Rows
-	l := &denseLayer{d: d, h: h, p: d.U.Cols, q: d.C.Rows, act: d.Activation, resolvent: map[resolventKey]*resolventJob{}}
+	l := &denseLayer{d: d, prec: p, h: h, p: d.U.Cols, q: d.C.Rows, act: d.Activation, resolvent: map[resolventKey]*resolventJob{}}
 	l.weff = d.EffectiveW().Data
 	l.boundsJob = &job{step: l.boundsSteps()}
-	l.wt = gemm.Pack(transposed(l.weff, h, h), h, h)
-	l.encoder = newAffine(d.U, d.Bias)
-	l.decoder = newAffine(d.C, d.OutBias)
+	l.wt = pack(p, transposed(l.weff, h, h), h, h)
+	l.encoder = newAffine(d.U, d.Bias, p)
+	l.decoder = newAffine(d.C, d.OutBias, p)
 	return l, nil
 }
 
@@ -691,7 +692,7 @@ func (l *denseLayer) resolventSteps(alpha float64, transpose bool, packed **gemm
 				r = transposed(r, h, h)
 			}
 		case 2:
-			*packed = gemm.Pack(r, h, h)
+			*packed = pack(l.prec, r, h, h)
 			return true, nil
 		}
 		stage++
@@ -812,7 +813,7 @@ func (l *denseLayer) resolventFunc(alpha float64, transpose bool, inj []float64)
 // first use: only training needs it.
 func (l *denseLayer) packedW() *gemm.Packed {
 	l.wOnce.Do(func() {
-		l.w = gemm.Pack(l.weff, l.h, l.h)
+		l.w = pack(l.prec, l.weff, l.h, l.h)
 	})
 	return l.w
 }

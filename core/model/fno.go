@@ -462,18 +462,18 @@ type fnoLayer struct {
 }
 
 // Build packs the layers for the kernel and the DFT plan.
-func (f *FNO) Build() (Layer, error) {
+func (f *FNO) Build(p api.Precision) (Layer, error) {
 	if err := f.Validate(); err != nil {
 		return nil, err
 	}
 	c, h, w := f.Channels(), f.Height, f.Width
-	plan := newDFTPlan(h, w, f.Modes1, f.Modes2)
+	plan := newDFTPlan(h, w, f.Modes1, f.Modes2, p)
 	build := func(fl FourierLayer, act bool) fourierLayer {
-		return fourierLayer{spec: newSpectralConv(plan, c, fl.Conv.Weights1, fl.Conv.Weights2),
-			mlp1: newPointwise(fl.MLP.L1), mlp2: newPointwise(fl.MLP.L2), w: newPointwise(fl.W), act: act}
+		return fourierLayer{spec: newSpectralConv(plan, c, fl.Conv.Weights1, fl.Conv.Weights2, p),
+			mlp1: newPointwise(fl.MLP.L1, p), mlp2: newPointwise(fl.MLP.L2, p), w: newPointwise(fl.W, p), act: act}
 	}
-	l := &fnoLayer{f: f, hw: h * w, c: c, state: c * h * w, lift: newPointwise(f.Lift),
-		decoder: build(f.Decoder, false), proj1: newPointwise(f.Proj.L1), proj2: newPointwise(f.Proj.L2),
+	l := &fnoLayer{f: f, hw: h * w, c: c, state: c * h * w, lift: newPointwise(f.Lift, p),
+		decoder: build(f.Decoder, false), proj1: newPointwise(f.Proj.L1, p), proj2: newPointwise(f.Proj.L2, p),
 		inChannels: f.InChannels(), outCh: f.OutChannels()}
 	for _, fl := range f.Layers {
 		l.layers = append(l.layers, build(fl, true))

@@ -349,7 +349,7 @@ func tinyFNO(f *testing.F, explicit bool) *model.FNO {
 func BenchmarkFNOIteration(b *testing.B) {
 	for _, g := range []struct{ n, c, k int }{{32, 16, 8}, {64, 16, 12}, {64, 32, 12}} {
 		f := smallFNO(b, false, 1, g.n, g.n, g.c, g.k, g.k)
-		l, err := f.Build()
+		l, err := f.Build(api.Float64)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -44,6 +44,10 @@ func checkKindTorchCases(t *testing.T, dir string, want map[string]int) {
 		if err != nil {
 			t.Fatalf("%s: %v", c.Name, err)
 		}
+		checkFloat32Case(t, dir, c.Name, c.DType, c.Output, m)
+		if m, err = model.New(m.Architecture()); err != nil { // float64 products, as the reference's
+			t.Fatal(err)
+		}
 		if m.Info().Kind != c.Kind {
 			t.Fatalf("%s: a %s model, the case says %s", c.Name, m.Info().Kind, c.Kind)
 		}

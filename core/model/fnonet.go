@@ -3,6 +3,7 @@ package model
 import (
 	"math"
 
+	"github.com/implicitlab/implicit/api"
 	"github.com/implicitlab/implicit/core/internal/gemm"
 )
 
@@ -50,7 +51,7 @@ func (p *dftPlan) rowFreq(a int) int {
 	return p.h - 2*p.k1 + a
 }
 
-func newDFTPlan(h, w, k1, k2 int) *dftPlan {
+func newDFTPlan(h, w, k1, k2 int, prec api.Precision) *dftPlan {
 	p := &dftPlan{h: h, w: w, k1: k1, k2: k2}
 	aw, aws := make([]float64, w*2*k2), make([]float64, w*2*k2)
 	sw, sw1 := make([]float64, 2*k2*w), make([]float64, 2*k2*w)
@@ -82,9 +83,9 @@ func newDFTPlan(h, w, k1, k2 int) *dftPlan {
 			sh[a*2*h+h+m], sh[(r+a)*2*h+h+m] = s, c
 		}
 	}
-	p.anaW, p.anaWs = gemm.Pack(aw, w, 2*k2), gemm.Pack(aws, w, 2*k2)
-	p.synW, p.synW1 = gemm.Pack(sw, 2*k2, w), gemm.Pack(sw1, 2*k2, w)
-	p.anaH, p.synH = gemm.Pack(ah, 2*h, 2*r), gemm.Pack(sh, 2*r, 2*h)
+	p.anaW, p.anaWs = pack(prec, aw, w, 2*k2), pack(prec, aws, w, 2*k2)
+	p.synW, p.synW1 = pack(prec, sw, 2*k2, w), pack(prec, sw1, 2*k2, w)
+	p.anaH, p.synH = pack(prec, ah, 2*h, 2*r), pack(prec, sh, 2*r, 2*h)
 	return p
 }
 
@@ -230,7 +231,7 @@ func (p *dftPlan) modeWeight(w1, w2 []float64, b, a int) ([]float64, int) {
 	return w2, (a-p.k1)*p.k2 + b
 }
 
-func newSpectralConv(plan *dftPlan, c int, w1, w2 []float64) *spectralConv {
+func newSpectralConv(plan *dftPlan, c int, w1, w2 []float64, p api.Precision) *spectralConv {
 	r, kk := 2*plan.k1, plan.k1*plan.k2
 	sc := &spectralConv{plan: plan, c: c}
 	m := make([]float64, 4*c*c)
@@ -244,8 +245,8 @@ func newSpectralConv(plan *dftPlan, c int, w1, w2 []float64) *spectralConv {
 					m[(c+i)*2*c+o], m[(c+i)*2*c+c+o] = -im, re
 				}
 			}
-			sc.fwd = append(sc.fwd, gemm.Pack(m, 2*c, 2*c))
-			sc.bwd = append(sc.bwd, gemm.Pack(transposed(m, 2*c, 2*c), 2*c, 2*c))
+			sc.fwd = append(sc.fwd, pack(p, m, 2*c, 2*c))
+			sc.bwd = append(sc.bwd, pack(p, transposed(m, 2*c, 2*c), 2*c, 2*c))
 		}
 	}
 	return sc
@@ -311,8 +312,8 @@ type pointwise struct {
 	bwd *gemm.Packed // out×in: a row of the output gradient times it is the input's
 }
 
-func newPointwise(l Linear) pointwise {
-	return pointwise{affine: newAffine(l.W, l.B), bwd: gemm.Pack(l.W.Data, l.W.Rows, l.W.Cols)}
+func newPointwise(l Linear, p api.Precision) pointwise {
+	return pointwise{affine: newAffine(l.W, l.B, p), bwd: pack(p, l.W.Data, l.W.Rows, l.W.Cols)}
 }
 
 // mulAdd adds x W (no bias) to y for the rows of x.

@@ -4,6 +4,7 @@ import (
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 
+	"github.com/implicitlab/implicit/api"
 	"github.com/implicitlab/implicit/core/internal/gemm"
 	"github.com/implicitlab/implicit/core/internal/vec"
 )
@@ -62,8 +63,16 @@ type affine struct {
 	wt *gemm.Packed
 }
 
-func newAffine(w Matrix, b []float64) affine {
-	return affine{w: w, b: b, wt: gemm.Pack(transposed(w.Data, w.Rows, w.Cols), w.Cols, w.Rows)}
+func newAffine(w Matrix, b []float64, p api.Precision) affine {
+	return affine{w: w, b: b, wt: pack(p, transposed(w.Data, w.Rows, w.Cols), w.Cols, w.Rows)}
+}
+
+// pack packs b (k×n) for the kernel in precision p.
+func pack(p api.Precision, b []float64, k, n int) *gemm.Packed {
+	if p == api.Float32 {
+		return gemm.PackFloat32(b, k, n)
+	}
+	return gemm.Pack(b, k, n)
 }
 
 // forward sets y (n×out) to W x + b for the n rows of x (n×in).

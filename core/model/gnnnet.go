@@ -1,6 +1,7 @@
 package model
 
 import (
+	"github.com/implicitlab/implicit/api"
 	"github.com/implicitlab/implicit/core/fixedpoint"
 	"github.com/implicitlab/implicit/core/internal/gemm"
 )
@@ -17,12 +18,12 @@ type gnnLin struct {
 	bias bool
 }
 
-func newGNNLin(l Linear) gnnLin {
+func newGNNLin(l Linear, p api.Precision) gnnLin {
 	b := l.B
 	if b == nil {
 		b = make([]float64, l.W.Rows)
 	}
-	return gnnLin{aff: newAffine(l.W, b), bias: l.B != nil}
+	return gnnLin{aff: newAffine(l.W, b, p), bias: l.B != nil}
 }
 
 // forward returns W x + b for the rows of x.
@@ -53,7 +54,9 @@ func (l *gnnLin) backward(g *Linear, gy, x []float64, rows int) []float64 {
 // gnnMLP is an MLP2 prepared for batches.
 type gnnMLP struct{ l1, l2 gnnLin }
 
-func newGNNMLP(m MLP2) gnnMLP { return gnnMLP{newGNNLin(m.L1), newGNNLin(m.L2)} }
+func newGNNMLP(m MLP2, p api.Precision) gnnMLP {
+	return gnnMLP{newGNNLin(m.L1, p), newGNNLin(m.L2, p)}
+}
 
 // mlpTape is what an MLP2's backward pass needs: its input, the first
 // layer's pre-activation and its relu; and its output. A tape passed again
@@ -221,20 +224,20 @@ type gnnLayer struct {
 }
 
 // Build packs the layers for the kernel.
-func (g *GNN) Build() (Layer, error) {
+func (g *GNN) Build(p api.Precision) (Layer, error) {
 	if err := g.Validate(); err != nil {
 		return nil, err
 	}
 	m, n, d := g.Constraints, g.Variables, g.Width()
 	l := &gnnLayer{explicit: g.Explicit, m: m, n: n, d: d, fc: g.ConsEmb.W.Cols, fv: g.VarEmb.W.Cols, r: g.varDim(),
-		consEmb: newGNNLin(g.ConsEmb), varEmb: newGNNLin(g.VarEmb), output: newGNNMLP(g.Output)}
+		consEmb: newGNNLin(g.ConsEmb, p), varEmb: newGNNLin(g.VarEmb, p), output: newGNNMLP(g.Output, p)}
 	l.in, l.state = g.Sizes().In, g.Sizes().State
 	l.inj = m*d + n*d + m*n
 	for k, c := range g.Convs {
-		l.convs[k] = gnnConv{left: newGNNMLP(c.Left), right: newGNNMLP(c.Right), out: newGNNMLP(c.Out), toCons: k%2 == 0, l: d, r: l.r}
+		l.convs[k] = gnnConv{left: newGNNMLP(c.Left, p), right: newGNNMLP(c.Right, p), out: newGNNMLP(c.Out, p), toCons: k%2 == 0, l: d, r: l.r}
 	}
 	if !g.Explicit {
-		l.toY = newGNNLin(g.ToY)
+		l.toY = newGNNLin(g.ToY, p)
 	}
 	return l, nil
 }

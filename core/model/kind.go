@@ -42,8 +42,9 @@ type Architecture interface {
 	// tensor zero: the layout of a gradient.
 	Zero() Architecture
 	// Build prepares the architecture's maps, which must not change while
-	// the Layer is in use.
-	Build() (Layer, error)
+	// the Layer is in use, for matrix products in precision p (api.Float32
+	// or api.Float64).
+	Build(p api.Precision) (Layer, error)
 }
 
 // Tensor is one named parameter tensor of an architecture.
@@ -186,8 +187,15 @@ func modelErrorf(format string, args ...any) error {
 // file and validates it. Every error wraps api.ErrModel and names the
 // problem.
 func Decode(b []byte) (Architecture, error) {
-	a, _, _, err := DecodeExtra(b, "")
+	a, _, _, _, err := decodeFile(b, "")
 	return a, err
+}
+
+// decodeWithPrecision is Decode, with the precision the file stores
+// (Load's default).
+func decodeWithPrecision(b []byte) (Architecture, api.Precision, error) {
+	a, _, _, p, err := decodeFile(b, "")
+	return a, p, err
 }
 
 // DecodeExtra is Decode for a file that holds more than a model: it returns
@@ -195,9 +203,16 @@ func Decode(b []byte) (Architecture, error) {
 // tensors whose names start with it, which the model does not read. A
 // training state is such a file.
 func DecodeExtra(b []byte, prefix string) (Architecture, map[string]string, []Tensor, error) {
+	a, meta, extra, _, err := decodeFile(b, prefix)
+	return a, meta, extra, err
+}
+
+// decodeFile is DecodeExtra, with the precision of the model's tensors:
+// api.Float32 if every floating-point one is F32, else api.Float64.
+func decodeFile(b []byte, prefix string) (Architecture, map[string]string, []Tensor, api.Precision, error) {
 	f, err := safetensors.Decode(b)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("%w: %w", api.ErrModel, err)
+		return nil, nil, nil, "", fmt.Errorf("%w: %w", api.ErrModel, err)
 	}
 	var extra []Tensor
 	if prefix != "" {
@@ -213,7 +228,7 @@ func DecodeExtra(b []byte, prefix string) (Architecture, map[string]string, []Te
 	}
 	a, err := fromFile(f)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, "", err
 	}
 	meta := map[string]string{}
 	for k, v := range f.Metadata {
@@ -221,7 +236,20 @@ func DecodeExtra(b []byte, prefix string) (Architecture, map[string]string, []Te
 			meta[k] = v
 		}
 	}
-	return a, meta, extra, nil
+	p, floats := api.Float32, 0
+	for _, t := range f.Tensors {
+		switch t.DType {
+		case safetensors.F64:
+			p = api.Float64
+			floats++
+		case safetensors.F32:
+			floats++
+		}
+	}
+	if floats == 0 {
+		p = api.Float64
+	}
+	return a, meta, extra, p, nil
 }
 
 // fromFile reads the model a decoded model file holds.

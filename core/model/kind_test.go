@@ -157,7 +157,7 @@ func checkTorchCases(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 	var cases struct {
-		Cases []struct{ Name, Kind, Model, Input, Output, Target, Grad string }
+		Cases []struct{ Name, Kind, Model, Input, Output, Target, Grad, DType string }
 	}
 	if err := json.Unmarshal(b, &cases); err != nil {
 		t.Fatal(err)
@@ -184,6 +184,11 @@ func checkTorchCases(t *testing.T, dir string) {
 		m, err := model.New(a)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if loaded, err := model.Load(file); err != nil {
+			t.Fatal(err)
+		} else {
+			checkFloat32Case(t, dir, c.Name, c.DType, c.Output, loaded)
 		}
 		x, want := readCSV(t, filepath.Join(dir, c.Input)), readCSV(t, filepath.Join(dir, c.Output))
 		out, err := m.Infer(context.Background(), x, api.Settings{RelTol: 1e-13, AbsTol: 1e-15, MaxIter: 5000})

@@ -115,11 +115,11 @@ type mlpLayer struct {
 }
 
 // Build packs the layer's matrices for the kernel.
-func (m *MLP) Build() (Layer, error) {
+func (m *MLP) Build(p api.Precision) (Layer, error) {
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
-	return &mlpLayer{h: m.U.Rows, act: m.Activation, encoder: newAffine(m.U, m.Bias), decoder: newAffine(m.C, m.OutBias)}, nil
+	return &mlpLayer{h: m.U.Rows, act: m.Activation, encoder: newAffine(m.U, m.Bias, p), decoder: newAffine(m.C, m.OutBias, p)}, nil
 }
 
 // Inject returns the pre-activation U x + b (n×h).

@@ -3,6 +3,7 @@ package model
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/implicitlab/implicit/api"
 	"github.com/implicitlab/implicit/core/fixedpoint"
@@ -12,13 +13,24 @@ import (
 // the kind's map and reads out the result. It is safe for concurrent use.
 type Model struct {
 	arch  Architecture
-	layer Layer
+	own   api.Precision // Float32 or Float64
+	layer Layer         // in own
 	info  api.Info
+
+	mu    sync.Mutex
+	other Layer // in the other precision, built when a solve first asks for it
 }
 
-// New validates a and prepares it for inference. a must not change while
-// the Model is in use.
-func New(a Architecture) (*Model, error) {
+// New validates a and prepares it for inference, its matrix products in
+// float64. a must not change while the Model is in use.
+func New(a Architecture) (*Model, error) { return NewInPrecision(a, api.Float64) }
+
+// NewInPrecision is New with the model's own precision p, api.Float32 or
+// api.Float64: what its solves compute in when their Settings name none.
+func NewInPrecision(a Architecture, p api.Precision) (*Model, error) {
+	if p != api.Float32 && p != api.Float64 {
+		return nil, fmt.Errorf("%w: a model's own precision %q (want float32 or float64)", api.ErrProblem, string(p))
+	}
 	if err := a.Validate(); err != nil {
 		return nil, err
 	}
@@ -26,11 +38,11 @@ func New(a Architecture) (*Model, error) {
 	if !ok {
 		return nil, modelErrorf("kind %q is not registered (this build knows %v)", a.Kind(), Kinds())
 	}
-	layer, err := a.Build()
+	layer, err := a.Build(p)
 	if err != nil {
 		return nil, err
 	}
-	m := &Model{arch: a, layer: layer}
+	m := &Model{arch: a, own: p, layer: layer}
 	m.info = api.Info{
 		Kind: a.Kind(), Description: a.Describe(), Sizes: a.Sizes(), Params: paramCount(a),
 		Defaults: *a.SolverDefaults(), Explicit: kind.Explicit,
@@ -43,19 +55,46 @@ func New(a Architecture) (*Model, error) {
 	return m, nil
 }
 
-// Load decodes a model file (see Decode) and prepares its model.
+// Load decodes a model file (see Decode) and prepares its model, in the
+// precision the file stores: api.Float32 if its floating-point tensors are
+// all F32, else api.Float64.
 func Load(file []byte) (*Model, error) {
-	a, err := Decode(file)
+	a, p, err := decodeWithPrecision(file)
 	if err != nil {
 		return nil, err
 	}
-	return New(a)
+	return NewInPrecision(a, p)
+}
+
+// Precision is the model's own precision, which a solve whose Settings name
+// none computes in.
+func (m *Model) Precision() api.Precision { return m.own }
+
+// layerIn returns the layer whose matrix products are in p (the model's own
+// for api.PrecisionModel), building it on first use.
+func (m *Model) layerIn(p api.Precision) (Layer, error) {
+	if err := p.Check(); err != nil {
+		return nil, err
+	}
+	if p == api.PrecisionModel || p == m.own {
+		return m.layer, nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.other == nil {
+		l, err := m.arch.Build(p)
+		if err != nil {
+			return nil, err
+		}
+		m.other = l
+	}
+	return m.other, nil
 }
 
 // Architecture returns the model's parameters.
 func (m *Model) Architecture() Architecture { return m.arch }
 
-// Layer returns the model's prepared maps.
+// Layer returns the model's prepared maps, in its own precision.
 func (m *Model) Layer() Layer { return m.layer }
 
 // Info describes the model.
@@ -119,7 +158,7 @@ func (m *Model) inferPart(ctx context.Context, x []float64, s api.Settings) (*ap
 		return nil, err
 	}
 	res, err := sv.Run(ctx)
-	y, rerr := m.Readout(res.Z)
+	y, rerr := m.ReadoutIn(res.Z, s.Precision)
 	if err == nil {
 		err = rerr
 	}
@@ -138,7 +177,11 @@ func (m *Model) NewSolver(x []float64, s api.Settings) (*fixedpoint.Solver, erro
 	if err != nil {
 		return nil, err
 	}
-	return fixedpoint.NewSolver(m.layer.Problem(m.layer.Inject(x, n), n), n, s)
+	l, err := m.layerIn(s.Precision)
+	if err != nil {
+		return nil, err
+	}
+	return fixedpoint.NewSolver(l.Problem(l.Inject(x, n), n), n, s)
 }
 
 // samples returns the number of samples in x.
@@ -161,14 +204,21 @@ func (m *Model) Problem(x []float64) (fixedpoint.BatchProblem, error) {
 }
 
 // Readout returns the outputs y = h(z) of the states z (n×State,
-// row-major).
-func (m *Model) Readout(z []float64) ([]float64, error) {
+// row-major), in the model's own precision.
+func (m *Model) Readout(z []float64) ([]float64, error) { return m.ReadoutIn(z, api.PrecisionModel) }
+
+// ReadoutIn is Readout in precision p, that of the solve that found z.
+func (m *Model) ReadoutIn(z []float64, p api.Precision) ([]float64, error) {
+	l, err := m.layerIn(p)
+	if err != nil {
+		return nil, err
+	}
 	h, q := m.info.State, m.info.Out
 	if len(z)%h != 0 {
 		return nil, fmt.Errorf("%w: %d values are not a whole number of states of %d", api.ErrProblem, len(z), h)
 	}
 	n := len(z) / h
 	y := make([]float64, n*q)
-	m.layer.Readout(y, z, n)
+	l.Readout(y, z, n)
 	return y, nil
 }

@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/implicitlab/implicit/api"
 )
 
 func pnpRand(rng *rand.Rand, n int) []float64 {
@@ -94,7 +96,7 @@ func TestPnPBandConv(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	const in, out, h, w, n = 2, 3, 7, 5, 2
 	weight, bias := pnpRand(rng, out*in*9), pnpRand(rng, out)
-	whole := newBandConv(weight, bias, in, out, h, w)
+	whole := newBandConv(weight, bias, in, out, h, w, api.Float64)
 	if !whole.whole() {
 		t.Fatal("a small image is not banded")
 	}
@@ -111,7 +113,7 @@ func TestPnPBandConv(t *testing.T) {
 	defer func(v int) { pnpBandPixels = v }(pnpBandPixels)
 	for _, px := range []int{5, 10, 15} { // bands of 1, 2 and 3 rows
 		pnpBandPixels = px
-		b := newBandConv(weight, bias, in, out, h, w)
+		b := newBandConv(weight, bias, in, out, h, w, api.Float64)
 		if b.whole() {
 			t.Fatalf("%d pixels a band: not banded", px)
 		}

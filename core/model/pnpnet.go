@@ -3,6 +3,7 @@ package model
 import (
 	"sync"
 
+	"github.com/implicitlab/implicit/api"
 	"github.com/implicitlab/implicit/core/fixedpoint"
 )
 
@@ -24,14 +25,14 @@ type bandConv struct {
 	bx, by        []float64 // a band's input and output, (band+2)×w pixels
 }
 
-func newBandConv(weight, bias []float64, in, out, h, w int) *bandConv {
+func newBandConv(weight, bias []float64, in, out, h, w int, p api.Precision) *bandConv {
 	b := &bandConv{in: in, out: out, h: h, w: w, band: max(1, pnpBandPixels/w)}
 	if b.band >= h {
 		b.band = h
-		b.cv = newConv3x3(weight, bias, in, out, h, w)
+		b.cv = newConv3x3(weight, bias, in, out, h, w, p)
 		return b
 	}
-	b.cv = newConv3x3(weight, bias, in, out, b.band+2, w)
+	b.cv = newConv3x3(weight, bias, in, out, b.band+2, w, p)
 	return b
 }
 
@@ -139,11 +140,11 @@ type pnpDenoiser struct {
 	chans []int // channels after conv l (1 after the last)
 }
 
-func newPnPDenoiser(p *PnP) *pnpDenoiser {
+func newPnPDenoiser(p *PnP, prec api.Precision) *pnpDenoiser {
 	d := &pnpDenoiser{hw: p.Height * p.Width}
 	for l, cv := range p.Denoiser {
 		in, out := pnpLayerSizes(l, len(p.Denoiser), p.Channels())
-		d.convs = append(d.convs, newBandConv(cv.Weight, cv.Bias, in, out, p.Height, p.Width))
+		d.convs = append(d.convs, newBandConv(cv.Weight, cv.Bias, in, out, p.Height, p.Width, prec))
 		d.chans = append(d.chans, out)
 	}
 	return d
@@ -249,11 +250,11 @@ func (l *pnpLayer) resolvent() *resolvent {
 }
 
 // Build prepares the operator, the resolvent and the denoiser.
-func (p *PnP) Build() (Layer, error) {
+func (p *PnP) Build(prec api.Precision) (Layer, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	l := &pnpLayer{p: p, hw: p.Height * p.Width, den: newPnPDenoiser(p)}
+	l := &pnpLayer{p: p, hw: p.Height * p.Width, den: newPnPDenoiser(p, prec)}
 	if !p.Explicit {
 		l.op = newBlurOp(p.Kernel, p.Boundary, p.Height, p.Width)
 	}

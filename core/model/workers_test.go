@@ -12,19 +12,20 @@ import (
 	"github.com/implicitlab/implicit/core/model"
 )
 
-// A batch spread over workers gives what one goroutine gives, bit for bit,
-// for every kind and method, and every sample is what it would be alone
-// (its place in the batch and the others' convergence do not matter).
-func TestWorkersBitIdentical(t *testing.T) {
-	type tc struct {
-		name string
-		arch model.Architecture
-		n    int
-		set  api.Settings
-	}
+// kindCase is a small model of one kind with a batch size and settings
+// that exercise it.
+type kindCase struct {
+	name string
+	arch model.Architecture
+	n    int
+	set  api.Settings
+}
+
+// kindCases covers every kind, and for deq-dense every method.
+func kindCases(t *testing.T) []kindCase {
 	dense := modeltest.RandomDense(3, model.ReLU, model.Monotone, 40, 6, 3, 1)
 	tanh := modeltest.RandomDense(4, model.Tanh, model.Direct, 24, 5, 2, 0.4)
-	cases := []tc{
+	return []kindCase{
 		{"deq-dense relu anderson", dense, 13, api.Settings{Method: &api.Anderson{}, MaxIter: 15}},
 		{"deq-dense relu picard", dense, 13, api.Settings{Method: &api.Picard{}, MaxIter: 20}},
 		{"deq-dense relu broyden", dense, 13, api.Settings{Method: &api.Broyden{}, MaxIter: 12}},
@@ -38,6 +39,22 @@ func TestWorkersBitIdentical(t *testing.T) {
 		{"gnn-lp", smallGNN(t, false, 5, 3, 4, 2, 0.5), 7, api.Settings{MaxIter: 10}},
 		{"pnp hqs", smallPnP(t, false, model.SplittingHQS, model.BoundarySymmetric, 6, 5), 5, api.Settings{MaxIter: 10}},
 		{"pnp pgd", smallPnP(t, false, model.SplittingPGD, model.BoundaryPeriodic, 6, 5), 5, api.Settings{MaxIter: 10}},
+	}
+}
+
+// A batch spread over workers gives what one goroutine gives, bit for bit,
+// for every kind and method, in both precisions, and every sample is what
+// it would be alone (its place in the batch and the others' convergence do
+// not matter).
+func TestWorkersBitIdentical(t *testing.T) {
+	var cases []kindCase
+	for _, c := range kindCases(t) {
+		for _, p := range []api.Precision{api.Float64, api.Float32} {
+			c := c
+			c.name += " " + string(p)
+			c.set.Precision = p
+			cases = append(cases, c)
+		}
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

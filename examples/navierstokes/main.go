@@ -454,7 +454,7 @@ func (e *experiment) timeIteration(w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	l, err := a.Build()
+	l, err := a.Build(api.Float64)
 	if err != nil {
 		return err
 	}
