@@ -62,11 +62,7 @@ func encode(tb testing.TB, d model.Architecture) []byte {
 // pair loads one model file natively and into rt.
 func pair(tb testing.TB, rt *Runtime, file []byte) (*model.Model, *Model) {
 	tb.Helper()
-	d, err := model.Decode(file)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	nm, err := model.New(d)
+	nm, err := model.Load(file) // in the file's precision, as the guest loads it
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -163,12 +164,39 @@ func TestAgreesWithNative(t *testing.T) {
 		}
 		for _, s := range methods(param) {
 			what := fmt.Sprintf("%s/%v", c.name, s.Method)
-			want, werr := nm.Infer(ctx, c.x, s)
-			got, gerr := wm.Infer(ctx, c.x, s)
+			// In float64 the guest computes what the native engine does
+			// to 1e-9; in float32 (an F32 file's own precision) the native
+			// kernels fuse their multiply-adds and WebAssembly's cannot,
+			// so they agree to float32's accuracy.
+			s64 := s
+			s64.Precision = api.Float64
+			want, werr := nm.Infer(ctx, c.x, s64)
+			got, gerr := wm.Infer(ctx, c.x, s64)
+			want64 := got
 			if fmt.Sprint(gerr) != fmt.Sprint(werr) {
 				t.Fatalf("%s: error %v, native %v", what, gerr, werr)
 			}
 			sameOutput(t, what, got, want)
+			for _, p := range []api.Precision{api.PrecisionModel, api.Float32} {
+				if p == api.PrecisionModel && nm.Precision() != api.Float32 {
+					continue
+				}
+				s := s
+				s.Precision = p
+				want, werr := nm.Infer(ctx, c.x, s)
+				got, gerr := wm.Infer(ctx, c.x, s)
+				if werr != nil || gerr != nil {
+					t.Fatalf("%s in float32: error %v, native %v", what, gerr, werr)
+				}
+				for i := range want.Y {
+					if !relClose(got.Y[i], want.Y[i], 1e-4) {
+						t.Fatalf("%s in float32: Y[%d] = %v, native %v", what, i, got.Y[i], want.Y[i])
+					}
+				}
+				if p == api.Float32 && nm.Precision() == api.Float64 && slices.Equal(got.Y, want64.Y) {
+					t.Fatalf("%s: Settings.Precision float32 gave the guest's float64 outputs", what)
+				}
+			}
 
 			gs, gerr := wm.Settings(ctx, s)
 			ws, werr := nm.Settings(s)

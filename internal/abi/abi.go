@@ -23,8 +23,10 @@ import (
 
 // Version is the ABI version the module reports from ExportVersion. A host
 // must refuse a module whose version it does not know. Version 3 added the
-// imports implicit_kernels.available and f64_muladd (ImportKernels).
-const Version = 3
+// imports implicit_kernels.available and f64_muladd (ImportKernels);
+// version 4 the precision flags of a Settings record (FlagFloat32,
+// FlagFloat64).
+const Version = 4
 
 // ImportKernels is the module the guest imports its SIMD kernels from,
 // besides WASI: available() i32, which a host answers 1 when it forwards

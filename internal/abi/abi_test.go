@@ -18,6 +18,8 @@ func TestSettingsRoundTrip(t *testing.T) {
 		{Method: &api.Broyden{Memory: 12}, NoTrace: true},
 		{Method: &api.ForwardBackward{Alpha: 0.25}, MaxIter: 1 << 40},
 		{Method: &api.PeacemanRachford{Alpha: 2}, DivergenceRatio: math.Inf(1)},
+		{Precision: api.Float32, NoTrace: true},
+		{Method: &api.Picard{}, Precision: api.Float64},
 	} {
 		b := make([]byte, SettingsSize)
 		if err := PutSettings(b, s); err != nil {
@@ -34,6 +36,9 @@ func TestSettingsRoundTrip(t *testing.T) {
 	if err := PutSettings(make([]byte, SettingsSize), api.Settings{Method: (*api.Anderson)(nil)}); !errors.Is(err, api.ErrProblem) {
 		t.Errorf("nil *Anderson: %v", err)
 	}
+	if err := PutSettings(make([]byte, SettingsSize), api.Settings{Precision: "float16"}); !errors.Is(err, api.ErrProblem) {
+		t.Errorf("precision float16: %v", err)
+	}
 }
 
 func TestSettingsRejected(t *testing.T) {
@@ -43,7 +48,8 @@ func TestSettingsRejected(t *testing.T) {
 		"unknown method":    func(b []byte) { putInt(b, 0, 99) },
 		"memory for picard": func(b []byte) { putInt(b, 40, 3) },
 		"alpha for picard":  func(b []byte) { putFloat(b, 72, 1) },
-		"unknown flag":      func(b []byte) { putInt(b, 80, 2) },
+		"unknown flag":      func(b []byte) { putInt(b, 80, 8) },
+		"both precisions":   func(b []byte) { putInt(b, 80, FlagFloat32|FlagFloat64) },
 	} {
 		c := append([]byte(nil), b...)
 		change(c)

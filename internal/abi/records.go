@@ -36,15 +36,21 @@ func methodID(m api.Method) (int, bool) {
 //	56 reg               f64  Anderson.Reg
 //	64 mixing            f64  Anderson.Mixing
 //	72 alpha             f64  ForwardBackward.Alpha, PeacemanRachford.Alpha
-//	80 flags             i64  bit 0: NoTrace; the other bits must be zero
+//	80 flags             i64  bit 0: NoTrace; bit 1: Precision float32, bit 2: float64 (neither: the model's own); the other bits must be zero
 //
 // A method's parameter fields that the method does not have must be zero.
 // Init travels as its own buffer (ExportStart); a Recorder stays with the
 // host, which sees every iteration through ExportProgress.
 const SettingsSize = 88
 
-// FlagNoTrace is api.Settings.NoTrace in a Settings record's flags.
-const FlagNoTrace = 1
+// The flags of a Settings record: api.Settings.NoTrace, and
+// api.Settings.Precision (at most one of the two; neither is the model's
+// own).
+const (
+	FlagNoTrace = 1 << iota
+	FlagFloat32
+	FlagFloat64
+)
 
 // PutSettings writes s to b (SettingsSize bytes). Init and Recorder are not
 // part of the record.
@@ -92,9 +98,20 @@ func PutSettings(b []byte, s api.Settings) error {
 	putFloat(b, 16, s.AbsTol)
 	putFloat(b, 24, s.RelTol)
 	putFloat(b, 32, s.DivergenceRatio)
+	flags := 0
 	if s.NoTrace {
-		putInt(b, 80, FlagNoTrace)
+		flags |= FlagNoTrace
 	}
+	switch s.Precision {
+	case api.Float32:
+		flags |= FlagFloat32
+	case api.Float64:
+		flags |= FlagFloat64
+	case api.PrecisionModel:
+	default:
+		return s.Precision.Check()
+	}
+	putInt(b, 80, flags)
 	return nil
 }
 
@@ -110,10 +127,18 @@ func DecodeSettings(b []byte) (api.Settings, error) {
 	mem := getInt(b, 40)
 	damping, reg, mixing, alpha := getFloat(b, 48), getFloat(b, 56), getFloat(b, 64), getFloat(b, 72)
 	flags := getInt(b, 80)
-	if flags&^FlagNoTrace != 0 {
+	if flags&^(FlagNoTrace|FlagFloat32|FlagFloat64) != 0 {
 		return s, fmt.Errorf("%w: settings record has unknown flags %#x", api.ErrProblem, flags)
 	}
 	s.NoTrace = flags&FlagNoTrace != 0
+	switch flags & (FlagFloat32 | FlagFloat64) {
+	case FlagFloat32:
+		s.Precision = api.Float32
+	case FlagFloat64:
+		s.Precision = api.Float64
+	case FlagFloat32 | FlagFloat64:
+		return s, fmt.Errorf("%w: settings record asks for float32 and float64 at once", api.ErrProblem)
+	}
 	var used []string // the parameter fields this method has
 	if id != MethodDefault {
 		methods := api.Methods()

@@ -96,6 +96,8 @@ export interface Settings {
   alpha?: number;
   /** Leave the residual traces empty (SampleStats.trace absent). */
   noTrace?: boolean;
+  /** The precision of the matrix products; absent: the model's own (float32 for a file of F32 tensors). */
+  precision?: 'float32' | 'float64';
 }
 
 /**

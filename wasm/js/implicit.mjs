@@ -1,10 +1,10 @@
-// implicit.mjs: a JavaScript wrapper for wasm/implicit.wasm (ABI version 3,
+// implicit.mjs: a JavaScript wrapper for wasm/implicit.wasm (ABI version 4,
 // see wasm/README.md). It works on an instance that is already instantiated
 // with WASI preview 1 imports and the kernels' imports (kernelImports) and
 // initialized (its _initialize called), so the same code runs in Node
 // (node.mjs) and in browsers, with any WASI shim.
 
-export const ABI_VERSION = 3;
+export const ABI_VERSION = 4;
 
 /** The solvers, in the order of the Go method table (api.Methods): a Settings record numbers them from 1, 0 being the model's default. */
 export const METHODS = ['picard', 'anderson', 'broyden', 'forward-backward', 'peaceman-rachford'];
@@ -15,6 +15,8 @@ const CODES = {
 };
 
 const SETTINGS_SIZE = 88;
+// The precision flags of a Settings record (internal/abi FlagFloat32, FlagFloat64).
+const PRECISIONS = { '': 0n, float32: 2n, float64: 4n };
 const OUT_SIZE = 88;
 const HEADER = 104;
 const SAMPLE = 48;
@@ -135,7 +137,9 @@ export class Implicit {
     v.setFloat64(56, s.reg ?? 0, true);
     v.setFloat64(64, s.mixing ?? 0, true);
     v.setFloat64(72, s.alpha ?? 0, true);
-    v.setBigInt64(80, s.noTrace ? 1n : 0n, true);
+    const precision = PRECISIONS[s.precision ?? ''];
+    if (precision === undefined) throw new ImplicitError(-2, `unknown precision ${JSON.stringify(s.precision)} (want float32, float64 or none for the model's own)`);
+    v.setBigInt64(80, (s.noTrace ? 1n : 0n) | precision, true);
   }
 
   getSettings() {
@@ -148,7 +152,10 @@ export class Implicit {
     };
     const params = { memory: Number(v.getBigInt64(40, true)), damping: v.getFloat64(48, true), reg: v.getFloat64(56, true), mixing: v.getFloat64(64, true), alpha: v.getFloat64(72, true) };
     for (const [k, val] of Object.entries(params)) if (val !== 0) s[k] = val;
-    if (v.getBigInt64(80, true) & 1n) s.noTrace = true;
+    const flags = v.getBigInt64(80, true);
+    if (flags & 1n) s.noTrace = true;
+    if (flags & 2n) s.precision = 'float32';
+    if (flags & 4n) s.precision = 'float64';
     return s;
   }
 }

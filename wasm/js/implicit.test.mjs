@@ -35,22 +35,28 @@ test('the SIMD kernels give the Go kernels\' results bit for bit', async () => {
   }
 });
 
-test('every PyTorch fixture matches PyTorch to 1e-6', () => {
+test('every PyTorch fixture matches PyTorch to 1e-6 in float64, an F32 one to 1e-4 in its own float32', () => {
   const { cases } = JSON.parse(readFileSync(new URL('cases.json', torch), 'utf8'));
   const models = readdirSync(torch).filter((f) => f.endsWith('.safetensors') && !f.endsWith('.grad.safetensors'));
   assert.equal(models.length, cases.length, 'every model file is a case');
   assert.ok(cases.some((c) => c.kind === 'mlp') && cases.some((c) => c.kind === 'deq-dense'), 'both kinds');
-  for (const { name, kind } of cases) {
+  for (const { name, kind, dtype } of cases) {
     const m = im.load(readFileSync(new URL(`${name}.safetensors`, torch)));
     const x = csv(`${name}.input.csv`);
     const want = csv(`${name}.output.csv`);
     assert.equal(x[0].length, m.info.in, name);
     assert.equal(m.info.kind, kind, name);
-    const out = m.infer(x.flat(), { relTol: 1e-13, absTol: 1e-15, maxIter: 5000 });
+    const out = m.infer(x.flat(), { relTol: 1e-13, absTol: 1e-15, maxIter: 5000, precision: 'float64' });
     assert.equal(out.error, null, name);
     assert.equal(out.result.status, 'converged', name);
     assert.equal(out.y.length, want.length * m.info.out);
     want.flat().forEach((w, i) => assert.ok(Math.abs(out.y[i] - w) <= 1e-6 * Math.max(1, Math.abs(w)), `${name}: y[${i}] = ${out.y[i]}, PyTorch ${w}`));
+    const own = m.infer(x.flat(), { relTol: 1e-6, maxIter: 5000 });
+    assert.equal(own.result.status, 'converged', name);
+    const loose64 = m.infer(x.flat(), { relTol: 1e-6, maxIter: 5000, precision: 'float64' });
+    const differs = own.y.some((v, i) => v !== loose64.y[i]);
+    assert.equal(differs, dtype === 'F32', `${name} (${dtype}): its own precision ${differs ? 'differs from' : 'is'} float64`);
+    want.flat().forEach((w, i) => assert.ok(Math.abs(own.y[i] - w) <= 1e-4 * Math.max(1, Math.abs(w)), `${name} in its own precision: y[${i}] = ${own.y[i]}, PyTorch ${w}`));
     m.free();
   }
 });

@@ -43,6 +43,7 @@ type loaded struct {
 type run struct {
 	m      *model.Model
 	sv     *fixedpoint.Solver
+	prec   api.Precision // the solve's, which its readout shares
 	n      int
 	last   abi.Progress
 	result []byte // the last Result record, kept alive for the host
@@ -293,7 +294,7 @@ func (s *State) Start(model int32, x uint32, xlen int32, settings uint32, init u
 				return 0, err
 			}
 		}
-		r := &run{m: m.m, n: len(xs) / m.m.Info().In}
+		r := &run{m: m.m, prec: set.Precision, n: len(xs) / m.m.Info().In}
 		set.Recorder = api.RecorderFunc(func(it api.Iterate) error {
 			r.last = it
 			return nil
@@ -379,7 +380,7 @@ func (s *State) Result(hd int32, out uint32) int32 {
 		}
 		res := r.sv.Result()
 		info := r.m.Info()
-		y, err := r.m.Readout(res.Z)
+		y, err := r.m.ReadoutIn(res.Z, r.prec)
 		if err != nil {
 			return 0, err
 		}
