@@ -33,6 +33,9 @@ type Info struct {
 	// Explicit: the model evaluates its map once, without a fixed point
 	// (an explicit network such as "mlp").
 	Explicit bool
+	// Precision is the model's own precision, Float32 or Float64: what a
+	// solve whose Settings name none computes in.
+	Precision Precision
 }
 
 // Inferer runs a model: a native model of core/model and a sandboxed one

@@ -38,6 +38,9 @@ const (
 	batchMaxIter   = 100
 )
 
+// benchPrecisions are the rows' precisions, as bench.py names them.
+var benchPrecisions = map[string]api.Precision{"f64": api.Float64, "f32": api.Float32}
+
 func newBenchCmd() *cobra.Command {
 	var (
 		python, scripts string
@@ -182,9 +185,9 @@ type benchReport struct {
 	TorchError string `json:"torch_error,omitempty"`
 }
 
-// benchRow is one case at one precision and thread count. Go computes in
-// float64 whatever the precision (GoPrecision): a float32 row compares it
-// with PyTorch in float32.
+// benchRow is one case at one precision and thread count, both sides
+// computing in it (GoPrecision says Go's: its matrix products; PyTorch's
+// float32 is everything).
 type benchRow struct {
 	Case        string `json:"case"`
 	Kind        string `json:"kind"`
@@ -263,12 +266,12 @@ func runBench(ctx context.Context, o benchOptions) (*benchReport, error) {
 			return nil, err
 		}
 		for _, th := range o.threads {
-			goT, err := timeInfer(ctx, b.m, b.x, c, th)
-			if err != nil {
-				return nil, err
-			}
 			for _, prec := range []string{"f64", "f32"} {
-				row := benchRow{Case: c.name, Kind: c.kind(), H: c.h, Batch: c.n, Precision: prec, Threads: th, GoPrecision: "f64"}
+				goT, err := timeInfer(ctx, b.m, b.x, c, th, benchPrecisions[prec])
+				if err != nil {
+					return nil, err
+				}
+				row := benchRow{Case: c.name, Kind: c.kind(), H: c.h, Batch: c.n, Precision: prec, Threads: th, GoPrecision: prec}
 				row.GoMedianUS, row.GoMinUS, row.GoFuncEvals, row.GoIterations = goT.MedianUS, goT.MinUS, goT.FuncEvals, goT.Iterations
 				if torch == nil {
 					pyT, blas, err := timeTorch(ctx, o.python, o.scripts, modelPath, inputPath, c, prec, th)
@@ -304,11 +307,11 @@ func runBench(ctx context.Context, o benchOptions) (*benchReport, error) {
 		if err != nil {
 			return nil, err
 		}
-		native, err := timeInfer(ctx, b.m, b.x, c, 1)
+		native, err := timeInfer(ctx, b.m, b.x, c, 1, api.Float64)
 		if err != nil {
 			return nil, err
 		}
-		sandboxed, err := timeInfer(ctx, wm, b.x, c, 1)
+		sandboxed, err := timeInfer(ctx, wm, b.x, c, 1, api.Float64)
 		wm.Close()
 		if err != nil {
 			return nil, err
@@ -424,10 +427,10 @@ func (b *benchSetup) write(dir string) (modelPath, inputPath string, err error) 
 
 // timeInfer runs the case c.repeat times (after a warm-up) on m, natively
 // or sandboxed, spreading a batch over threads workers.
-func timeInfer(ctx context.Context, m api.Inferer, x []float64, c benchCase, threads int) (timing, error) {
-	s := api.Settings{Method: &api.Anderson{Memory: 5}, RelTol: batchTol, MaxIter: batchMaxIter, Workers: threads, NoTrace: true}
+func timeInfer(ctx context.Context, m api.Inferer, x []float64, c benchCase, threads int, p api.Precision) (timing, error) {
+	s := api.Settings{Method: &api.Anderson{Memory: 5}, RelTol: batchTol, MaxIter: batchMaxIter, Workers: threads, NoTrace: true, Precision: p}
 	if c.latency() {
-		s = api.Settings{Method: &api.Picard{}, MaxIter: latencyIters, RelTol: -1, Workers: threads, NoTrace: true}
+		s = api.Settings{Method: &api.Picard{}, MaxIter: latencyIters, RelTol: -1, Workers: threads, NoTrace: true, Precision: p}
 	}
 	x = x[:c.n*m.Info().In]
 	var (

@@ -33,7 +33,7 @@ func TestBenchWithoutTorch(t *testing.T) {
 		t.Fatalf("%d case rows, %d wasm rows, module %v", len(r.Cases), len(r.Wasm), r.Module)
 	}
 	for _, c := range r.Cases {
-		if !(c.GoMedianUS > 0) || c.TorchMedianUS != nil || !slices.Contains([]string{"f32", "f64"}, c.Precision) || c.GoPrecision != "f64" {
+		if !(c.GoMedianUS > 0) || c.TorchMedianUS != nil || !slices.Contains([]string{"f32", "f64"}, c.Precision) || c.GoPrecision != c.Precision {
 			t.Errorf("row %+v", c)
 		}
 	}

@@ -49,11 +49,11 @@ params, runtime, data, accuracy, and stats (infer --stats json's object).`,
 			}
 			if asJSON {
 				return writeJSON(cmd.OutOrStdout(), evalReport{Model: modelName(modelPath), Kind: info.Kind, Description: info.Description, Params: info.Params,
-					Runtime: runtime, Data: set.Name, Accuracy: acc, Stats: newSolveStats(solverName(s, info), out.Result, set.HoldOut.N, elapsed)})
+					Runtime: runtime, Data: set.Name, Accuracy: acc, Stats: newSolveStats(solverName(s, info), precisionName(s, info), out.Result, set.HoldOut.N, elapsed)})
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s (%s, %s) on %s: hold-out accuracy %.4f (%d samples)\n",
 				modelName(modelPath), describe(info), runtimeLabel(runtime), set.Name, acc, set.HoldOut.N)
-			return writeStats(cmd.OutOrStdout(), "text", solverName(s, info), out.Result, set.HoldOut.N, elapsed)
+			return writeStats(cmd.OutOrStdout(), "text", solverName(s, info), precisionName(s, info), out.Result, set.HoldOut.N, elapsed)
 		},
 	}
 	cmd.Flags().StringVar(&modelPath, "model", "", "model file (default: the embedded digits model)")
@@ -62,6 +62,7 @@ params, runtime, data, accuracy, and stats (infer --stats json's object).`,
 	registerRuntime(cmd, &runtime, "native")
 	sf.register(cmd)
 	sf.registerWorkers(cmd)
+	sf.registerPrecision(cmd)
 	return cmd
 }
 

@@ -20,10 +20,11 @@ import (
 
 // solverFlags are the solver settings shared by the commands that solve.
 type solverFlags struct {
-	solver  string
-	tol     float64
-	maxIter int
-	workers int // for the commands that register it (registerWorkers)
+	solver    string
+	tol       float64
+	maxIter   int
+	workers   int    // for the commands that register it (registerWorkers)
+	precision string // for the commands that register it (registerPrecision)
 }
 
 func (f *solverFlags) register(cmd *cobra.Command) {
@@ -35,6 +36,11 @@ func (f *solverFlags) register(cmd *cobra.Command) {
 // registerWorkers adds --workers, for the commands that solve batches.
 func (f *solverFlags) registerWorkers(cmd *cobra.Command) {
 	cmd.Flags().IntVar(&f.workers, "workers", 0, "goroutines (with --runtime wasm, instances) a batch is spread over; the results are the same whatever the number (default: one a core, GOMAXPROCS)")
+}
+
+// registerPrecision adds --precision, for the commands that run a model.
+func (f *solverFlags) registerPrecision(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.precision, "precision", "", "float32 or float64: what the matrix products compute in (default: the model file's, float32 for F32 tensors)")
 }
 
 // settings turns the flags into api.Settings; unset flags stay zero, so
@@ -59,7 +65,11 @@ func (f *solverFlags) settings() (api.Settings, error) {
 	if f.workers < 0 {
 		return s, fmt.Errorf("--workers %d: want ≥ 0 (0: one a core)", f.workers)
 	}
-	s.RelTol, s.MaxIter, s.Workers = f.tol, f.maxIter, f.workers
+	p, err := api.ParsePrecision(f.precision)
+	if err != nil {
+		return s, fmt.Errorf("--precision %q: want float32 or float64", f.precision)
+	}
+	s.RelTol, s.MaxIter, s.Workers, s.Precision = f.tol, f.maxIter, f.workers, p
 	return s, nil
 }
 
@@ -103,7 +113,7 @@ solves each sample's fixed point and writes one output row a sample, to
 			out, err := m.Infer(cmd.Context(), x, settings)
 			elapsed := time.Since(start)
 			if out != nil {
-				if werr := writeStats(cmd.ErrOrStderr(), statsFormat, solverName(settings, info), out.Result, n, elapsed); werr != nil {
+				if werr := writeStats(cmd.ErrOrStderr(), statsFormat, solverName(settings, info), precisionName(settings, info), out.Result, n, elapsed); werr != nil {
 					return werr
 				}
 			}
@@ -125,6 +135,7 @@ solves each sample's fixed point and writes one output row a sample, to
 	registerRuntime(cmd, &runtimeName, "native")
 	sf.register(cmd)
 	sf.registerWorkers(cmd)
+	sf.registerPrecision(cmd)
 	return cmd
 }
 
@@ -150,6 +161,7 @@ func readInputs(path string, p int) ([]float64, int, error) {
 // solveStats is the --stats json form of a solve's statistics.
 type solveStats struct {
 	Solver      string         `json:"solver"`
+	Precision   string         `json:"precision"`
 	Samples     int            `json:"samples"`
 	Status      api.Status     `json:"status"`
 	Counts      map[string]int `json:"status_counts"`
@@ -189,8 +201,17 @@ func solverName(s api.Settings, info api.Info) string {
 	return info.Method
 }
 
-func newSolveStats(solver string, r *api.Result, n int, elapsed time.Duration) solveStats {
-	st := solveStats{Solver: solver, Samples: n, Status: r.Status, Counts: map[string]int{}, Seconds: elapsed.Seconds(),
+// precisionName is the precision a solve with s computes in: the
+// settings' own, else the model's.
+func precisionName(s api.Settings, info api.Info) string {
+	if s.Precision != api.PrecisionModel {
+		return string(s.Precision)
+	}
+	return string(info.Precision)
+}
+
+func newSolveStats(solver, precision string, r *api.Result, n int, elapsed time.Duration) solveStats {
+	st := solveStats{Solver: solver, Precision: precision, Samples: n, Status: r.Status, Counts: map[string]int{}, Seconds: elapsed.Seconds(),
 		Iterations: r.Iterations, FuncEvals: r.FuncEvals, Residual: jsonFloat(r.Residual), RelResidual: jsonFloat(r.RelResidual)}
 	for _, smp := range r.Samples {
 		st.Counts[smp.Status.String()]++
@@ -200,8 +221,8 @@ func newSolveStats(solver string, r *api.Result, n int, elapsed time.Duration) s
 	return st
 }
 
-func writeStats(w io.Writer, format, solver string, r *api.Result, n int, elapsed time.Duration) error {
-	st := newSolveStats(solver, r, n, elapsed)
+func writeStats(w io.Writer, format, solver, precision string, r *api.Result, n int, elapsed time.Duration) error {
+	st := newSolveStats(solver, precision, r, n, elapsed)
 	if format == "json" {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
@@ -213,7 +234,7 @@ func writeStats(w io.Writer, format, solver string, r *api.Result, n int, elapse
 			counts = append(counts, fmt.Sprintf("%d %s", c, s))
 		}
 	}
-	_, err := fmt.Fprintf(w, "%d samples, %s: %s; iterations mean %.1f, max %d; residual max %.3g (relative %.3g); %.3g s\n",
-		n, st.Solver, strings.Join(counts, ", "), st.MeanIter, r.Iterations, r.Residual, r.RelResidual, st.Seconds)
+	_, err := fmt.Fprintf(w, "%d samples, %s, %s: %s; iterations mean %.1f, max %d; residual max %.3g (relative %.3g); %.3g s\n",
+		n, st.Solver, st.Precision, strings.Join(counts, ", "), st.MeanIter, r.Iterations, r.Residual, r.RelResidual, st.Seconds)
 	return err
 }

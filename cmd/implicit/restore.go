@@ -58,7 +58,7 @@ and of the output against it. A report goes to standard error.`,
 				if sf.solver != "" || sf.tol != 0 || sf.maxIter != 0 {
 					return errors.New("--iters runs plain iterations: it takes no --solver, --tol or --max-iter")
 				}
-				settings = api.Settings{Method: &api.Picard{}, MaxIter: iters, RelTol: -1, NoTrace: true}
+				settings = api.Settings{Method: &api.Picard{}, MaxIter: iters, RelTol: -1, NoTrace: true, Precision: settings.Precision}
 			} else if settings.RelTol == 0 {
 				settings.RelTol = 1e-4
 			}
@@ -138,6 +138,7 @@ and of the output against it. A report goes to standard error.`,
 	cmd.Flags().IntVar(&iters, "iters", 0, "run exactly this many iterations (default: solve to the fixed point)")
 	cmd.Flags().BoolVar(&fromObservation, "from-observation", false, "start from y⁰ = the observation instead of 0")
 	sf.register(cmd)
+	sf.registerPrecision(cmd)
 	registerRuntime(cmd, &runtimeName, "native")
 	return cmd
 }

@@ -45,7 +45,7 @@ func NewInPrecision(a Architecture, p api.Precision) (*Model, error) {
 	m := &Model{arch: a, own: p, layer: layer}
 	m.info = api.Info{
 		Kind: a.Kind(), Description: a.Describe(), Sizes: a.Sizes(), Params: paramCount(a),
-		Defaults: *a.SolverDefaults(), Explicit: kind.Explicit,
+		Defaults: *a.SolverDefaults(), Explicit: kind.Explicit, Precision: p,
 	}
 	s, err := m.Settings(api.Settings{})
 	if err != nil {

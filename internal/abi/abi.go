@@ -193,8 +193,12 @@ func DecodeRegion(b []byte) (Region, error) {
 //	88 kind, description, method, solver
 const InfoHeaderSize = 88
 
-// FlagExplicit is api.Info.Explicit in an Info record's flags.
-const FlagExplicit = 1
+// The flags of an Info record: api.Info.Explicit, and api.Info.Precision
+// float32 (else float64).
+const (
+	FlagExplicit = 1 << iota
+	FlagInfoFloat32
+)
 
 // maxInfoString bounds each string of an Info record.
 const maxInfoString = 1 << 16
@@ -218,9 +222,14 @@ func EncodeInfo(i api.Info) []byte {
 	putInt(b, 24, i.Params)
 	putInt(b, 32, i.Defaults.MaxIter)
 	putFloat(b, 40, i.Defaults.Tol)
+	flags := 0
 	if i.Explicit {
-		putInt(b, 48, FlagExplicit)
+		flags |= FlagExplicit
 	}
+	if i.Precision == api.Float32 {
+		flags |= FlagInfoFloat32
+	}
+	putInt(b, 48, flags)
 	for k, s := range strs {
 		putInt(b, 56+8*k, len(s))
 		b = append(b, s...)
@@ -240,10 +249,14 @@ func DecodeInfo(b []byte) (api.Info, error) {
 	i.In, i.State, i.Out, i.Params = getInt(b, 0), getInt(b, 8), getInt(b, 16), getInt(b, 24)
 	i.Defaults.MaxIter, i.Defaults.Tol = getInt(b, 32), getFloat(b, 40)
 	flags := getInt(b, 48)
-	if flags&^FlagExplicit != 0 {
+	if flags&^(FlagExplicit|FlagInfoFloat32) != 0 {
 		return bad("unknown flags %#x", flags)
 	}
 	i.Explicit = flags&FlagExplicit != 0
+	i.Precision = api.Float64
+	if flags&FlagInfoFloat32 != 0 {
+		i.Precision = api.Float32
+	}
 	if i.In <= 0 || i.State <= 0 || i.Out <= 0 || i.Params < 0 || i.Defaults.MaxIter < 0 {
 		return bad("sizes in=%d state=%d out=%d params=%d max_iter=%d", i.In, i.State, i.Out, i.Params, i.Defaults.MaxIter)
 	}

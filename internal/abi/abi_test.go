@@ -121,9 +121,9 @@ func TestCodes(t *testing.T) {
 
 func TestInfoRoundTrip(t *testing.T) {
 	for _, i := range []api.Info{
-		{Kind: "deq-dense", Description: "monotone (m=0.5) relu, h=64", Sizes: api.Sizes{In: 64, State: 64, Out: 10}, Params: 13002, Method: "peaceman-rachford"},
+		{Kind: "deq-dense", Description: "monotone (m=0.5) relu, h=64", Sizes: api.Sizes{In: 64, State: 64, Out: 10}, Params: 13002, Method: "peaceman-rachford", Precision: api.Float64},
 		{Kind: "mlp", Description: "explicit tanh, h=3", Sizes: api.Sizes{In: 1, State: 3, Out: 2}, Params: 14, Method: "anderson", Explicit: true,
-			Defaults: api.Defaults{Solver: "picard", Tol: 1e-7, MaxIter: 9}},
+			Defaults: api.Defaults{Solver: "picard", Tol: 1e-7, MaxIter: 9}, Precision: api.Float32},
 	} {
 		got, err := DecodeInfo(EncodeInfo(i))
 		if err != nil || !reflect.DeepEqual(got, i) {

@@ -1,4 +1,4 @@
-// Types of implicit.mjs, the wrapper of implicit.wasm (ABI version 3, see
+// Types of implicit.mjs, the wrapper of implicit.wasm (ABI version 4, see
 // wasm/README.md), written by hand. They name no WebAssembly or DOM type, so
 // they check under any lib: browsers, workers and Node alike.
 
@@ -145,6 +145,8 @@ export interface ModelInfo {
   defaults: ModelDefaults;
   /** The model evaluates its map once, with no fixed point (the mlp kind). */
   explicit: boolean;
+  /** The model's own precision: what a solve whose settings name none computes in (float32 for a file of F32 tensors). */
+  precision: 'float32' | 'float64';
 }
 
 /** The last iteration of a run. */

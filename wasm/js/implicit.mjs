@@ -163,7 +163,8 @@ export class Implicit {
 /**
  * Model is a loaded model of any kind. info describes it: {kind, description,
  * in, state, out (sizes per sample), params, method (the default solver),
- * defaults: {solver, tol, maxIter} (the file's own), explicit}.
+ * defaults: {solver, tol, maxIter} (the file's own), explicit, precision (the
+ * model's own: 'float32' for a file of F32 tensors, else 'float64')}.
  */
 export class Model {
   constructor(im, handle) {
@@ -293,5 +294,6 @@ function decodeInfo(b) {
     kind, description, in: int(0), state: int(8), out: int(16), params: int(24), method,
     defaults: { solver, tol: v.getFloat64(40, true), maxIter: int(32) },
     explicit: (int(48) & 1) === 1,
+    precision: (int(48) & 2) === 2 ? 'float32' : 'float64',
   };
 }

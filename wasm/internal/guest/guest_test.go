@@ -83,7 +83,7 @@ func TestLifecycle(t *testing.T) {
 	wantCode(t, s, "Info", s.Info(m, out), abi.OK)
 	reg, _ := abi.DecodeRegion(s.bufs[out])
 	if info, err := abi.DecodeInfo(s.models[m].info); err != nil || reg.Len != uint32(len(s.models[m].info)) ||
-		info != (api.Info{Kind: "deq-dense", Description: "direct tanh, h=2", Sizes: api.Sizes{In: 3, State: 2, Out: 1}, Params: 6 + 2 + 2 + 1 + 4, Method: "anderson"}) {
+		info != (api.Info{Kind: "deq-dense", Description: "direct tanh, h=2", Sizes: api.Sizes{In: 3, State: 2, Out: 1}, Params: 6 + 2 + 2 + 1 + 4, Method: "anderson", Precision: api.Float64}) {
 		t.Fatalf("Info = %+v, %v (region %+v)", info, err, reg)
 	}
 

@@ -18,7 +18,7 @@ const want = csv('direct_relu.output.csv');
 const model = readFileSync(join(torch, 'direct_relu.safetensors'));
 
 // The entries: the wrapper everywhere, the Node loader with all of it.
-assert.equal(wrapper.ABI_VERSION, 3);
+assert.equal(wrapper.ABI_VERSION, 4);
 for (const [k, v] of Object.entries(wrapper)) assert.equal(node[k], v, `the Node entry re-exports ${k}`);
 assert.deepEqual(Object.keys(node).filter((k) => !(k in wrapper)).sort(), ['compile', 'compileKernels', 'instantiate', 'load']);
 const wrapperFile = fileURLToPath(import.meta.resolve('@implicitlab/implicit'));
