@@ -3,6 +3,7 @@ package model_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 
 	"github.com/implicitlab/implicit/api"
@@ -58,4 +59,39 @@ func ExampleDecode() {
 	info := m.Info()
 	fmt.Printf("%s: %s, %d inputs, %d outputs, %d parameters, explicit: %v\n", info.Kind, info.Description, info.In, info.Out, info.Params, info.Explicit)
 	// Output: mlp: explicit tanh, h=8, 4 inputs, 3 outputs, 67 parameters, explicit: true
+}
+
+// A file of F32 tensors loads in float32, the precision its weights have;
+// Settings.Precision asks for the other.
+func ExampleLoad_precision() {
+	d, err := model.NewDense(model.DenseConfig{Hidden: 32, In: 3, Out: 2, Activation: model.Tanh, Param: model.Monotone},
+		rand.New(rand.NewPCG(1, 2)))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	file, err := model.Encode(d, model.F32)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	m, err := model.Load(file)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	x := []float64{0.5, -1, 2}
+	f32, err := m.Infer(context.Background(), x, api.Settings{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	f64, err := m.Infer(context.Background(), x, api.Settings{Precision: api.Float64})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("own precision %s; float32 and float64 outputs differ, by less than 1e-5: %v, %v\n",
+		m.Precision(), f32.Y[0] != f64.Y[0], math.Abs(f32.Y[0]-f64.Y[0]) < 1e-5)
+	// Output: own precision float32; float32 and float64 outputs differ, by less than 1e-5: true, true
 }
