@@ -148,7 +148,7 @@ type response struct {
 }
 
 // parameters the infer routes take.
-var parameterNames = []string{"solver", "tol", "max_iter"}
+var parameterNames = []string{"solver", "tol", "max_iter", "precision"}
 
 // settings turns a request's parameters into solver settings.
 func (s *Server) settings(params map[string]param) (api.Settings, *Error) {
@@ -176,6 +176,15 @@ func (s *Server) settings(params map[string]param) (api.Settings, *Error) {
 				return st, errorf(BadRequest, "parameter max_iter: %v; want an integer from 1 to %d, this server's limit", p, s.cfg.MaxIter)
 			}
 			st.MaxIter = int(v)
+		case "precision":
+			if p.str == nil {
+				return st, errorf(BadRequest, "parameter precision: %v is not a string; want float32 or float64", p)
+			}
+			prec, err := api.ParsePrecision(*p.str)
+			if err != nil || prec == api.PrecisionModel {
+				return st, errorf(BadRequest, "parameter precision: %q; want float32 or float64 (without it, the model's own)", *p.str)
+			}
+			st.Precision = prec
 		default:
 			return st, errorf(BadRequest, "unknown parameter %q; the parameters are %q", name, parameterNames)
 		}

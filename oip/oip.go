@@ -20,7 +20,7 @@
 // inputs, row-major), datatype FP32 or FP64, and answers three outputs: "y"
 // [n, q] in the input's datatype, "iterations" [n] (INT32) and "status"
 // [n] (BYTES: "converged", "iteration limit", "diverged", "non-finite").
-// The request's parameters "solver", "tol" and "max_iter" set the solve.
+// The request's parameters "solver", "tol", "max_iter" and "precision" set the solve.
 // Errors are {"error": "…"} with 400 (bad JSON, shape, datatype, non-finite
 // values, parameters, limits), 404 (unknown model), 503 (not ready or
 // draining) and 504 (the solve's deadline passed); over gRPC they are the

@@ -241,14 +241,14 @@ func TestREST(t *testing.T) {
 	}
 	data, _ := json.Marshal(nested)
 	var r inferReply
-	body := fmt.Sprintf(`{"inputs": [{"name": "input-0", "shape": [2, 64], "datatype": "FP64", "data": %s}], "outputs": [{"name": "status"}, {"name": "y"}], "parameters": {"solver": "picard", "tol": "1e-4"}}`, data)
+	body := fmt.Sprintf(`{"inputs": [{"name": "input-0", "shape": [2, 64], "datatype": "FP64", "data": %s}], "outputs": [{"name": "status"}, {"name": "y"}], "parameters": {"solver": "picard", "tol": "1e-4", "precision": "float32"}}`, data)
 	if c := do(t, "POST", l.url+"/v2/models/digits/infer", body, &r); c != 200 {
 		t.Fatalf("nested: %d %s", c, r.Error)
 	}
 	if len(r.Outputs) != 2 || r.Outputs[0].Name != "status" || r.Outputs[1].Name != "y" || r.Parameters["solver"] != "picard" || r.ID != "" {
 		t.Errorf("nested: %+v", r)
 	}
-	wantPicard, _ := m.Infer(context.Background(), x[:128], api.Settings{Method: &api.Picard{}, RelTol: 1e-4})
+	wantPicard, _ := m.Infer(context.Background(), x[:128], api.Settings{Method: &api.Picard{}, RelTol: 1e-4, Precision: api.Float32})
 	var y []float64
 	r.output(t, "y", &y)
 	for i := range y {
@@ -284,6 +284,8 @@ func TestRESTBadRequests(t *testing.T) {
 		{"string value", "POST", "/v2/models/digits/infer", strings.Replace(inferBody("FP64", 1, 64, one, ""), "[0,", `["0",`, 1), 400, "value 0 is string"},
 		{"unknown parameter", "POST", "/v2/models/digits/infer", inferBody("FP64", 1, 64, one, `{"maxiter": 5}`), 400, `unknown parameter "maxiter"`},
 		{"solver", "POST", "/v2/models/digits/infer", inferBody("FP64", 1, 64, one, `{"solver": "newton"}`), 400, "parameter solver"},
+		{"precision", "POST", "/v2/models/digits/infer", inferBody("FP64", 1, 64, one, `{"precision": "half"}`), 400, "parameter precision"},
+		{"precision type", "POST", "/v2/models/digits/infer", inferBody("FP64", 1, 64, one, `{"precision": 32}`), 400, "parameter precision: 32 is not a string"},
 		{"solver type", "POST", "/v2/models/digits/infer", inferBody("FP64", 1, 64, one, `{"solver": 3}`), 400, "is not a string"},
 		{"tol negative", "POST", "/v2/models/digits/infer", inferBody("FP64", 1, 64, one, `{"tol": -1}`), 400, "parameter tol: -1"},
 		{"tol text", "POST", "/v2/models/digits/infer", inferBody("FP64", 1, 64, one, `{"tol": "small"}`), 400, "parameter tol"},
