@@ -49,17 +49,21 @@ func BenchmarkInfer(b *testing.B) {
 					name  string
 					infer func(context.Context, []float64, api.Settings) (*api.Output, error)
 				}{{"native", nm.Infer}, {"wasm", wm.Infer}, {"wasm-nosimd", pm.Infer}} {
-					b.Run(fmt.Sprintf("h=%d/batch=%d/%s/%s", h, n, c.name, side.name), func(b *testing.B) {
-						var iters int
-						for b.Loop() {
-							out, err := side.infer(ctx, x, c.s)
-							if err != nil {
-								b.Fatal(err)
+					for _, prec := range []api.Precision{api.Float64, api.Float32} {
+						s := c.s
+						s.Precision = prec
+						b.Run(fmt.Sprintf("h=%d/batch=%d/%s/%s/%s", h, n, c.name, side.name, prec), func(b *testing.B) {
+							var iters int
+							for b.Loop() {
+								out, err := side.infer(ctx, x, s)
+								if err != nil {
+									b.Fatal(err)
+								}
+								iters = out.Result.Iterations
 							}
-							iters = out.Result.Iterations
-						}
-						b.ReportMetric(float64(iters), "iters")
-					})
+							b.ReportMetric(float64(iters), "iters")
+						})
+					}
 				}
 			}
 		}
