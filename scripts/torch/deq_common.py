@@ -588,3 +588,34 @@ def rel_residual(fz, z):
 
 def spectral_norm(M):
     return float(torch.linalg.matrix_norm(M.to(torch.float64), ord=2))
+
+
+# --------------------------------------------------------------------------
+# PyTorch float32: the F32 cases' second reference
+# --------------------------------------------------------------------------
+# What the float32 solves aim for: float32's own floor is near 1e-7.
+TARGET_F32 = 1e-6
+
+
+def float32_copy(model):
+    """A copy of model in torch.float32 (parameters and floating buffers)."""
+    import copy
+    return copy.deepcopy(model).float()
+
+
+def iterate_best(f, z, target, patience, max_iter=100000):
+    """Plain iteration z <- f(z) from z (rows of the batch along dim 0) until
+    the per-sample relative residual of z, max over the batch, is <= target,
+    or patience iterations pass without a new best, or f(z) is not finite.
+    Returns (f(z) at the best z, its residual, its iteration count), in z's dtype."""
+    n = z.shape[0]
+    best = None
+    for k in range(1, max_iter + 1):
+        fz = f(z)
+        r = float(rel_residual(fz.reshape(n, -1), z.reshape(n, -1)).max())
+        if best is None or r < best[1]:
+            best = (fz, r, k)
+        if r <= target or not torch.isfinite(fz).all() or k - best[2] > patience:
+            break
+        z = fz
+    return best

@@ -9,7 +9,11 @@ fixed point by plain iteration to a relative residual <= 1e-14, or H(x) for
 pnp-explicit), NAME.target.csv and NAME.grad.safetensors: the gradient of
 L = sum_i 0.5 ||y*_i - target_i||^2 / B by autograd, through the fixed point
 by the adjoint iteration u = J_G(y*)^T u + dL/dy* (as reference.py's
-gnn-lp cases), and DIR/cases.json.  Exit code 3 without torch.
+gnn-lp cases), and DIR/cases.json.  An F32 case also gets NAME.output_f32.csv,
+PyTorch's float32 result: the module and x in torch.float32, the same plain
+iteration in float32 to a residual <= 1e-6 (or the best iterate within 200
+iterations without progress), recorded in cases.json as "output_f32" with
+that solve's "residual_f32" and "ref_iters_f32".  Exit code 3 without torch.
 """
 import argparse
 import json
@@ -29,6 +33,8 @@ import deq_common as dc  # noqa: E402
 from pnp import PnP  # noqa: E402
 
 REQUIRED = 1e-13
+REQUIRED_F32 = 1e-5  # what a float32 solve must reach (it aims for dc.TARGET_F32 = 1e-6)
+PATIENCE = 200
 
 
 def gaussian_kernel(kh, kw, sigma, delta=0.5):
@@ -110,6 +116,21 @@ def case(spec, seed, idx, out_dir):
                 break
         gm = torch.autograd.grad(fy, list(params.values()), u)
         grads = {k: v.detach() for k, v in zip(params, gm)}
+    y32, solve32 = None, None
+    if f32:
+        # PyTorch float32: the module (weights, kernel, gamma/beta) and x in
+        # float32, the same iteration in float32.
+        m32 = dc.float32_copy(model)
+        with torch.no_grad():
+            x32 = x.float()
+            if m32.explicit:
+                y32 = m32(x32)
+            else:
+                inj32 = m32.inject(x32)
+                solve32 = dc.iterate_best(lambda v: m32.G(v, inj32), torch.zeros_like(x32), dc.TARGET_F32, PATIENCE)
+                y32 = solve32[0]
+                if not (solve32[1] <= REQUIRED_F32):
+                    raise SystemExit("%s: float32 reference residual %g > %g" % (name, solve32[1], REQUIRED_F32))
     flat = lambda t: t.reshape(t.shape[0], -1)
     sd = {k: (v.to(torch.float32) if f32 and v.is_floating_point() else v).detach().contiguous()
           for k, v in model.state_dict().items()}
@@ -117,16 +138,25 @@ def case(spec, seed, idx, out_dir):
     dc.write_safetensors(os.path.join(out_dir, name + ".grad.safetensors"), grads)
     dc.write_csv(os.path.join(out_dir, name + ".input.csv"), flat(x), fmt="repr")
     dc.write_csv(os.path.join(out_dir, name + ".output.csv"), flat(y), fmt="%.17g")
+    if f32:
+        assert y32.dtype == torch.float32, y32.dtype
+        dc.write_csv(os.path.join(out_dir, name + ".output_f32.csv"), flat(y32), fmt="%.17g")
     dc.write_csv(os.path.join(out_dir, name + ".target.csv"), flat(target), fmt="repr")
     kind = "pnp-explicit" if model.explicit else "pnp"
     print("%-24s %s %s %dx%d depth=%d C=%d %s iters=%-4d residual=%.1e adjoint %d iterations"
           % (name, kind, opts.get("splitting", ""), H, W, depth, C, dtype.upper(), iters, r, adj))
-    return writer, {"name": name, "kind": kind, "splitting": opts.get("splitting"), "boundary": opts.get("boundary"),
-                    "height": H, "width": W, "depth": depth, "channels": C, "dtype": dtype.upper(), "n_samples": B,
-                    "ref_solver": "plain-iteration", "ref_iters": iters, "residual": r,
-                    "model": name + ".safetensors", "input": name + ".input.csv", "output": name + ".output.csv",
-                    "target": name + ".target.csv", "grad": name + ".grad.safetensors",
-                    "loss": "sum over samples of 0.5*||y - target||^2, divided by n"}
+    info = {"name": name, "kind": kind, "splitting": opts.get("splitting"), "boundary": opts.get("boundary"),
+            "height": H, "width": W, "depth": depth, "channels": C, "dtype": dtype.upper(), "n_samples": B,
+            "ref_solver": "plain-iteration", "ref_iters": iters, "residual": r}
+    if solve32 is not None:
+        info.update({"residual_f32": solve32[1], "ref_iters_f32": solve32[2]})
+        print("%-24s float32: iters=%-4d residual=%.1e" % (name, solve32[2], solve32[1]))
+    info.update({"model": name + ".safetensors", "input": name + ".input.csv", "output": name + ".output.csv"})
+    if f32:
+        info["output_f32"] = name + ".output_f32.csv"
+    info.update({"target": name + ".target.csv", "grad": name + ".grad.safetensors",
+                 "loss": "sum over samples of 0.5*||y - target||^2, divided by n"})
+    return writer, info
 
 
 def main():

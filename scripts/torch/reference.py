@@ -12,6 +12,12 @@ converge for the case (plain iteration for contractive direct models,
 Peaceman-Rachford splitting (monDEQ, Winston & Kolter 2020) for monotone
 models) until the per-sample relative residual ||f(z)-z||/||f(z)|| is
 <= 1e-15 where possible (else its float64 floor); every case is checked to be <= 1e-12.
+
+For an F32 case it also writes DIR/NAME.output_f32.csv: PyTorch's float32
+result, the model and the inputs in torch.float32 and the same iteration run
+in float32 until the residual is <= 1e-6 (or the best iterate within the
+patience), then the readout in float32; cases.json records it as
+"output_f32", with that solve's "residual_f32" and "ref_iters_f32".
 Exit code 3 if torch/numpy cannot be imported.
 """
 import argparse
@@ -37,6 +43,7 @@ import deq_common as dc  # noqa: E402
 TARGET = 1e-15      # what the solvers aim for (they also stop after 200 iterations without progress)
 PATIENCE = 200
 REQUIRED = 1e-12    # what every case must reach (asserted)
+REQUIRED_F32 = 1e-5  # what every float32 solve must reach (it aims for dc.TARGET_F32 = 1e-6)
 
 # name, h, p, q, activation, param, n_rows, extra
 #   direct: "w_norm" = spectral norm W is scaled to (contraction => plain iteration converges)
@@ -95,6 +102,29 @@ def implicit_grads(params, g_read, gz, fz, z):
                 total = total + part
         grads[k] = total.detach()
     return grads, adj
+
+
+def float32_reference(out_dir, name, info, y32, solve=None):
+    """Writes PyTorch's float32 outputs y32 as NAME.output_f32.csv and returns
+    info with "output_f32" (after "output") and, for an implicit case, the
+    float32 solve's (iterate, residual, iterations): "residual_f32" and
+    "ref_iters_f32" (after "residual")."""
+    assert y32.dtype == torch.float32, y32.dtype
+    dc.write_csv(os.path.join(out_dir, name + ".output_f32.csv"), y32, fmt="%.17g")
+    extra = {"output": {"output_f32": name + ".output_f32.csv"}}
+    if solve is not None:
+        _, r32, it32 = solve
+        if not (r32 <= REQUIRED_F32):
+            raise SystemExit("%s: float32 reference residual %g > %g" % (name, r32, REQUIRED_F32))
+        extra["residual"] = {"residual_f32": r32, "ref_iters_f32": it32}
+        print("%-18s float32: iters=%-4d residual=%.2e" % (name, it32, r32))
+    out = {}
+    for k, v in info.items():
+        out[k] = v
+        out.update(extra.pop(k, {}))
+    for v in extra.values():
+        out.update(v)
+    return out
 
 
 def conv_case(spec, seed, idx, out_dir):
@@ -160,6 +190,14 @@ def conv_case(spec, seed, idx, out_dir):
     fz = model.cell(zs2, model.inject(x))
     grads, adj = implicit_grads(params, g_read, gz, fz, zs2)
 
+    if f32:
+        # PyTorch float32: the module and x in float32, the same iteration.
+        m32 = dc.float32_copy(model)
+        with torch.no_grad():
+            xt32 = m32.inject(x.float())
+            solve32 = dc.iterate_best(lambda z: m32.cell(z, xt32), torch.zeros_like(xt32), dc.TARGET_F32, PATIENCE)
+            y32 = m32.readout(solve32[0])
+
     writer = dc.save_model(model, os.path.join(out_dir, name + ".safetensors"),
                            dtype=torch.float32 if f32 else torch.float64)
     dc.write_safetensors(os.path.join(out_dir, name + ".grad.safetensors"), grads)
@@ -171,11 +209,14 @@ def conv_case(spec, seed, idx, out_dir):
         assert torch.equal(tensors[k].to(v.dtype), v), k
     print("%-18s c_in=%d %dx%d C=%d I=%d G=%d P=%d q=%d %s plain-iteration iters=%-4d residual=%.2e, adjoint %d iterations"
           % (name, c_in, H, W, C, I, G, P, q, "F32" if f32 else "F64", iters, r, adj))
-    return writer, {"name": name, "kind": "deq-conv", "c_in": c_in, "H": H, "W": W, "C": C, "I": I, "G": G, "P": P, "q": q,
-                    "dtype": "F32" if f32 else "F64", "n_samples": n, "ref_solver": "plain-iteration", "ref_iters": iters,
-                    "residual": r, "model": name + ".safetensors", "input": name + ".input.csv",
-                    "output": name + ".output.csv", "target": name + ".target.csv", "grad": name + ".grad.safetensors",
-                    "loss": "sum over samples of 0.5*||y - target||^2, divided by n"}
+    info = {"name": name, "kind": "deq-conv", "c_in": c_in, "H": H, "W": W, "C": C, "I": I, "G": G, "P": P, "q": q,
+            "dtype": "F32" if f32 else "F64", "n_samples": n, "ref_solver": "plain-iteration", "ref_iters": iters,
+            "residual": r, "model": name + ".safetensors", "input": name + ".input.csv",
+            "output": name + ".output.csv", "target": name + ".target.csv", "grad": name + ".grad.safetensors",
+            "loss": "sum over samples of 0.5*||y - target||^2, divided by n"}
+    if f32:
+        info = float32_reference(out_dir, name, info, y32, solve32)
+    return writer, info
 
 
 # The cnn kind: name, c_in, H, W, C, I, G, P, q, depth, n_rows, cell std, dtype.
@@ -237,6 +278,7 @@ def mlp_case(spec, seed, idx, out_dir):
         if f32:
             x = x.float().double()
         y = model(x)
+        y32 = dc.float32_copy(model)(x.float()) if f32 else None
     writer = dc.save_model(model, os.path.join(out_dir, name + ".safetensors"),
                            dtype=torch.float32 if f32 else torch.float64)
     dc.write_csv(os.path.join(out_dir, name + ".input.csv"), x, fmt="repr")
@@ -245,9 +287,12 @@ def mlp_case(spec, seed, idx, out_dir):
     for k, v in model.state_dict().items():
         assert torch.equal(tensors[k].to(torch.float64), v), k
     print("%-18s h=%-3d p=%-2d q=%d %-8s mlp      %s one evaluation" % (name, h, p, q, act_name, "F32" if f32 else "F64"))
-    return writer, {"name": name, "kind": "mlp", "h": h, "p": p, "q": q, "activation": act_name,
-                    "dtype": "F32" if f32 else "F64", "n_samples": n,
-                    "model": name + ".safetensors", "input": name + ".input.csv", "output": name + ".output.csv"}
+    info = {"name": name, "kind": "mlp", "h": h, "p": p, "q": q, "activation": act_name,
+            "dtype": "F32" if f32 else "F64", "n_samples": n,
+            "model": name + ".safetensors", "input": name + ".input.csv", "output": name + ".output.csv"}
+    if f32:
+        info = float32_reference(out_dir, name, info, y32)
+    return writer, info
 
 
 def f_map(W, inj, act):
@@ -380,6 +425,9 @@ def gnn_case(spec, seed, idx, out_dir):
         loss = ((model.explicit_forward(x) - target) ** 2).sum() / (2 * B)
         gl = torch.autograd.grad(loss, list(params.values()))
         grads = {k: v.detach() for k, v in zip(params, gl)}
+        if f32:
+            with torch.no_grad():
+                y32, solve32 = dc.float32_copy(model).explicit_forward(x.float()), None
     else:
         with torch.no_grad():
             sc, sv, A = model.inject(x)
@@ -403,6 +451,14 @@ def gnn_case(spec, seed, idx, out_dir):
         sc, sv, A = model.inject(x)
         fy = model.deq_func(yv2, sc, sv, A)
         grads, adj = implicit_grads(params, g_read, gy, fy, yv2)
+        if f32:
+            # PyTorch float32: the module and x in float32, the same iteration.
+            m32 = dc.float32_copy(model)
+            with torch.no_grad():
+                sc, sv, A = m32.inject(x.float())
+                solve32 = dc.iterate_best(lambda ys: m32.deq_func(ys, sc, sv, A),
+                                          torch.zeros(B, n, dtype=torch.float32), dc.TARGET_F32, PATIENCE)
+                y32 = m32.readout(sv, solve32[0])
     writer = dc.save_model(model, os.path.join(out_dir, name + ".safetensors"),
                            dtype=torch.float32 if f32 else torch.float64)
     dc.write_safetensors(os.path.join(out_dir, name + ".grad.safetensors"), grads)
@@ -415,11 +471,14 @@ def gnn_case(spec, seed, idx, out_dir):
     kind = "gnn-lp-explicit" if explicit else "gnn-lp"
     print("%-18s %s m=%d n=%d d=%d nnz=%d %s plain-iteration iters=%-4d residual=%.2e, adjoint %d iterations"
           % (name, kind, m, n, d, nnz, "F32" if f32 else "F64", iters, r, adj))
-    return writer, {"name": name, "kind": kind, "m": m, "n": n, "d": d, "nnz": nnz,
-                    "dtype": "F32" if f32 else "F64", "n_samples": B, "ref_solver": "plain-iteration", "ref_iters": iters,
-                    "residual": r, "model": name + ".safetensors", "input": name + ".input.csv",
-                    "output": name + ".output.csv", "target": name + ".target.csv", "grad": name + ".grad.safetensors",
-                    "loss": "sum over samples of 0.5*||y - target||^2, divided by n"}
+    info = {"name": name, "kind": kind, "m": m, "n": n, "d": d, "nnz": nnz,
+            "dtype": "F32" if f32 else "F64", "n_samples": B, "ref_solver": "plain-iteration", "ref_iters": iters,
+            "residual": r, "model": name + ".safetensors", "input": name + ".input.csv",
+            "output": name + ".output.csv", "target": name + ".target.csv", "grad": name + ".grad.safetensors",
+            "loss": "sum over samples of 0.5*||y - target||^2, divided by n"}
+    if f32:
+        info = float32_reference(out_dir, name, info, y32, solve32)
+    return writer, info
 
 
 # The Fourier kinds: name, explicit, c_in, q, h, w, c, k1, k2, m, blocks,
@@ -464,6 +523,9 @@ def fno_case(spec, seed, idx, out_dir):
         loss = ((model.explicit_forward(x) - target) ** 2).sum() / (2 * n)
         gl = torch.autograd.grad(loss, list(params.values()))
         grads = {k: v.detach() for k, v in zip(params, gl)}
+        if f32:
+            with torch.no_grad():
+                y32, solve32 = dc.float32_copy(model).explicit_forward(x.float()), None
     else:
         with torch.no_grad():
             xt = model.inject(x)
@@ -484,6 +546,13 @@ def fno_case(spec, seed, idx, out_dir):
         zs2 = z.detach().requires_grad_()
         fz = model.cell(zs2, model.inject(x))
         grads, adj = implicit_grads(params, g_read, gz, fz, zs2)
+        if f32:
+            # PyTorch float32: the module and x in float32, the same iteration.
+            m32 = dc.float32_copy(model)
+            with torch.no_grad():
+                xt32 = m32.inject(x.float())
+                solve32 = dc.iterate_best(lambda z: m32.cell(z, xt32), torch.zeros_like(xt32), dc.TARGET_F32, PATIENCE)
+                y32 = m32.readout(solve32[0])
     writer = dc.save_model(model, os.path.join(out_dir, name + ".safetensors"),
                            dtype=torch.float32 if f32 else torch.float64)
     dc.write_safetensors(os.path.join(out_dir, name + ".grad.safetensors"), grads)
@@ -496,12 +565,19 @@ def fno_case(spec, seed, idx, out_dir):
     kind = "fno" if explicit else "fno-deq"
     print("%-18s %s c_in=%d q=%d %dx%d c=%d modes=%dx%d m=%d blocks=%d %s plain-iteration iters=%-4d residual=%.2e, adjoint %d iterations"
           % (name, kind, c_in, q, h, w, c, k1, k2, m, blocks, "F32" if f32 else "F64", iters, r, adj))
-    return writer, {"name": name, "kind": kind, "c_in": c_in, "q": q, "H": h, "W": w, "C": c, "modes1": k1, "modes2": k2,
-                    "proj_width": m, "blocks": blocks, "dtype": "F32" if f32 else "F64", "n_samples": n,
-                    "ref_solver": "plain-iteration", "ref_iters": iters, "residual": r,
-                    "model": name + ".safetensors", "input": name + ".input.csv", "output": name + ".output.csv",
-                    "target": name + ".target.csv", "grad": name + ".grad.safetensors",
-                    "loss": "sum over samples of 0.5*||y - target||^2, divided by n"}
+    info = {"name": name, "kind": kind, "c_in": c_in, "q": q, "H": h, "W": w, "C": c, "modes1": k1, "modes2": k2,
+            "proj_width": m, "blocks": blocks, "dtype": "F32" if f32 else "F64", "n_samples": n,
+            "ref_solver": "plain-iteration", "ref_iters": iters, "residual": r,
+            "model": name + ".safetensors", "input": name + ".input.csv", "output": name + ".output.csv",
+            "target": name + ".target.csv", "grad": name + ".grad.safetensors",
+            "loss": "sum over samples of 0.5*||y - target||^2, divided by n"}
+    if f32:
+        info = float32_reference(out_dir, name, info, y32, solve32)
+    return writer, info
+
+
+# The groups of cases --only chooses from.
+GROUPS = ("dense", "mlp", "conv", "cnn", "gnn", "fno")
 
 
 def main():
@@ -510,14 +586,19 @@ def main():
     ap.add_argument("--seed", type=int, default=20240611)
     ap.add_argument("--dtype", choices=("f64", "f32"), default="f64",
                     help="file dtype for all cases (case direct_tanh_f32 is F32 regardless)")
-    ap.add_argument("--only", choices=("fno",), help="write only these kinds' cases (fno: fno-deq and fno)")
+    ap.add_argument("--only", help="write only these groups of cases, comma separated: " + ",".join(GROUPS) +
+                    " (dense: deq-dense, gnn: gnn-lp and gnn-lp-explicit, fno: fno-deq and fno); "
+                    "testdata/torch holds dense,mlp,conv,cnn")
     args = ap.parse_args()
+    only = set(GROUPS if args.only is None else args.only.split(","))
+    if not only <= set(GROUPS):
+        ap.error("--only: unknown groups %s (want some of %s)" % (",".join(sorted(only - set(GROUPS))), ",".join(GROUPS)))
 
     torch.set_num_threads(1)
     os.makedirs(args.out, exist_ok=True)
     writer = None
     listing = []
-    for idx, spec in enumerate(CASES if args.only is None else []):
+    for idx, spec in enumerate(CASES if "dense" in only else []):
         name, h, p, q, act_name, param, n, extra = spec
         model, x, f32 = build_case(spec, args.seed, idx, args.dtype == "f32")
         W, U, b, C, c = model.dense()
@@ -565,7 +646,19 @@ def main():
             rs = dc.rel_residual(fz, z)
             assert float(rs.max()) == r
             y = z @ C.T + c
+            if f32:
+                # PyTorch float32: the matrices (W as the module materialises it,
+                # rounded) and x in float32, the same solver run in float32.
+                W32, U32, b32, C32, c32 = (t.float() for t in (W, U, b, C, c))
+                inj32 = x.float() @ U32.T + b32
+                if param == "direct":
+                    solve32 = plain_iteration(W32, inj32, act, target=dc.TARGET_F32)
+                else:
+                    solve32 = peaceman_rachford(W32, inj32, act, alpha, target=dc.TARGET_F32)
+                y32 = solve32[0] @ C32.T + c32
         info.update({"ref_iters": iters, "residual": r, "residual_per_sample": [float(v) for v in rs]})
+        if f32:
+            info = float32_reference(args.out, name, info, y32, solve32)
         meta = extra.get("meta")
         writer = dc.save_model(model, os.path.join(args.out, name + ".safetensors"),
                                dtype=torch.float32 if f32 else torch.float64, extra_meta=meta)
@@ -584,26 +677,27 @@ def main():
               % (name, h, p, q, act_name, param, info["dtype"], wn, info["ref_solver"], iters, r,
                  "converges" if plain_ok else "FAILS"))
 
-    for idx, spec in enumerate(MLP_CASES if args.only is None else []):
+    for idx, spec in enumerate(MLP_CASES if "mlp" in only else []):
         writer, info = mlp_case(spec, args.seed, idx, args.out)
         listing.append(info)
-    for idx, spec in enumerate(CONV_CASES if args.only is None else []):
+    for idx, spec in enumerate(CONV_CASES if "conv" in only else []):
         writer, info = conv_case(spec, args.seed, idx, args.out)
         listing.append(info)
-    for idx, spec in enumerate(CNN_CASES if args.only is None else []):
+    for idx, spec in enumerate(CNN_CASES if "cnn" in only else []):
         writer, info = cnn_case(spec, args.seed, idx, args.out)
         listing.append(info)
-    for idx, spec in enumerate(GNN_CASES if args.only is None else []):
+    for idx, spec in enumerate(GNN_CASES if "gnn" in only else []):
         writer, info = gnn_case(spec, args.seed, idx, args.out)
         listing.append(info)
 
-    for idx, spec in enumerate(FNO_CASES):
+    for idx, spec in enumerate(FNO_CASES if "fno" in only else []):
         writer, info = fno_case(spec, args.seed, idx, args.out)
         listing.append(info)
 
     doc = {
         "generator": "scripts/torch/reference.py",
-        "command": "/usr/bin/python3 scripts/torch/reference.py --out DIR --seed %d --dtype %s" % (args.seed, args.dtype),
+        "command": "/usr/bin/python3 scripts/torch/reference.py --out DIR --seed %d --dtype %s%s"
+                   % (args.seed, args.dtype, "" if args.only is None else " --only " + args.only),
         "seed": args.seed,
         "torch_version": torch.__version__.split("+")[0],
         "safetensors_writer": writer,
