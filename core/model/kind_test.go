@@ -157,7 +157,10 @@ func checkTorchCases(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 	var cases struct {
-		Cases []struct{ Name, Kind, Model, Input, Output, Target, Grad, DType string }
+		Cases []struct {
+			Name, Kind, Model, Input, Output, Target, Grad, DType string
+			OutputF32                                             string `json:"output_f32"`
+		}
 	}
 	if err := json.Unmarshal(b, &cases); err != nil {
 		t.Fatal(err)
@@ -188,7 +191,7 @@ func checkTorchCases(t *testing.T, dir string) {
 		if loaded, err := model.Load(file); err != nil {
 			t.Fatal(err)
 		} else {
-			checkFloat32Case(t, dir, c.Name, c.DType, c.Output, loaded)
+			checkFloat32Case(t, dir, c.Name, c.DType, c.Output, c.OutputF32, loaded)
 		}
 		x, want := readCSV(t, filepath.Join(dir, c.Input)), readCSV(t, filepath.Join(dir, c.Output))
 		out, err := m.Infer(context.Background(), x, api.Settings{RelTol: 1e-13, AbsTol: 1e-15, MaxIter: 5000})

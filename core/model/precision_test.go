@@ -93,9 +93,11 @@ func TestPrecisionRefused(t *testing.T) {
 
 // checkFloat32Case checks that a PyTorch fixture loaded from its file has
 // the file's precision and, for an F32 file, that its float32 solve matches
-// the reference outputs (computed in float64 on the file's float32 values)
-// to 1e-4 relative.
-func checkFloat32Case(t *testing.T, dir, name, dtype, output string, m *model.Model) {
+// PyTorch float32's outputs (outputF32: the module and the inputs in
+// torch.float32, its fixed point in float32) and the float64 reference
+// (output: computed in float64 on the file's float32 values), each to 1e-4
+// relative. An F32 case must have its PyTorch float32 outputs.
+func checkFloat32Case(t *testing.T, dir, name, dtype, output, outputF32 string, m *model.Model) {
 	t.Helper()
 	want := api.Float64
 	if dtype == "F32" {
@@ -105,20 +107,37 @@ func checkFloat32Case(t *testing.T, dir, name, dtype, output string, m *model.Mo
 		t.Fatalf("%s: an %s file loads in %s", name, dtype, m.Precision())
 	}
 	if want != api.Float32 {
+		if outputF32 != "" {
+			t.Fatalf("%s: an %s case with PyTorch float32 outputs %s", name, dtype, outputF32)
+		}
 		return
 	}
-	input := filepath.Join(dir, name+".input.csv")
-	x, ref := readCSV(t, input), readCSV(t, filepath.Join(dir, output))
+	if outputF32 == "" {
+		t.Fatalf("%s: an F32 case without PyTorch float32 outputs (output_f32 in cases.json)", name)
+	}
+	x := readCSV(t, filepath.Join(dir, name+".input.csv"))
+	ref64, ref32 := readCSV(t, filepath.Join(dir, output)), readCSV(t, filepath.Join(dir, outputF32))
 	out, err := m.Infer(context.Background(), x, api.Settings{RelTol: 1e-6, MaxIter: 5000})
 	if err != nil {
 		t.Fatalf("%s in float32: %v", name, err)
 	}
-	var worst float64
-	for i := range ref {
-		worst = math.Max(worst, math.Abs(out.Y[i]-ref[i])/math.Max(1, math.Abs(ref[i])))
+	if len(out.Y) != len(ref64) || len(out.Y) != len(ref32) {
+		t.Fatalf("%s in float32: %d outputs, the references have %d (float64) and %d (float32)", name, len(out.Y), len(ref64), len(ref32))
 	}
-	if worst > 1e-4 {
-		t.Errorf("%s in float32: outputs differ from the reference by %g", name, worst)
+	relDiff := func(got, want []float64) float64 {
+		var worst float64
+		for i := range want {
+			worst = math.Max(worst, math.Abs(got[i]-want[i])/math.Max(1, math.Abs(want[i])))
+		}
+		return worst
 	}
-	t.Logf("%s in float32: outputs match the reference to %.2g in %d iterations (%v)", name, worst, out.Result.Iterations, out.Result.Status)
+	vs32, vs64 := relDiff(out.Y, ref32), relDiff(out.Y, ref64)
+	if !(vs32 <= 1e-4) {
+		t.Errorf("%s in float32: outputs differ from PyTorch float32's by %g", name, vs32)
+	}
+	if !(vs64 <= 1e-4) {
+		t.Errorf("%s in float32: outputs differ from the float64 reference by %g", name, vs64)
+	}
+	t.Logf("%s in float32 (%d iterations, %v): outputs match PyTorch float32's to %.2g, the float64 reference to %.2g (PyTorch float32 against float64: %.2g)",
+		name, out.Result.Iterations, out.Result.Status, vs32, vs64, relDiff(ref32, ref64))
 }
