@@ -911,7 +911,8 @@ func TestWorkers(t *testing.T) {
 // The host's WebAssembly SIMD kernels give the module's Go kernels' results
 // bit for bit (so the native purego build's too), for every shape the
 // product takes: batches of one, of pairs and odd ones, partial panels,
-// rows of zeros, and convolutions; and they are called.
+// rows of zeros, and convolutions, in both precisions; and both kernels
+// (f64_muladd, f32_muladd) are called.
 func TestSIMDKernels(t *testing.T) {
 	ctx := context.Background()
 	simd, plain := newRuntime(t, Config{Instances: 1}), noSIMDRuntime(t)
@@ -935,16 +936,22 @@ func TestSIMDKernels(t *testing.T) {
 		for _, n := range []int{1, 2, 7, 13} {
 			x := randomInputs(uint64(35+n), n, in)
 			for _, s := range []api.Settings{{Method: &api.Picard{}, MaxIter: 12, RelTol: -1}, {MaxIter: 40}} {
-				want, werr := pm.Infer(ctx, x, s)
-				got, gerr := sm.Infer(ctx, x, s)
-				if fmt.Sprint(gerr) != fmt.Sprint(werr) || !reflect.DeepEqual(got, want) {
-					t.Fatalf("%s, %d samples, %v: SIMD kernels and Go kernels differ (errors %v, %v)", name, n, s.Method, gerr, werr)
+				for _, prec := range []api.Precision{api.Float64, api.Float32} {
+					s.Precision = prec
+					want, werr := pm.Infer(ctx, x, s)
+					got, gerr := sm.Infer(ctx, x, s)
+					if fmt.Sprint(gerr) != fmt.Sprint(werr) || !reflect.DeepEqual(got, want) {
+						t.Fatalf("%s, %d samples, %v, %s: SIMD kernels and Go kernels differ (errors %v, %v)", name, n, s.Method, prec, gerr, werr)
+					}
 				}
 			}
 		}
 	}
 	if simd.kernels.calls.Load() == 0 || plain.kernels.calls.Load() != 0 {
 		t.Fatalf("f64_muladd calls: %d with SIMD, %d without", simd.kernels.calls.Load(), plain.kernels.calls.Load())
+	}
+	if simd.kernels.calls32.Load() == 0 || plain.kernels.calls32.Load() != 0 {
+		t.Fatalf("f32_muladd calls: %d with SIMD, %d without", simd.kernels.calls32.Load(), plain.kernels.calls32.Load())
 	}
 }
 

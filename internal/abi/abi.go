@@ -30,9 +30,10 @@ const Version = 4
 
 // ImportKernels is the module the guest imports its SIMD kernels from,
 // besides WASI: available() i32, which a host answers 1 when it forwards
-// f64_muladd(c, a, b, m, k, np, ldc) to the kernels' module (wasm/kernels)
-// instantiated against the guest's memory, else 0 (the guest then runs its
-// own Go kernels, with the same results).
+// f64_muladd(c, a, b, m, k, np, ldc) and f32_muladd (the same, on float32
+// panels and rows of A) to the kernels' module (wasm/kernels) instantiated
+// against the guest's memory, else 0 (the guest then runs its own Go
+// kernels, with the same results). Version 4 added f32_muladd.
 const ImportKernels = "implicit_kernels"
 
 // The exports of the module, besides the memory ("memory") and the WASI

@@ -26,7 +26,7 @@ export type ErrorKind = 'model' | 'problem' | 'diverged' | 'non-finite' | 'handl
  * module runs its own Go kernels, with the same results.
  */
 export declare function kernelImports(): {
-  readonly imports: { readonly implicit_kernels: Record<'available' | 'f64_muladd', (...args: number[]) => number | void> };
+  readonly imports: { readonly implicit_kernels: Record<'available' | 'f64_muladd' | 'f32_muladd', (...args: number[]) => number | void> };
   attach(instance: InstanceLike, kernels: unknown): Promise<void>;
 };
 

@@ -24,7 +24,8 @@ const INFO_HEADER = 88;
 
 /**
  * kernelImports returns the imports implicit.wasm takes besides WASI's
- * (implicit_kernels: available and f64_muladd, its matrix product), and
+ * (implicit_kernels: available, and f64_muladd and f32_muladd, its matrix
+ * product in each precision), and
  * attach, which instantiates the SIMD kernels' module (kernels.wasm, a
  * WebAssembly.Module, against the instance's memory) once the instance
  * exists and before it solves. Without attach, or with null (a runtime with
@@ -33,16 +34,19 @@ const INFO_HEADER = 88;
  */
 export function kernelImports() {
   let muladd = null;
+  let muladd32 = null;
   return {
     imports: {
       implicit_kernels: {
-        available: () => (muladd ? 1 : 0),
+        available: () => (muladd && muladd32 ? 1 : 0),
         f64_muladd: (c, a, b, m, k, np, ldc) => muladd(c, a, b, m, k, np, ldc),
+        f32_muladd: (c, a, b, m, k, np, ldc) => muladd32(c, a, b, m, k, np, ldc),
       },
     },
     async attach(instance, kernels) {
       if (!kernels) return;
       const k = await WebAssembly.instantiate(kernels, { implicit: { memory: instance.exports.memory } });
+      muladd32 = k.exports.f32_muladd;
       muladd = k.exports.f64_muladd;
     },
   };

@@ -25,10 +25,13 @@ test('the SIMD kernels give the Go kernels\' results bit for bit', async () => {
     const file = readFileSync(new URL(`${name}.safetensors`, torch));
     const x = csv(`${name}.input.csv`).flat();
     const [a, b] = [im.load(file), plain.load(file)];
-    for (const settings of [{ method: 'picard', maxIter: 7, relTol: -1 }, { maxIter: 50 }]) {
-      const [ya, yb] = [a.infer(x, settings).y, b.infer(x, settings).y];
-      assert.equal(ya.length, yb.length);
-      ya.forEach((v, i) => assert.ok(Object.is(v, yb[i]), `${name}: y[${i}] = ${v} with SIMD, ${yb[i]} without`));
+    for (const s of [{ method: 'picard', maxIter: 7, relTol: -1 }, { maxIter: 50 }]) {
+      for (const precision of ['float64', 'float32']) {
+        const settings = { ...s, precision };
+        const [ya, yb] = [a.infer(x, settings).y, b.infer(x, settings).y];
+        assert.equal(ya.length, yb.length);
+        ya.forEach((v, i) => assert.ok(Object.is(v, yb[i]), `${name}, ${precision}: y[${i}] = ${v} with SIMD, ${yb[i]} without`));
+      }
     }
     a.free();
     b.free();

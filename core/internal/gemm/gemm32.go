@@ -2,8 +2,13 @@ package gemm
 
 // mulAdd32 is MulAdd for a float32 p: the float64 path's blocking with
 // panels of nr32, A's rows rounded to float32 as they are copied into
-// s.a32, and each output's float32 sum added to c in float64.
+// s.a32, and each output's float32 sum added to c in float64 (or the
+// host's SIMD kernel in the WebAssembly guest, simdMulAdd, with the same
+// bits).
 func (p *Packed) mulAdd32(c, a []float64, m int, s *Scratch) {
+	if p.simdMulAdd(c, a, m, s) {
+		return
+	}
 	k, n := p.k, p.n
 	need := k
 	if m >= mr {
