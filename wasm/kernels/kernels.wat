@@ -1,8 +1,9 @@
 ;; WebAssembly SIMD kernels for the implicit module's matrix product, the
-;; product its solves spend their time in (core/internal/gemm). The Go guest
-;; imports them as implicit_kernels.f64_muladd through its host (package
-;; host, wasm/js), which instantiates this module against the guest's own
-;; memory (imported as implicit.memory).
+;; product its solves spend their time in (core/internal/gemm), in float64
+;; and in float32. The Go guest imports them as implicit_kernels.f64_muladd
+;; and f32_muladd through its host (package host, wasm/js), which
+;; instantiates this module against the guest's own memory (imported as
+;; implicit.memory).
 ;;
 ;; f64_muladd(c, a, b, m, k, np, ldc) sets C += A·B for the np full panels
 ;; of B: A is m×k (row-major, at byte offset a), B is packed as the gemm
@@ -97,17 +98,19 @@
         (local.set $i (i32.add (local.get $i) (i32.const 2)))
         (br $pairs)))
   )
-;; f32_muladd(c, a, b, m, k, np, ldc) is f64_muladd for the float32 panels
-;; (PackFloat32): B packed as panels of 16 float32 columns (k rows of 16
-;; values each), A m×k float32 (the guest rounds A's rows to float32 as it
-;; copies them), C float64 as before. Each output is one f32x4 lane summed
-;; as the Go float32 kernels sum it: from +0, f32x4.mul then f32x4.add for
-;; each l in order, then promoted to float64 (exactly) and added to C in
-;; float64, as the Go kernels' c += float64(acc). Rows go in pairs (eight
-;; f32x4 accumulators, two rows by sixteen columns), four steps of l at a
-;; time: one v128 load brings four values of each row, whose lanes are
-;; splat in turn (under wazero about 1.4x a step at a time, and fewer loads
-;; than a splat load per value).
+
+  ;; f32_muladd(c, a, b, m, k, np, ldc) is f64_muladd in float32 (the gemm
+  ;; package's PackFloat32): B is packed as panels of 16 float32 columns (k
+  ;; rows of 16 values each), A is m×k float32 (the guest rounds A's rows to
+  ;; float32 as it copies them), C is float64 as before. Each output is a lane
+  ;; of an f32x4 accumulator, summed as the Go float32 kernels sum it: from
+  ;; +0, an f32x4.mul then an f32x4.add for each l in order, then promoted to
+  ;; float64 (exactly) and added to C in float64, the Go kernels'
+  ;; c += float64(acc). Rows go in pairs (eight f32x4 accumulators, two rows
+  ;; by sixteen columns), four steps of l at a time: a v128 load brings four
+  ;; values of each row, whose lanes are splat in turn. Under wazero that is
+  ;; about 1.5x a step at a time (with v128.load32_splat) and a little ahead
+  ;; of four steps with four splat loads.
   (func (export "f32_muladd")
     (param $c i32) (param $a i32) (param $b i32) (param $m i32) (param $k i32) (param $np i32) (param $ldc i32)
     (local $i i32) (local $j i32)
