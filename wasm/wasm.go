@@ -22,8 +22,9 @@ var kernels string
 
 // Kernels returns the bytes of the kernels' module (a fresh copy): the
 // WebAssembly SIMD matrix product of kernels/kernels.wat. It imports the
-// main module's memory as implicit.memory and exports f64_muladd, which the
-// main module imports as implicit_kernels.f64_muladd through its host, with
+// main module's memory as implicit.memory and exports f64_muladd and
+// f32_muladd, which the main module imports from implicit_kernels through
+// its host, with
 // implicit_kernels.available (1: the host forwards to this module; 0: the
 // module runs its own Go kernels, with the same results).
 func Kernels() []byte { return []byte(kernels) }

@@ -24,8 +24,8 @@ import (
 // Version is the ABI version the module reports from ExportVersion. A host
 // must refuse a module whose version it does not know. Version 3 added the
 // imports implicit_kernels.available and f64_muladd (ImportKernels);
-// version 4 the precision flags of a Settings record (FlagFloat32,
-// FlagFloat64).
+// version 4 the precision flags of the Settings and Info records
+// (FlagFloat32, FlagFloat64, FlagInfoFloat32) and the import f32_muladd.
 const Version = 4
 
 // ImportKernels is the module the guest imports its SIMD kernels from,

@@ -12,8 +12,8 @@
 // block, and 1×64, 1×32 and 1×16 row kernels): MulAdd still takes and
 // updates float64 A and C, rounds A's rows to float32 as it copies them,
 // sums each output in float32 and adds the sum to c in float64. Each
-// instruction then does twice the arithmetic and B is half the bytes; the
-// WebAssembly SIMD kernel is float64 only, so a float32 B runs in Go there.
+// instruction then does twice the arithmetic and B is half the bytes, and
+// in WebAssembly the host's f32_muladd (f32x4) kernel runs it.
 //
 // Every kernel of a build sums each output the same way: one accumulator
 // (of the precision's type) from +0, the products in the order of l (fused
