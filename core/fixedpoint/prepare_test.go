@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/implicitlab/implicit/api"
+	"github.com/implicitlab/implicit/core/fixedpoint"
 	"github.com/implicitlab/implicit/core/model"
 )
 
@@ -42,13 +43,7 @@ func TestPrepareInSteps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	steps := 0
-	for sv.Result().Iterations == 0 && !sv.Done() {
-		if err := sv.Step(ctx, 1); err != nil {
-			t.Fatal(err)
-		}
-		steps++
-	}
+	steps := stepsToFirstIteration(t, sv)
 	// The bounds' power iteration (100 iterations, 2 a step for 3 rows) and
 	// a Gauss-Jordan elimination of h columns, 3 a step, among others.
 	if steps < 20 {
@@ -123,13 +118,7 @@ func TestPrepareDirectInSteps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	steps := 0
-	for sv.Result().Iterations == 0 && !sv.Done() {
-		if err := sv.Step(ctx, 1); err != nil {
-			t.Fatal(err)
-		}
-		steps++
-	}
+	steps := stepsToFirstIteration(t, sv)
 	if steps < 20 {
 		t.Fatalf("the first iteration came after %d steps: the eigenvalue was not computed in steps", steps)
 	}
@@ -147,4 +136,18 @@ func TestPrepareDirectInSteps(t *testing.T) {
 		t.Fatalf("a layer that is not monotone: %v, want an error wrapping ErrProblem", err)
 	}
 	t.Log(err)
+}
+
+// stepsToFirstIteration steps sv one iteration's bound at a time until its
+// first iteration has run, and returns the number of steps.
+func stepsToFirstIteration(t *testing.T, sv *fixedpoint.Solver) int {
+	t.Helper()
+	steps := 0
+	for sv.Result().Iterations == 0 && !sv.Done() {
+		if err := sv.Step(context.Background(), 1); err != nil {
+			t.Fatal(err)
+		}
+		steps++
+	}
+	return steps
 }
