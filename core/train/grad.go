@@ -123,7 +123,9 @@ type GradientResult struct {
 
 // Gradient returns the mean loss of the batch x (n×In) against target and
 // its gradient with respect to every parameter of m. It never stores the
-// forward iterations: the gradient depends only on the fixed point.
+// forward iterations: the gradient depends only on the fixed point. It
+// computes in m's own precision (Model.Layer), which is float32 for a model
+// loaded from an F32 file; a Trainer's models are float64 (model.New).
 func Gradient(ctx context.Context, m *model.Model, x, target []float64, loss Loss, gs GradientSettings) (*GradientResult, error) {
 	info := m.Info()
 	p, q := info.In, info.Out
