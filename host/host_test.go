@@ -172,7 +172,7 @@ func TestAgreesWithNative(t *testing.T) {
 			s64.Precision = api.Float64
 			want, werr := nm.Infer(ctx, c.x, s64)
 			got, gerr := wm.Infer(ctx, c.x, s64)
-			want64 := got
+			guest64 := got // the guest's float64 outputs
 			if fmt.Sprint(gerr) != fmt.Sprint(werr) {
 				t.Fatalf("%s: error %v, native %v", what, gerr, werr)
 			}
@@ -193,7 +193,7 @@ func TestAgreesWithNative(t *testing.T) {
 						t.Fatalf("%s in float32: Y[%d] = %v, native %v", what, i, got.Y[i], want.Y[i])
 					}
 				}
-				if p == api.Float32 && nm.Precision() == api.Float64 && slices.Equal(got.Y, want64.Y) {
+				if p == api.Float32 && nm.Precision() == api.Float64 && slices.Equal(got.Y, guest64.Y) {
 					t.Fatalf("%s: Settings.Precision float32 gave the guest's float64 outputs", what)
 				}
 			}

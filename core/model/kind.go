@@ -236,20 +236,25 @@ func decodeFile(b []byte, prefix string) (Architecture, map[string]string, []Ten
 			meta[k] = v
 		}
 	}
-	p, floats := api.Float32, 0
-	for _, t := range f.Tensors {
+	return a, meta, extra, filePrecision(f.Tensors), nil
+}
+
+// filePrecision is api.Float32 if the tensors hold floats and all of them
+// are F32, else api.Float64.
+func filePrecision(ts []safetensors.Tensor) api.Precision {
+	f32 := false
+	for _, t := range ts {
 		switch t.DType {
 		case safetensors.F64:
-			p = api.Float64
-			floats++
+			return api.Float64
 		case safetensors.F32:
-			floats++
+			f32 = true
 		}
 	}
-	if floats == 0 {
-		p = api.Float64
+	if f32 {
+		return api.Float32
 	}
-	return a, meta, extra, p, nil
+	return api.Float64
 }
 
 // fromFile reads the model a decoded model file holds.

@@ -41,33 +41,29 @@ type Packed struct {
 
 // Pack returns B (k×n, row-major) in panel order.
 func Pack(b []float64, k, n int) *Packed {
-	np := (n + nr - 1) / nr
-	p := &Packed{k: k, n: n, panels: make([]float64, np*k*nr)}
-	for j := 0; j < np; j++ {
-		panel := p.panels[j*k*nr : (j+1)*k*nr]
-		for l := 0; l < k; l++ {
-			for c := 0; c < nr && j*nr+c < n; c++ {
-				panel[l*nr+c] = b[l*n+j*nr+c]
-			}
-		}
-	}
-	return p
+	return &Packed{k: k, n: n, panels: panelOrder[float64](b, k, n, nr)}
 }
 
 // PackFloat32 returns B (k×n, row-major) rounded to float32, in panel
 // order; MulAdd then computes in float32.
 func PackFloat32(b []float64, k, n int) *Packed {
-	np := (n + nr32 - 1) / nr32
-	p := &Packed{k: k, n: n, f32: true, panels32: make([]float32, np*k*nr32)}
+	return &Packed{k: k, n: n, f32: true, panels32: panelOrder[float32](b, k, n, nr32)}
+}
+
+// panelOrder returns B (k×n, row-major) as ceil(n/w) panels of k×w values,
+// row-major within a panel and zero-padded.
+func panelOrder[T float32 | float64](b []float64, k, n, w int) []T {
+	np := (n + w - 1) / w
+	panels := make([]T, np*k*w)
 	for j := 0; j < np; j++ {
-		panel := p.panels32[j*k*nr32 : (j+1)*k*nr32]
+		panel := panels[j*k*w : (j+1)*k*w]
 		for l := 0; l < k; l++ {
-			for c := 0; c < nr32 && j*nr32+c < n; c++ {
-				panel[l*nr32+c] = float32(b[l*n+j*nr32+c])
+			for c := 0; c < w && j*w+c < n; c++ {
+				panel[l*w+c] = T(b[l*n+j*w+c])
 			}
 		}
 	}
-	return p
+	return panels
 }
 
 // Dims returns k and n.

@@ -60,14 +60,23 @@ func (p *Packed) mulAdd32(c, a []float64, m int, s *Scratch) {
 		for ; j < full; j++ {
 			row1xN32(k, row, p.panels32[j*k*nr32:(j+1)*k*nr32], c[i*n+j*nr32:i*n+(j+1)*nr32], 1)
 		}
-		if full*nr32 < n {
-			t := s.tmp[:nr32]
-			clear(t)
-			row1xN32(k, row, p.panels32[full*k*nr32:(full+1)*k*nr32], t, 1)
-			for q, v := range t[:n-full*nr32] {
-				c[i*n+full*nr32+q] += v
-			}
-		}
+		p.partialPanel32(c[i*n:(i+1)*n], row, s)
+	}
+}
+
+// partialPanel32 is partialPanel for a float32 p, on a row already in
+// float32: the columns of B's last panel when it is partial (n not a
+// multiple of 16), as mulAdd32's single rows add them.
+func (p *Packed) partialPanel32(crow []float64, row []float32, s *Scratch) {
+	k, n, full := p.k, p.n, p.n/nr32
+	if full*nr32 == n {
+		return
+	}
+	t := s.tmp[:nr32]
+	clear(t)
+	row1xN32(k, row, p.panels32[full*k*nr32:(full+1)*k*nr32], t, 1)
+	for q, v := range t[:n-full*nr32] {
+		crow[full*nr32+q] += v
 	}
 }
 
