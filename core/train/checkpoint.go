@@ -31,6 +31,8 @@ const (
 	// The unrolled and phantom gradients' steps and damping.
 	stateSteps   = "train.gradient_steps"
 	stateDamping = "train.gradient_damping"
+	// The Jacobian penalty γ, when the run has one.
+	stateJacobian = "train.jacobian_penalty"
 	// The solvers' settings, under train.forward. and train.backward.
 	stateSolver  = "solver"
 	stateRelTol  = "rel_tol"
@@ -79,6 +81,9 @@ func (t *Trainer) Checkpoint() (state, modelFile []byte, err error) {
 		meta[stateSteps] = strconv.Itoa(steps)
 		meta[stateDamping] = strconv.FormatFloat(tau, 'g', -1, 64)
 	}
+	if g := t.set.Gradient.JacobianPenalty; g > 0 {
+		meta[stateJacobian] = strconv.FormatFloat(g, 'g', -1, 64)
+	}
 	putSolver(meta, "train.forward.", t.set.Gradient.Forward)
 	putSolver(meta, "train.backward.", t.set.Gradient.Backward)
 	var moments []model.Tensor
@@ -106,10 +111,11 @@ func putSolver(meta map[string]string, prefix string, s api.Settings) {
 }
 
 // Resume continues the run whose training state (from Checkpoint) is state.
-// The run's seed, batch size, learning rate, loss and gradient mode come
-// from the state, so that the run continues exactly as it would have; so
-// do the solvers' settings, except those s sets (a method, a tolerance, an
-// iteration limit). Errors wrap api.ErrModel and name the key at fault.
+// The run's seed, batch size, learning rate, loss, gradient mode and
+// Jacobian penalty come from the state, so that the run continues exactly
+// as it would have; so do the solvers' settings, except those s sets (a
+// method, a tolerance, an iteration limit). Errors wrap api.ErrModel and
+// name the key at fault.
 func Resume(state []byte, s TrainSettings) (*Trainer, error) {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: training state: %s", api.ErrModel, fmt.Sprintf(format, args...))
@@ -162,6 +168,12 @@ func Resume(state []byte, s TrainSettings) (*Trainer, error) {
 		}
 		if s.Gradient.Damping, err = strconv.ParseFloat(meta[stateDamping], 64); err != nil {
 			return nil, bad("%s=%q", stateDamping, meta[stateDamping])
+		}
+	}
+	s.Gradient.JacobianPenalty = 0
+	if v, ok := meta[stateJacobian]; ok {
+		if s.Gradient.JacobianPenalty, err = strconv.ParseFloat(v, 64); err != nil || !(s.Gradient.JacobianPenalty > 0) {
+			return nil, bad("%s=%q", stateJacobian, v)
 		}
 	}
 	for _, sv := range []struct {

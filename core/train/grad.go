@@ -72,6 +72,13 @@ type GradientSettings struct {
 	// steps, τ = 0.8).
 	Steps   int
 	Damping float64
+	// JacobianPenalty γ ≥ 0 adds γ·‖J_f(z*)‖²_F / State to the loss, the
+	// Jacobian regularisation of Bai et al. (2021), which keeps the map
+	// contractive at its fixed points; 0 means none. (Unrolled takes the
+	// Jacobian at its last iterate.) JacobianSeed draws its probes; a
+	// Trainer sets it from its Seed and step.
+	JacobianPenalty float64
+	JacobianSeed    uint64
 }
 
 // maxUnrolledSteps bounds Steps: every step's iterate is kept.
@@ -119,6 +126,10 @@ type GradientResult struct {
 	// (Backward is nil for JacobianFree and for an explicit model).
 	Y                 []float64
 	Forward, Backward *api.Result
+	// Jacobian is the estimate of ‖J_f(z*)‖²_F / State, the batch's mean,
+	// when the settings set a JacobianPenalty (else 0). Loss leaves out the
+	// penalty, γ times it; Grad includes it.
+	Jacobian float64
 }
 
 // Gradient returns the mean loss of the batch x (n×In) against target and
@@ -159,6 +170,9 @@ func implicitGradient(ctx context.Context, m *model.Model, x, target []float64, 
 	layer := m.Layer()
 	inj := layer.Inject(x, n)
 	prob := layer.Problem(inj, n)
+	if err := gs.checkJacobianPenalty(prob); err != nil {
+		return nil, err
+	}
 	res, err := fixedpoint.SolveBatch(ctx, prob, n, fwd)
 	if err == nil {
 		err = gs.converged("forward", res)
@@ -204,7 +218,11 @@ func implicitGradient(ctx context.Context, m *model.Model, x, target []float64, 
 		w = back.JacobianFree(gz)
 	}
 	back.Params(grad, w)
-	return &GradientResult{Loss: l, Grad: grad, Y: y, Forward: res, Backward: adjoint}, nil
+	out := &GradientResult{Loss: l, Grad: grad, Y: y, Forward: res, Backward: adjoint}
+	if gs.JacobianPenalty > 0 {
+		out.Jacobian = addJacobianPenalty(layer, prob, x, inj, z, n, gs, grad)
+	}
+	return out, nil
 }
 
 // unrolledGradient back-propagates through steps damped iterations
@@ -220,6 +238,9 @@ func unrolledGradient(ctx context.Context, m *model.Model, x, target []float64, 
 	layer := m.Layer()
 	inj := layer.Inject(x, n)
 	prob := layer.Problem(inj, n)
+	if err := gs.checkJacobianPenalty(prob); err != nil {
+		return nil, err
+	}
 	z0 := make([]float64, n*dim)
 	var res *api.Result
 	if gs.Mode == Phantom {
@@ -286,7 +307,15 @@ func unrolledGradient(ctx context.Context, m *model.Model, x, target []float64, 
 			g[i] = (1-tau)*g[i] + vjp[i]
 		}
 	}
-	return &GradientResult{Loss: l, Grad: grad, Y: y, Forward: res}, nil
+	out := &GradientResult{Loss: l, Grad: grad, Y: y, Forward: res}
+	if gs.JacobianPenalty > 0 {
+		at := zs[steps] // Unrolled's model ends there
+		if gs.Mode == Phantom {
+			at = zs[0] // the fixed point
+		}
+		out.Jacobian = addJacobianPenalty(layer, prob, x, inj, at, n, gs, grad)
+	}
+	return out, nil
 }
 
 // unrolledResult describes the Unrolled forward pass as a solve that ran

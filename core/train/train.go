@@ -84,6 +84,9 @@ func NewTrainer(a model.Architecture, s TrainSettings) (*Trainer, error) {
 			return nil, err
 		}
 	}
+	if g := s.Gradient.JacobianPenalty; !(g >= 0) || math.IsInf(g, 0) {
+		return nil, fmt.Errorf("%w: Jacobian penalty %v (want a finite γ ≥ 0)", api.ErrProblem, g)
+	}
 	// A layer needs more iterations as it learns, and a solve stopped short
 	// ends the run (ErrNotConverged): unless the settings or the model file
 	// set a limit, training's solves get ten times inference's.
@@ -133,6 +136,9 @@ type StepStats struct {
 	// ForwardIters and BackwardIters are the mean iterations a sample took
 	// in the forward and adjoint solves.
 	ForwardIters, BackwardIters float64
+	// Jacobian is the batch's estimate of ‖J_f(z*)‖²_F / State when the run
+	// has a Jacobian penalty (GradientResult.Jacobian), else 0.
+	Jacobian float64
 }
 
 // Data is a training set: n samples of In features (row-major) with their
@@ -192,7 +198,11 @@ func (t *Trainer) step(ctx context.Context, x, target []float64) (StepStats, err
 	if err != nil {
 		return StepStats{}, err
 	}
-	r, err := Gradient(ctx, m, x, target, t.set.Loss, t.set.Gradient)
+	gs := t.set.Gradient
+	// Each step draws its own Jacobian probes, from the run's seed and the
+	// step: a resumed run draws the same ones.
+	gs.JacobianSeed = rand.New(rand.NewPCG(t.set.Seed^jacobianStream, uint64(t.adamStep))).Uint64()
+	r, err := Gradient(ctx, m, x, target, t.set.Loss, gs)
 	if err != nil {
 		return StepStats{}, err
 	}
@@ -218,7 +228,7 @@ func (t *Trainer) step(ctx context.Context, x, target []float64) (StepStats, err
 	}
 	q := t.arch.Sizes().Out
 	n := len(r.Y) / q
-	st := StepStats{Loss: r.Loss, Samples: n, ForwardIters: meanIters(r.Forward)}
+	st := StepStats{Loss: r.Loss, Samples: n, ForwardIters: meanIters(r.Forward), Jacobian: r.Jacobian}
 	if r.Backward != nil {
 		st.BackwardIters = meanIters(r.Backward)
 	}

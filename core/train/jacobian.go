@@ -1,0 +1,86 @@
+package train
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/implicitlab/implicit/api"
+	"github.com/implicitlab/implicit/core/fixedpoint"
+	"github.com/implicitlab/implicit/core/internal/vec"
+	"github.com/implicitlab/implicit/core/model"
+)
+
+// The Jacobian penalty of Bai, Koltun and Kolter (2021), "Stabilizing
+// Equilibrium Models by Jacobian Regularization": γ·‖J_f(z*)‖²_F / State,
+// added to the loss, keeps the map contractive around its fixed points, so
+// that training cannot drive the solve to the edge of convergence (where
+// it slows and then stops converging). ‖J‖²_F is estimated as Hutchinson
+// does, E‖Jε‖² over Gaussian probes ε, one a sample, and Jε by a forward
+// difference. The penalty is that difference itself, so its gradient needs
+// first derivatives only: two parameter vector-Jacobian products, at z* and
+// at z* + hε, with z* held constant (as Bai et al. hold it).
+
+// jacobianStep is the forward difference's step, relative to the state's
+// RMS (and at least this absolute size).
+const jacobianStep = 1e-3
+
+// jacobianStream is the probes' PCG stream: the seed is GradientSettings'.
+const jacobianStream = 0x6a6163
+
+// checkJacobianPenalty refuses a penalty that is not a finite γ ≥ 0, and
+// one on a map without a fixed point.
+func (gs GradientSettings) checkJacobianPenalty(prob fixedpoint.BatchProblem) error {
+	g := gs.JacobianPenalty
+	if !(g >= 0) || math.IsInf(g, 0) {
+		return fmt.Errorf("%w: Jacobian penalty %v (want a finite γ ≥ 0)", api.ErrProblem, g)
+	}
+	if g > 0 && prob.Constant {
+		return fmt.Errorf("%w: a Jacobian penalty needs an implicit model; this one evaluates its map once", api.ErrProblem)
+	}
+	return nil
+}
+
+// addJacobianPenalty adds γ times the gradient of the penalty's estimate
+// at the states z (n×State) to grad, and returns the estimate of
+// ‖J_f(z)‖²_F / State, the mean over the batch.
+func addJacobianPenalty(layer model.Layer, prob fixedpoint.BatchProblem, x, inj, z []float64, n int, gs GradientSettings, grad model.Architecture) float64 {
+	dim := prob.Dim
+	rng := rand.New(rand.NewPCG(gs.JacobianSeed, jacobianStream))
+	zp := make([]float64, n*dim)
+	steps := make([]float64, n)
+	for i := range n {
+		zi := z[i*dim : (i+1)*dim]
+		steps[i] = jacobianStep * max(math.Sqrt(vec.Dot(zi, zi)/float64(dim)), 1)
+		for j, v := range zi {
+			zp[i*dim+j] = v + steps[i]*rng.NormFloat64()
+		}
+	}
+	rows := make([]int, n)
+	for i := range rows {
+		rows[i] = i
+	}
+	f0, f1 := make([]float64, n*dim), make([]float64, n*dim)
+	prob.F(f0, z, rows)
+	prob.F(f1, zp, rows)
+	// With r = f(z + hε) − f(z), the estimate is mean ‖r‖²/(h²·State) and
+	// its gradient 2r/(h²·State·n) through f at z + hε, minus it through f
+	// at z.
+	var estimate float64
+	for i := range n {
+		h2 := steps[i] * steps[i]
+		c := 2 * gs.JacobianPenalty / (h2 * float64(dim*n))
+		var s float64
+		for j := i * dim; j < (i+1)*dim; j++ {
+			r := f1[j] - f0[j]
+			s += r * r
+			f1[j], f0[j] = c*r, -c*r
+		}
+		estimate += s / h2
+	}
+	for _, at := range []struct{ z, u []float64 }{{zp, f1}, {z, f0}} {
+		back := layer.Backward(x, inj, at.z, n)
+		back.Params(grad, back.JacobianFree(at.u))
+	}
+	return estimate / float64(dim*n)
+}
