@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,6 +38,7 @@ type trainFlags struct {
 	lr                float64
 	seed              uint64
 	gradient          string
+	jacobianPenalty   float64
 	allowUnconverged  bool
 	quiet, json       bool
 	solver            solverFlags
@@ -48,7 +50,7 @@ type trainFlags struct {
 }
 
 // runFlags are the flags that fix a run; a resumed run keeps its own.
-var runFlags = []string{"arch", "hidden", "param", "activation", "monotone-m", "batch", "lr", "seed", "gradient", "allow-unconverged",
+var runFlags = []string{"arch", "hidden", "param", "activation", "monotone-m", "batch", "lr", "seed", "gradient", "jacobian-penalty", "allow-unconverged",
 	"channels", "inner", "groups", "pool", "depth", "cell-std", "image"}
 
 func newTrainCmd() *cobra.Command {
@@ -69,7 +71,8 @@ pipe or a log (--quiet: none). The result goes to standard output, as two
 lines or, with --json, one JSON object: model, kind, description, params,
 data, epochs (run now), total_epochs, seconds, loss and train_accuracy (the
 last epoch's), holdout_accuracy, holdout_samples, mean_iterations and
-max_iterations (the hold-out solve's).
+max_iterations (the hold-out solve's), and with --jacobian-penalty jacobian
+(the last epoch's mean estimate of ‖J‖²_F/d, d the state's size).
 
 --arch picks the model:
   implicit  deq-dense, z* = σ(W z* + U x + b), y = C z* + c (--hidden, --param, --activation, --monotone-m)
@@ -117,6 +120,7 @@ The explicit ones train with the same optimiser, batches and loss.`,
 	fl.Float64Var(&f.conv.CellStd, "cell-std", 0.01, "conv, cnn: standard deviation of the cell's initial convolution weights")
 	fl.Uint64Var(&f.seed, "seed", def.Seed, "seed of the initial weights and of the sample order")
 	fl.StringVar(&f.gradient, "gradient", "implicit", "implicit (adjoint solve) or jacobian-free")
+	fl.Float64Var(&f.jacobianPenalty, "jacobian-penalty", 0, "implicit, conv: add γ·‖J_f(z*)‖²_F/d (d the state's size) to the loss (Bai et al. 2021's Jacobian regularisation, one Gaussian probe a sample), which keeps the layer contractive; 0: none")
 	fl.BoolVar(&f.allowUnconverged, "allow-unconverged", false, "use a forward or adjoint solve that stopped at its iteration limit (its gradient is then approximate, as DEQ training libraries allow) instead of stopping the run; the default for --arch conv")
 	fl.BoolVar(&f.quiet, "quiet", false, "no progress (a bar on a terminal, else a line an epoch, on standard error)")
 	fl.BoolVar(&f.json, "json", false, "print the result as one JSON object on standard output (the progress stays on standard error)")
@@ -138,7 +142,14 @@ func runTrain(ctx context.Context, stdout, stderr io.Writer, f trainFlags) error
 	}
 	// The iteration limit and tolerance bound the adjoint solve too: a
 	// layer that needs more forward iterations needs more adjoint ones.
-	gs := train.GradientSettings{Forward: fwd, Backward: api.Settings{MaxIter: fwd.MaxIter, RelTol: fwd.RelTol}, AllowUnconverged: f.allowUnconverged}
+	gs := train.GradientSettings{Forward: fwd, Backward: api.Settings{MaxIter: fwd.MaxIter, RelTol: fwd.RelTol}, AllowUnconverged: f.allowUnconverged,
+		JacobianPenalty: f.jacobianPenalty}
+	if g := f.jacobianPenalty; !(g >= 0) || math.IsInf(g, 0) {
+		return fmt.Errorf("--jacobian-penalty %v: want a finite number ≥ 0", g)
+	}
+	if f.jacobianPenalty > 0 && (f.arch == "mlp" || f.arch == "cnn") {
+		return fmt.Errorf("--jacobian-penalty with --arch %s: an explicit network has no fixed point to keep stable", f.arch)
+	}
 	switch f.gradient {
 	case "implicit":
 	case "jacobian-free":
@@ -204,16 +215,20 @@ func runTrain(ctx context.Context, stdout, stderr io.Writer, f trainFlags) error
 		progressbar.OptionClearOnFinish(),
 	)
 	// Running means over the epoch so far, for the bar.
-	var loss, iters float64
+	var loss, iters, jacobian float64
 	var correct, seen, steps int
 	progress := func(epoch int) string {
-		return fmt.Sprintf("epoch %d/%d  loss %.4f  acc %.3f  iters %.1f", epoch, f.epochs, loss/float64(max(steps, 1)), float64(correct)/float64(max(seen, 1)), iters/float64(max(steps, 1)))
+		line := fmt.Sprintf("epoch %d/%d  loss %.4f  acc %.3f  iters %.1f", epoch, f.epochs, loss/float64(max(steps, 1)), float64(correct)/float64(max(seen, 1)), iters/float64(max(steps, 1)))
+		if jacobian > 0 {
+			line += fmt.Sprintf("  ‖J‖²/d %.3g", jacobian/float64(max(steps, 1)))
+		}
+		return line
 	}
 	start := time.Now()
 	for e := startEpoch; e < f.epochs; e++ {
-		loss, iters, correct, seen, steps = 0, 0, 0, 0, 0
+		loss, iters, jacobian, correct, seen, steps = 0, 0, 0, 0, 0, 0
 		err := tr.Epoch(ctx, data, func(s train.StepStats) {
-			loss, iters = loss+s.Loss, iters+s.ForwardIters
+			loss, iters, jacobian = loss+s.Loss, iters+s.ForwardIters, jacobian+s.Jacobian
 			correct, seen, steps = correct+s.Correct, seen+s.Samples, steps+1
 			bar.Describe(progress(s.Epoch))
 			_ = bar.Add(1)
@@ -260,7 +275,8 @@ func runTrain(ctx context.Context, stdout, stderr io.Writer, f trainFlags) error
 		Epochs: f.epochs - startEpoch, TotalEpochs: f.epochs, Seconds: elapsed.Seconds(),
 		Loss: loss / float64(max(steps, 1)), TrainAccuracy: float64(correct) / float64(max(seen, 1)),
 		HoldOutAccuracy: acc, HoldOutSamples: set.HoldOut.N,
-		MeanIterations: float64(out.Result.FuncEvals) / float64(set.HoldOut.N), MaxIterations: out.Result.Iterations}
+		MeanIterations: float64(out.Result.FuncEvals) / float64(set.HoldOut.N), MaxIterations: out.Result.Iterations,
+		Jacobian: jacobian / float64(max(steps, 1))}
 	if f.json {
 		return writeJSON(stdout, rep)
 	}
@@ -292,6 +308,9 @@ type trainReport struct {
 	HoldOutSamples  int     `json:"holdout_samples"`
 	MeanIterations  float64 `json:"mean_iterations"`
 	MaxIterations   int     `json:"max_iterations"`
+	// Jacobian is the last epoch's mean estimate of ‖J_f(z*)‖²_F / d, in a
+	// run with a Jacobian penalty.
+	Jacobian float64 `json:"jacobian,omitempty"`
 }
 
 // writeCheckpoint writes the run's training state beside path, then its

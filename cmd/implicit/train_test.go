@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -99,6 +100,9 @@ func TestTrainBadFlags(t *testing.T) {
 		{[]string{"--data", "/no/such.csv"}, "neither a built-in set"},
 		{[]string{"--epochs", "0"}, "epochs 0"},
 		{[]string{"--hidden", "0"}, "sizes h=0"},
+		{[]string{"--jacobian-penalty", "-1"}, "--jacobian-penalty -1: want a finite number ≥ 0"},
+		{[]string{"--jacobian-penalty", "NaN"}, "--jacobian-penalty NaN"},
+		{[]string{"--jacobian-penalty", "1", "--arch", "mlp"}, "--jacobian-penalty with --arch mlp"},
 	} {
 		_, _, err := run(t, append([]string{"train", "--quiet", "--out", out}, c.args...)...)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -196,6 +200,29 @@ func TestTrainMLP(t *testing.T) {
 	out, _, err = run(t, "eval", "--model", modelPath, "--runtime", "wasm")
 	if err != nil || !strings.Contains(out, "mlp: explicit relu, h=10") || !strings.Contains(out, "355 converged; iterations mean 1.0, max 1") {
 		t.Fatalf("eval: %v\n%s", err, out)
+	}
+}
+
+// --jacobian-penalty trains with Bai et al.'s penalty, reports its
+// estimate, and stays the run's: a resume keeps it and refuses another.
+func TestTrainJacobianPenalty(t *testing.T) {
+	modelPath := filepath.Join(t.TempDir(), "m.safetensors")
+	args := []string{"train", "--hidden", "16", "--epochs", "1", "--out", modelPath, "--json", "--jacobian-penalty", "0.5"}
+	out, _, err := run(t, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct{ Jacobian float64 }
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || !(rep.Jacobian > 0) {
+		t.Fatalf("report %q: %v", out, err)
+	}
+	// Without the penalty the report leaves the estimate out.
+	out, _, err = run(t, "train", "--hidden", "16", "--epochs", "1", "--out", modelPath, "--json")
+	if err != nil || strings.Contains(out, "jacobian") {
+		t.Fatalf("without a penalty: %v\n%s", err, out)
+	}
+	if _, _, err := run(t, "train", "--resume", modelPath, "--epochs", "2", "--jacobian-penalty", "1", "--quiet"); err == nil || !strings.Contains(err.Error(), "--jacobian-penalty with --resume") {
+		t.Errorf("a new penalty on resume: %v", err)
 	}
 }
 

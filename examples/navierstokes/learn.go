@@ -92,17 +92,21 @@ type Training struct {
 	SolveIters int
 	SolveTol   float64
 	Seed       uint64
+	// JacobianPenalty is γ of train's Jacobian penalty (0: none), for an
+	// implicit model.
+	JacobianPenalty float64
 }
 
-// epochStats is one epoch's mean training loss and solver iterations.
+// epochStats is one epoch's mean training loss, solver iterations and,
+// with a Jacobian penalty, estimate of ‖J‖²_F / State.
 type epochStats struct {
-	Loss, ForwardIters, BackwardIters, Seconds float64
+	Loss, ForwardIters, BackwardIters, Jacobian, Seconds float64
 }
 
 // fit trains a in place on data and returns each epoch's statistics.
 func fit(ctx context.Context, a model.Architecture, data train.Data, tr Training, onEpoch func(int, epochStats)) ([]epochStats, error) {
 	solve := api.Settings{MaxIter: tr.SolveIters, RelTol: tr.SolveTol}
-	gs := train.GradientSettings{Mode: tr.Mode, Forward: solve, Backward: solve, AllowUnconverged: true}
+	gs := train.GradientSettings{Mode: tr.Mode, Forward: solve, Backward: solve, AllowUnconverged: true, JacobianPenalty: tr.JacobianPenalty}
 	t, err := train.NewTrainer(a, train.TrainSettings{BatchSize: tr.Batch, LearningRate: tr.LR, Seed: tr.Seed, Loss: train.MSE{}, Gradient: gs})
 	if err != nil {
 		return nil, err
@@ -117,6 +121,7 @@ func fit(ctx context.Context, a model.Architecture, data train.Data, tr Training
 			st.Loss += s.Loss * w
 			st.ForwardIters += s.ForwardIters * w
 			st.BackwardIters += s.BackwardIters * w
+			st.Jacobian += s.Jacobian * w
 			samples += s.Samples
 		}); err != nil {
 			return nil, err
@@ -124,6 +129,7 @@ func fit(ctx context.Context, a model.Architecture, data train.Data, tr Training
 		st.Loss /= float64(samples)
 		st.ForwardIters /= float64(samples)
 		st.BackwardIters /= float64(samples)
+		st.Jacobian /= float64(samples)
 		st.Seconds = time.Since(start).Seconds()
 		out = append(out, st)
 		if onEpoch != nil {

@@ -111,6 +111,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.Training.Batch, "batch", 16, "mini-batch size")
 	fs.Float64Var(&c.Training.LR, "lr", c.Training.LR, "Adam's learning rate")
 	fs.IntVar(&c.Training.SolveIters, "train-iters", 24, "iteration limit of a training step's forward and adjoint solves (relative residual 1e-3)")
+	fs.Float64Var(&c.Training.JacobianPenalty, "jacobian-penalty", 0, "γ of the implicit model's Jacobian penalty γ‖J‖²_F/d (Bai et al. 2021), which keeps the cell contractive; 0: none, as the paper")
 	grad := fs.String("gradient", "both", "the implicit model's training gradient: phantom (the paper's: 3 steps, τ = 0.8), implicit, or both")
 	budgets := fs.String("budgets", "1,2,4,8,16,32,50", "test-time iteration budgets t")
 	fs.IntVar(&c.LipSamples, "lip-samples", 8, "test samples L_t is measured on (each with 4 perturbations)")
@@ -173,6 +174,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, fmt.Errorf("-nu %v: want a positive number", c.Flow.Viscosity)
 	case !(c.Flow.Amplitude > 0) || math.IsInf(c.Flow.Amplitude, 0):
 		return c, fmt.Errorf("-amplitude %v: want a positive number", c.Flow.Amplitude)
+	case !(c.Training.JacobianPenalty >= 0) || math.IsInf(c.Training.JacobianPenalty, 0):
+		return c, fmt.Errorf("-jacobian-penalty %v: want a number ≥ 0", c.Training.JacobianPenalty)
 	case c.LipSamples < 1:
 		return c, fmt.Errorf("-lip-samples %d: want at least 1", c.LipSamples)
 	}
@@ -225,6 +228,8 @@ type implicitResult struct {
 	FixedResidual float64 `json:"fixed_point_max_residual"`
 	TrainLoss     float64 `json:"final_train_loss"`
 	Seconds       float64 `json:"train_seconds"`
+	// JacobianPenalty is the γ it was trained with (0: none).
+	JacobianPenalty float64 `json:"jacobian_penalty"`
 }
 
 type relL2ByT struct {
@@ -385,6 +390,9 @@ func (e *experiment) trainModels(ctx context.Context, w io.Writer) ([]*model.Mod
 	}
 	fmt.Fprintf(w, "Training: Adam, learning rate %g, batch %d, %d epochs, on the MSE of fields scaled to RMS 1 (reported a point); forward solves Anderson to relative residual %g or %d iterations.\n",
 		c.Training.LR, c.Training.Batch, c.Training.Epochs, c.Training.SolveTol, c.Training.SolveIters)
+	if g := c.Training.JacobianPenalty; g > 0 {
+		fmt.Fprintf(w, "The implicit models' loss adds the Jacobian penalty %g·‖J_G(z*)‖²_F/d (one Gaussian probe a sample).\n", g)
+	}
 	progress := func(what string) func(int, epochStats) {
 		return func(ep int, s epochStats) {
 			if ep == 1 || ep == c.Training.Epochs || ep%5 == 0 {
@@ -394,6 +402,9 @@ func (e *experiment) trainModels(ctx context.Context, w io.Writer) ([]*model.Mod
 				}
 				if s.BackwardIters > 0 {
 					extra += fmt.Sprintf(", %.1f adjoint", s.BackwardIters)
+				}
+				if s.Jacobian > 0 {
+					extra += fmt.Sprintf(", ‖J‖²_F/d %.3g", s.Jacobian)
 				}
 				fmt.Fprintf(w, "  %s, epoch %d: training MSE %.4f%s, %.1f s\n", what, ep, 2*s.Loss/float64(e.p), extra, s.Seconds)
 			}
@@ -418,11 +429,12 @@ func (e *experiment) trainModels(ctx context.Context, w io.Writer) ([]*model.Mod
 		}
 		implicit = append(implicit, m)
 		e.res.Others = append(e.res.Others, implicitResult{Gradient: modeKey(mode), Params: m.Info().Params,
-			TrainLoss: stats[len(stats)-1].Loss, Seconds: time.Since(start).Seconds()})
+			TrainLoss: stats[len(stats)-1].Loss, Seconds: time.Since(start).Seconds(), JacobianPenalty: tr.JacobianPenalty})
 		fmt.Fprintf(w, "Trained the implicit model by the %s in %.1f s.\n", modeName(mode), time.Since(start).Seconds())
 	}
 	tr := c.Training
 	tr.Mode = train.Implicit // an explicit model's gradient is exact whatever the mode
+	tr.JacobianPenalty = 0   // and it has no fixed point to keep stable
 	start := time.Now()
 	stats, err := fit(ctx, ex, data, tr, progress("explicit"))
 	if err != nil {

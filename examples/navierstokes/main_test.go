@@ -134,7 +134,7 @@ func TestFlags(t *testing.T) {
 		{"-grid", "7"}, {"-grid", "4"}, {"-grid", "1000"}, {"-nu", "0"}, {"-amplitude", "-1"},
 		{"-train", "1"}, {"-test", "0"}, {"-width", "0"}, {"-modes", "0"}, {"-modes", "17"}, {"-epochs", "0"},
 		{"-lr", "0"}, {"-lr", "NaN"}, {"-gradient", "exact"}, {"-budgets", "0"}, {"-budgets", "1,x"},
-		{"-grid", "x"}, {"-nope"}, {"extra"}, {"-lip-samples", "0"},
+		{"-grid", "x"}, {"-nope"}, {"extra"}, {"-lip-samples", "0"}, {"-jacobian-penalty", "-1"}, {"-jacobian-penalty", "NaN"},
 		{"-plot", "/no/such/dir/p.png"}, {"-field-plot", "/no/such/dir/f.png"}, {"-json", "/no/such/dir/r.json"},
 	} {
 		var stderr bytes.Buffer
@@ -160,7 +160,7 @@ func TestFlags(t *testing.T) {
 func TestStudySmall(t *testing.T) {
 	dir := t.TempDir()
 	c, err := parseFlags([]string{"-grid", "16", "-train", "48", "-test", "8", "-width", "6", "-modes", "4", "-epochs", "3",
-		"-budgets", "1,4,16", "-lip-samples", "2", "-json", filepath.Join(dir, "r.json"),
+		"-budgets", "1,4,16", "-lip-samples", "2", "-json", filepath.Join(dir, "r.json"), "-jacobian-penalty", "0.1",
 		"-plot", filepath.Join(dir, "scale.png"), "-field-plot", filepath.Join(dir, "field.png")}, os.Stderr)
 	if err != nil {
 		t.Fatal(err)
@@ -173,6 +173,10 @@ func TestStudySmall(t *testing.T) {
 	t.Log("\n" + out.String())
 	if res.Implicit.Params != res.Explicit.Params || res.Implicit.Gradient != "phantom" || res.ImplDiff == nil {
 		t.Errorf("implicit %+v, explicit %+v", res.Implicit, res.Explicit)
+	}
+	// The implicit models train with the penalty, the explicit one without.
+	if res.Implicit.JacobianPenalty != 0.1 || res.ImplDiff.JacobianPenalty != 0.1 || !strings.Contains(out.String(), "‖J‖²_F/d") {
+		t.Errorf("Jacobian penalty %v and %v, or no estimate printed", res.Implicit.JacobianPenalty, res.ImplDiff.JacobianPenalty)
 	}
 	if !(res.Data.MaxSteadyResidual <= c.Flow.Tol) || !(res.Stokes > 0.1 && res.Stokes < 1) {
 		t.Errorf("steady residual %g, Stokes error %g", res.Data.MaxSteadyResidual, res.Stokes)
