@@ -27,6 +27,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"strconv"
@@ -52,6 +53,7 @@ type config struct {
 	explicitEpochs   int
 	maxT, evalT      int // error_by_t up to maxT; the table at t = evalT
 	lipInstances     int
+	jacobianPenalty  float64 // γ of the implicit models' Jacobian penalty
 	json             string
 	verbose          bool
 	family           lpFamily
@@ -84,6 +86,7 @@ func main() {
 	flag.IntVar(&cfg.maxT, "maxt", 16, "largest t of error_by_t and lipschitz_by_t")
 	flag.IntVar(&cfg.evalT, "t", 6, "iterations t of the implicit model's test error in the table (trained at 6)")
 	flag.IntVar(&cfg.lipInstances, "lip", 200, "test instances of the Lipschitz estimate (each perturbed 5 ways)")
+	flag.Float64Var(&cfg.jacobianPenalty, "jacobian-penalty", 0, "γ of the implicit models' Jacobian penalty γ‖J‖²_F/n (Bai et al. 2021), which keeps the map contractive; 0: none, as the paper")
 	flag.StringVar(&cfg.json, "json", "", "write the results as JSON to this file")
 	flag.BoolVar(&cfg.verbose, "v", false, "log training progress")
 	flag.Parse()
@@ -147,6 +150,8 @@ func (c config) validate() error {
 		return fmt.Errorf("-maxt %d, -t %d: want 0 ≤ t ≤ maxt ≤ 1000", c.maxT, c.evalT)
 	case c.lipInstances < 0:
 		return fmt.Errorf("-lip %d: want ≥ 0", c.lipInstances)
+	case !(c.jacobianPenalty >= 0) || math.IsInf(c.jacobianPenalty, 0):
+		return fmt.Errorf("-jacobian-penalty %v: want a number ≥ 0", c.jacobianPenalty)
 	}
 	if c.json != "" {
 		if err := atomicfile.CheckDir(c.json); err != nil {
@@ -176,6 +181,7 @@ type setup struct {
 	LipschitzPairs    int     `json:"lipschitz_pairs"`
 	LipschitzDropped  int     `json:"lipschitz_dropped"`
 	SolveMillis       float64 `json:"solve_ms_per_draw"`
+	JacobianPenalty   float64 `json:"jacobian_penalty"`
 }
 
 type entry struct {
@@ -215,7 +221,7 @@ func run(ctx context.Context, cfg config, w io.Writer) (*results, error) {
 	draws := cfg.train + cfg.test + inf1 + inf2 + fail1 + fail2
 	res := &results{ErrorByT: map[string]map[string][]float64{}, LipschitzByT: map[string]map[string][]float64{}}
 	res.Setup = setup{M: f.m, N: f.n, NNZ: f.nnz, Train: cfg.train, Test: cfg.test, InfeasibleSkipped: inf1 + inf2, FailedSkipped: fail1 + fail2,
-		Seed: cfg.seed, EvalT: cfg.evalT, SolveMillis: float64(time.Since(start).Microseconds()) / 1000 / float64(draws)}
+		Seed: cfg.seed, EvalT: cfg.evalT, JacobianPenalty: cfg.jacobianPenalty, SolveMillis: float64(time.Since(start).Microseconds()) / 1000 / float64(draws)}
 	for _, in := range append(append([]*lpInstance(nil), trainSet...), testSet...) {
 		if in.dualLP {
 			res.Setup.DualLP++
@@ -224,6 +230,9 @@ func run(ctx context.Context, cfg config, w io.Writer) (*results, error) {
 	fmt.Fprintf(w, "LPs min cᵀy s.t. A y ∘ b, l ≤ y ≤ u: %d constraints (each = with probability %g), %d variables, %d nonzeros of A (seed %d).\n", f.m, f.pEq, f.n, f.nnz, cfg.seed)
 	fmt.Fprintf(w, "%d training and %d test instances, solved by simplex and certified by the dual (%.1f ms a draw, %d by the dual LP);\n", cfg.train, cfg.test, res.Setup.SolveMillis, res.Setup.DualLP)
 	fmt.Fprintf(w, "skipped: %d infeasible draws of %d (%.0f %%), %d failed solves.\n\n", inf1+inf2, draws, 100*float64(inf1+inf2)/float64(draws), fail1+fail2)
+	if g := cfg.jacobianPenalty; g > 0 {
+		fmt.Fprintf(w, "The implicit models' loss adds the Jacobian penalty %g·‖J_G(y)‖²_F/n (one Gaussian probe an instance).\n\n", g)
+	}
 	tr, te := newDataset(trainSet), newDataset(testSet)
 	lipSet := testSet[:min(cfg.lipInstances, len(testSet))]
 	logf := func(string) {}
@@ -290,7 +299,7 @@ func runWidth(ctx context.Context, cfg config, d int, tr, te dataset, lipSet []*
 		return wr, err
 	}
 	var m *model.Model
-	if wr.Implicit, m, err = measure("implicit", g, schedule{batch: cfg.batch, phases: phases}, train.Unrolled, 1); err != nil {
+	if wr.Implicit, m, err = measure("implicit", g, schedule{batch: cfg.batch, phases: phases, jacobianPenalty: cfg.jacobianPenalty}, train.Unrolled, 1); err != nil {
 		return wr, err
 	}
 	errs, err := errorByT(m, te, cfg.maxT)
@@ -326,7 +335,7 @@ func runWidth(ctx context.Context, cfg config, d int, tr, te dataset, lipSet []*
 		if err != nil {
 			return wr, err
 		}
-		e, mi, err := measure("implicit-diff", gi, schedule{batch: cfg.batch, phases: []phase{{epochs: cfg.implicitEpochs, lr: cfg.lr1}}}, train.Implicit, 3)
+		e, mi, err := measure("implicit-diff", gi, schedule{batch: cfg.batch, phases: []phase{{epochs: cfg.implicitEpochs, lr: cfg.lr1}}, jacobianPenalty: cfg.jacobianPenalty}, train.Implicit, 3)
 		if err != nil {
 			return wr, err
 		}

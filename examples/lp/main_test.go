@@ -130,7 +130,7 @@ func TestCertificateRejectsWrongPairs(t *testing.T) {
 // issue's fields.
 func TestEndToEnd(t *testing.T) {
 	cfg := config{widths: []int{4}, train: 150, test: 60, seed: 2, batch: 25, epochs1: 6, epochs2: 2, lr1: 1e-2, lr2: 1e-3,
-		implicitEpochs: 1, explicitEpochs: 6, maxT: 8, evalT: 6, lipInstances: 10, family: paperFamily}
+		implicitEpochs: 1, explicitEpochs: 6, maxT: 8, evalT: 6, lipInstances: 10, family: paperFamily, jacobianPenalty: 0.1}
 	if err := cfg.validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -167,6 +167,9 @@ func TestEndToEnd(t *testing.T) {
 	if e, l := doc.ErrorByT["4"]["implicit"], doc.LipschitzByT["4"]["implicit"]; len(e) != 9 || len(l) != 9 || e[6] != w.Implicit.TestError {
 		t.Errorf("error_by_t %v, lipschitz_by_t %v", e, l)
 	}
+	if res.Setup.JacobianPenalty != 0.1 {
+		t.Errorf("setup records the Jacobian penalty %v", res.Setup.JacobianPenalty)
+	}
 	if res.Setup.InfeasibleSkipped == 0 {
 		t.Error("no infeasible draws skipped: about half of the paper's are infeasible")
 	}
@@ -183,6 +186,8 @@ func TestValidateRejectsBadFlags(t *testing.T) {
 		"t":     func(c *config) { c.evalT = 5 },
 		"batch": func(c *config) { c.batch = 0 },
 		"none":  func(c *config) { c.epochs1 = 0 },
+		"γ<0":   func(c *config) { c.jacobianPenalty = -1 },
+		"γ=NaN": func(c *config) { c.jacobianPenalty = math.NaN() },
 	} {
 		c := good
 		edit(&c)
