@@ -31,8 +31,9 @@ const (
 	// The unrolled and phantom gradients' steps and damping.
 	stateSteps   = "train.gradient_steps"
 	stateDamping = "train.gradient_damping"
-	// The Jacobian penalty γ, when the run has one.
-	stateJacobian = "train.jacobian_penalty"
+	// The Jacobian penalty γ and its power steps, when the run has one.
+	stateJacobian      = "train.jacobian_penalty"
+	stateJacobianPower = "train.jacobian_power_steps"
 	// The solvers' settings, under train.forward. and train.backward.
 	stateSolver  = "solver"
 	stateRelTol  = "rel_tol"
@@ -83,6 +84,7 @@ func (t *Trainer) Checkpoint() (state, modelFile []byte, err error) {
 	}
 	if g := t.set.Gradient.JacobianPenalty; g > 0 {
 		meta[stateJacobian] = strconv.FormatFloat(g, 'g', -1, 64)
+		meta[stateJacobianPower] = strconv.Itoa(t.set.Gradient.JacobianPowerSteps)
 	}
 	putSolver(meta, "train.forward.", t.set.Gradient.Forward)
 	putSolver(meta, "train.backward.", t.set.Gradient.Backward)
@@ -170,10 +172,13 @@ func Resume(state []byte, s TrainSettings) (*Trainer, error) {
 			return nil, bad("%s=%q", stateDamping, meta[stateDamping])
 		}
 	}
-	s.Gradient.JacobianPenalty = 0
+	s.Gradient.JacobianPenalty, s.Gradient.JacobianPowerSteps = 0, 0
 	if v, ok := meta[stateJacobian]; ok {
 		if s.Gradient.JacobianPenalty, err = strconv.ParseFloat(v, 64); err != nil || !(s.Gradient.JacobianPenalty > 0) {
 			return nil, bad("%s=%q", stateJacobian, v)
+		}
+		if s.Gradient.JacobianPowerSteps, err = strconv.Atoi(meta[stateJacobianPower]); err != nil {
+			return nil, bad("%s=%q", stateJacobianPower, meta[stateJacobianPower])
 		}
 	}
 	for _, sv := range []struct {

@@ -79,6 +79,12 @@ type GradientSettings struct {
 	// Trainer sets it from its Seed and step.
 	JacobianPenalty float64
 	JacobianSeed    uint64
+	// JacobianPowerSteps k > 0 turns each sample's probe into its
+	// Jacobian's top right singular vector by k steps of power iteration
+	// on JᵀJ, so that the penalty is γ·σ_max(J_f(z*))², the square of the
+	// contraction factor itself, rather than the mean square of all the
+	// singular values. At most 100.
+	JacobianPowerSteps int
 }
 
 // maxUnrolledSteps bounds Steps: every step's iterate is kept.
@@ -170,7 +176,7 @@ func implicitGradient(ctx context.Context, m *model.Model, x, target []float64, 
 	layer := m.Layer()
 	inj := layer.Inject(x, n)
 	prob := layer.Problem(inj, n)
-	if err := gs.checkJacobianPenalty(prob); err != nil {
+	if err := gs.checkJacobianPenaltyOn(prob); err != nil {
 		return nil, err
 	}
 	res, err := fixedpoint.SolveBatch(ctx, prob, n, fwd)
@@ -238,7 +244,7 @@ func unrolledGradient(ctx context.Context, m *model.Model, x, target []float64, 
 	layer := m.Layer()
 	inj := layer.Inject(x, n)
 	prob := layer.Problem(inj, n)
-	if err := gs.checkJacobianPenalty(prob); err != nil {
+	if err := gs.checkJacobianPenaltyOn(prob); err != nil {
 		return nil, err
 	}
 	z0 := make([]float64, n*dim)

@@ -84,8 +84,8 @@ func NewTrainer(a model.Architecture, s TrainSettings) (*Trainer, error) {
 			return nil, err
 		}
 	}
-	if g := s.Gradient.JacobianPenalty; !(g >= 0) || math.IsInf(g, 0) {
-		return nil, fmt.Errorf("%w: Jacobian penalty %v (want a finite γ ≥ 0)", api.ErrProblem, g)
+	if err := s.Gradient.checkJacobianPenalty(); err != nil {
+		return nil, err
 	}
 	// A layer needs more iterations as it learns, and a solve stopped short
 	// ends the run (ErrNotConverged): unless the settings or the model file

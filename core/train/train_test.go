@@ -316,9 +316,9 @@ func TestBatchLargerThanTheData(t *testing.T) {
 // exactly.
 func TestJacobianPenalty(t *testing.T) {
 	data := blobs(8, 200, 4, 3)
-	run := func(gamma float64, epochs int) (train.StepStats, *train.Trainer) {
+	run := func(gamma float64, power, epochs int) (train.StepStats, *train.Trainer) {
 		d := modeltest.RandomDense(9, model.Tanh, model.Direct, 12, 4, 3, 0.8)
-		tr, err := train.NewTrainer(d, train.TrainSettings{Seed: 2, BatchSize: 20, LearningRate: 0.02, Gradient: train.GradientSettings{JacobianPenalty: gamma}})
+		tr, err := train.NewTrainer(d, train.TrainSettings{Seed: 2, BatchSize: 20, LearningRate: 0.02, Gradient: train.GradientSettings{JacobianPenalty: gamma, JacobianPowerSteps: power}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -330,8 +330,8 @@ func TestJacobianPenalty(t *testing.T) {
 		}
 		return last, tr
 	}
-	free, _ := run(1e-12, 6)
-	held, tr := run(1, 6)
+	free, _ := run(1e-12, 0, 6)
+	held, tr := run(1, 0, 6)
 	t.Logf("‖J‖²_F/State: %.4f without the penalty, %.4f with γ = 1; forward iterations %.1f and %.1f", free.Jacobian, held.Jacobian, free.ForwardIters, held.ForwardIters)
 	if !(held.Jacobian > 0 && held.Jacobian < free.Jacobian/2) || !(held.ForwardIters < free.ForwardIters) {
 		t.Errorf("with the penalty ‖J‖²_F/State %.4f and %.1f iterations, without %.4f and %.1f", held.Jacobian, held.ForwardIters, free.Jacobian, free.ForwardIters)
@@ -345,17 +345,21 @@ func TestJacobianPenalty(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if g := back.Settings().Gradient.JacobianPenalty; g != 1 {
-		t.Errorf("resumed with γ = %v", g)
+	if g := back.Settings().Gradient; g.JacobianPenalty != 1 || g.JacobianPowerSteps != 0 {
+		t.Errorf("resumed with γ = %v, %d power steps", g.JacobianPenalty, g.JacobianPowerSteps)
 	}
-	_, straight := run(1, 2)
-	_, part := run(1, 1)
+	// Power-iterated probes: the state records their steps too.
+	_, straight := run(1, 3, 2)
+	_, part := run(1, 3, 1)
 	state, _, err = part.Checkpoint()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if part, err = train.Resume(state, train.TrainSettings{}); err != nil {
 		t.Fatal(err)
+	}
+	if k := part.Settings().Gradient.JacobianPowerSteps; k != 3 {
+		t.Errorf("resumed with %d power steps, want 3", k)
 	}
 	if err := part.Epoch(context.Background(), data, nil); err != nil {
 		t.Fatal(err)
@@ -364,9 +368,10 @@ func TestJacobianPenalty(t *testing.T) {
 		t.Error("a resumed run with a Jacobian penalty differs from the straight one")
 	}
 
-	for _, g := range []float64{-1, math.NaN(), math.Inf(1)} {
-		if _, err := train.NewTrainer(modeltest.RandomDense(1, model.ReLU, model.Direct, 2, 2, 1, 1), train.TrainSettings{Gradient: train.GradientSettings{JacobianPenalty: g}}); !errors.Is(err, api.ErrProblem) {
-			t.Errorf("γ = %v: %v", g, err)
+	for _, g := range []train.GradientSettings{{JacobianPenalty: -1}, {JacobianPenalty: math.NaN()}, {JacobianPenalty: math.Inf(1)},
+		{JacobianPenalty: 1, JacobianPowerSteps: -1}, {JacobianPenalty: 1, JacobianPowerSteps: 101}} {
+		if _, err := train.NewTrainer(modeltest.RandomDense(1, model.ReLU, model.Direct, 2, 2, 1, 1), train.TrainSettings{Gradient: g}); !errors.Is(err, api.ErrProblem) {
+			t.Errorf("%+v: %v", g, err)
 		}
 	}
 	mlp := mustModel(t, modeltest.RandomMLP(1, model.ReLU, 3, 4, 3))
