@@ -39,6 +39,7 @@ type trainFlags struct {
 	seed              uint64
 	gradient          string
 	jacobianPenalty   float64
+	jacobianPower     int
 	allowUnconverged  bool
 	quiet, json       bool
 	solver            solverFlags
@@ -50,7 +51,7 @@ type trainFlags struct {
 }
 
 // runFlags are the flags that fix a run; a resumed run keeps its own.
-var runFlags = []string{"arch", "hidden", "param", "activation", "monotone-m", "batch", "lr", "seed", "gradient", "jacobian-penalty", "allow-unconverged",
+var runFlags = []string{"arch", "hidden", "param", "activation", "monotone-m", "batch", "lr", "seed", "gradient", "jacobian-penalty", "jacobian-power-steps", "allow-unconverged",
 	"channels", "inner", "groups", "pool", "depth", "cell-std", "image"}
 
 func newTrainCmd() *cobra.Command {
@@ -72,7 +73,8 @@ lines or, with --json, one JSON object: model, kind, description, params,
 data, epochs (run now), total_epochs, seconds, loss and train_accuracy (the
 last epoch's), holdout_accuracy, holdout_samples, mean_iterations and
 max_iterations (the hold-out solve's), and with --jacobian-penalty jacobian
-(the last epoch's mean estimate of ‖J‖²_F/d, d the state's size).
+(the last epoch's mean estimate of ‖J‖²_F/d, d the state's size, or with
+--jacobian-power-steps of σ_max(J)²).
 
 --arch picks the model:
   implicit  deq-dense, z* = σ(W z* + U x + b), y = C z* + c (--hidden, --param, --activation, --monotone-m)
@@ -121,6 +123,7 @@ The explicit ones train with the same optimiser, batches and loss.`,
 	fl.Uint64Var(&f.seed, "seed", def.Seed, "seed of the initial weights and of the sample order")
 	fl.StringVar(&f.gradient, "gradient", "implicit", "implicit (adjoint solve) or jacobian-free")
 	fl.Float64Var(&f.jacobianPenalty, "jacobian-penalty", 0, "implicit, conv: add γ·‖J_f(z*)‖²_F/d (d the state's size) to the loss (Bai et al. 2021's Jacobian regularisation, one Gaussian probe a sample), which keeps the layer contractive; 0: none")
+	fl.IntVar(&f.jacobianPower, "jacobian-power-steps", 0, "with --jacobian-penalty: power iterations that turn its probes into top singular vectors, so that it penalises σ_max(J)², the contraction factor (0: Gaussian probes, ‖J‖²_F/d)")
 	fl.BoolVar(&f.allowUnconverged, "allow-unconverged", false, "use a forward or adjoint solve that stopped at its iteration limit (its gradient is then approximate, as DEQ training libraries allow) instead of stopping the run; the default for --arch conv")
 	fl.BoolVar(&f.quiet, "quiet", false, "no progress (a bar on a terminal, else a line an epoch, on standard error)")
 	fl.BoolVar(&f.json, "json", false, "print the result as one JSON object on standard output (the progress stays on standard error)")
@@ -143,9 +146,12 @@ func runTrain(ctx context.Context, stdout, stderr io.Writer, f trainFlags) error
 	// The iteration limit and tolerance bound the adjoint solve too: a
 	// layer that needs more forward iterations needs more adjoint ones.
 	gs := train.GradientSettings{Forward: fwd, Backward: api.Settings{MaxIter: fwd.MaxIter, RelTol: fwd.RelTol}, AllowUnconverged: f.allowUnconverged,
-		JacobianPenalty: f.jacobianPenalty}
+		JacobianPenalty: f.jacobianPenalty, JacobianPowerSteps: f.jacobianPower}
 	if g := f.jacobianPenalty; !(g >= 0) || math.IsInf(g, 0) {
 		return fmt.Errorf("--jacobian-penalty %v: want a finite number ≥ 0", g)
+	}
+	if k := f.jacobianPower; k < 0 || k > 100 {
+		return fmt.Errorf("--jacobian-power-steps %d: want 0 to 100", k)
 	}
 	if f.jacobianPenalty > 0 && (f.arch == "mlp" || f.arch == "cnn") {
 		return fmt.Errorf("--jacobian-penalty with --arch %s: an explicit network has no fixed point to keep stable", f.arch)
@@ -219,7 +225,10 @@ func runTrain(ctx context.Context, stdout, stderr io.Writer, f trainFlags) error
 	var correct, seen, steps int
 	progress := func(epoch int) string {
 		line := fmt.Sprintf("epoch %d/%d  loss %.4f  acc %.3f  iters %.1f", epoch, f.epochs, loss/float64(max(steps, 1)), float64(correct)/float64(max(seen, 1)), iters/float64(max(steps, 1)))
-		if jacobian > 0 {
+		switch {
+		case jacobian > 0 && f.jacobianPower > 0:
+			line += fmt.Sprintf("  σmax(J)² %.3g", jacobian/float64(max(steps, 1)))
+		case jacobian > 0:
 			line += fmt.Sprintf("  ‖J‖²/d %.3g", jacobian/float64(max(steps, 1)))
 		}
 		return line
@@ -308,8 +317,8 @@ type trainReport struct {
 	HoldOutSamples  int     `json:"holdout_samples"`
 	MeanIterations  float64 `json:"mean_iterations"`
 	MaxIterations   int     `json:"max_iterations"`
-	// Jacobian is the last epoch's mean estimate of ‖J_f(z*)‖²_F / d, in a
-	// run with a Jacobian penalty.
+	// Jacobian is the last epoch's mean estimate of ‖J_f(z*)‖²_F / d (or,
+	// with power steps, of σ_max²), in a run with a Jacobian penalty.
 	Jacobian float64 `json:"jacobian,omitempty"`
 }
 

@@ -34,8 +34,10 @@ func (d dataset) data() train.Data { return train.Data{X: d.x, Target: d.y, N: l
 type schedule struct {
 	batch  int
 	phases []phase
-	// jacobianPenalty is γ of train's Jacobian penalty (0: none).
+	// jacobianPenalty is γ of train's Jacobian penalty (0: none), and
+	// jacobianPower its probes' power steps.
 	jacobianPenalty float64
+	jacobianPower   int
 }
 
 type phase struct {
@@ -49,14 +51,14 @@ type phase struct {
 func fit(ctx context.Context, a model.Architecture, d dataset, s schedule, seed uint64, mode train.GradientMode, log func(string)) (float64, error) {
 	var last float64
 	for k, ph := range s.phases {
-		gs := train.GradientSettings{Mode: mode, Steps: ph.steps, JacobianPenalty: s.jacobianPenalty}
+		gs := train.GradientSettings{Mode: mode, Steps: ph.steps, JacobianPenalty: s.jacobianPenalty, JacobianPowerSteps: s.jacobianPower}
 		if mode == train.Implicit {
 			// The paper's map need not be a contraction: solve each
 			// fixed point, and each adjoint, as far as 30 Anderson
 			// iterations take it, without the divergence test (an adjoint
 			// that grows for a while must not end the run).
 			st := api.Settings{Method: &api.Anderson{}, MaxIter: 30, RelTol: 1e-5, DivergenceRatio: -1}
-			gs = train.GradientSettings{Mode: train.Implicit, Forward: st, Backward: st, AllowUnconverged: true, JacobianPenalty: s.jacobianPenalty}
+			gs = train.GradientSettings{Mode: train.Implicit, Forward: st, Backward: st, AllowUnconverged: true, JacobianPenalty: s.jacobianPenalty, JacobianPowerSteps: s.jacobianPower}
 		}
 		tr, err := train.NewTrainer(a, train.TrainSettings{BatchSize: s.batch, LearningRate: ph.lr, Seed: seed + uint64(k), Loss: train.MSE{}, Gradient: gs})
 		if err != nil {

@@ -54,6 +54,7 @@ type config struct {
 	maxT, evalT      int // error_by_t up to maxT; the table at t = evalT
 	lipInstances     int
 	jacobianPenalty  float64 // γ of the implicit models' Jacobian penalty
+	jacobianPower    int     // and its probes' power steps
 	json             string
 	verbose          bool
 	family           lpFamily
@@ -87,6 +88,7 @@ func main() {
 	flag.IntVar(&cfg.evalT, "t", 6, "iterations t of the implicit model's test error in the table (trained at 6)")
 	flag.IntVar(&cfg.lipInstances, "lip", 200, "test instances of the Lipschitz estimate (each perturbed 5 ways)")
 	flag.Float64Var(&cfg.jacobianPenalty, "jacobian-penalty", 0, "γ of the implicit models' Jacobian penalty γ‖J‖²_F/n (Bai et al. 2021), which keeps the map contractive; 0: none, as the paper")
+	flag.IntVar(&cfg.jacobianPower, "jacobian-power-steps", 0, "power iterations that turn the penalty's probes into top singular vectors, so that it penalises σ_max(J)² (0: Gaussian probes, ‖J‖²_F/n)")
 	flag.StringVar(&cfg.json, "json", "", "write the results as JSON to this file")
 	flag.BoolVar(&cfg.verbose, "v", false, "log training progress")
 	flag.Parse()
@@ -152,6 +154,8 @@ func (c config) validate() error {
 		return fmt.Errorf("-lip %d: want ≥ 0", c.lipInstances)
 	case !(c.jacobianPenalty >= 0) || math.IsInf(c.jacobianPenalty, 0):
 		return fmt.Errorf("-jacobian-penalty %v: want a number ≥ 0", c.jacobianPenalty)
+	case c.jacobianPower < 0 || c.jacobianPower > 100:
+		return fmt.Errorf("-jacobian-power-steps %d: want 0 to 100", c.jacobianPower)
 	}
 	if c.json != "" {
 		if err := atomicfile.CheckDir(c.json); err != nil {
@@ -182,6 +186,7 @@ type setup struct {
 	LipschitzDropped  int     `json:"lipschitz_dropped"`
 	SolveMillis       float64 `json:"solve_ms_per_draw"`
 	JacobianPenalty   float64 `json:"jacobian_penalty"`
+	JacobianPower     int     `json:"jacobian_power_steps"`
 }
 
 type entry struct {
@@ -221,7 +226,7 @@ func run(ctx context.Context, cfg config, w io.Writer) (*results, error) {
 	draws := cfg.train + cfg.test + inf1 + inf2 + fail1 + fail2
 	res := &results{ErrorByT: map[string]map[string][]float64{}, LipschitzByT: map[string]map[string][]float64{}}
 	res.Setup = setup{M: f.m, N: f.n, NNZ: f.nnz, Train: cfg.train, Test: cfg.test, InfeasibleSkipped: inf1 + inf2, FailedSkipped: fail1 + fail2,
-		Seed: cfg.seed, EvalT: cfg.evalT, JacobianPenalty: cfg.jacobianPenalty, SolveMillis: float64(time.Since(start).Microseconds()) / 1000 / float64(draws)}
+		Seed: cfg.seed, EvalT: cfg.evalT, JacobianPenalty: cfg.jacobianPenalty, JacobianPower: cfg.jacobianPower, SolveMillis: float64(time.Since(start).Microseconds()) / 1000 / float64(draws)}
 	for _, in := range append(append([]*lpInstance(nil), trainSet...), testSet...) {
 		if in.dualLP {
 			res.Setup.DualLP++
@@ -230,7 +235,9 @@ func run(ctx context.Context, cfg config, w io.Writer) (*results, error) {
 	fmt.Fprintf(w, "LPs min cᵀy s.t. A y ∘ b, l ≤ y ≤ u: %d constraints (each = with probability %g), %d variables, %d nonzeros of A (seed %d).\n", f.m, f.pEq, f.n, f.nnz, cfg.seed)
 	fmt.Fprintf(w, "%d training and %d test instances, solved by simplex and certified by the dual (%.1f ms a draw, %d by the dual LP);\n", cfg.train, cfg.test, res.Setup.SolveMillis, res.Setup.DualLP)
 	fmt.Fprintf(w, "skipped: %d infeasible draws of %d (%.0f %%), %d failed solves.\n\n", inf1+inf2, draws, 100*float64(inf1+inf2)/float64(draws), fail1+fail2)
-	if g := cfg.jacobianPenalty; g > 0 {
+	if g, k := cfg.jacobianPenalty, cfg.jacobianPower; g > 0 && k > 0 {
+		fmt.Fprintf(w, "The implicit models' loss adds the Jacobian penalty %g·σ_max(J_G(y))² (%d power steps an instance).\n\n", g, k)
+	} else if g > 0 {
 		fmt.Fprintf(w, "The implicit models' loss adds the Jacobian penalty %g·‖J_G(y)‖²_F/n (one Gaussian probe an instance).\n\n", g)
 	}
 	tr, te := newDataset(trainSet), newDataset(testSet)
@@ -299,7 +306,7 @@ func runWidth(ctx context.Context, cfg config, d int, tr, te dataset, lipSet []*
 		return wr, err
 	}
 	var m *model.Model
-	if wr.Implicit, m, err = measure("implicit", g, schedule{batch: cfg.batch, phases: phases, jacobianPenalty: cfg.jacobianPenalty}, train.Unrolled, 1); err != nil {
+	if wr.Implicit, m, err = measure("implicit", g, schedule{batch: cfg.batch, phases: phases, jacobianPenalty: cfg.jacobianPenalty, jacobianPower: cfg.jacobianPower}, train.Unrolled, 1); err != nil {
 		return wr, err
 	}
 	errs, err := errorByT(m, te, cfg.maxT)
@@ -335,7 +342,7 @@ func runWidth(ctx context.Context, cfg config, d int, tr, te dataset, lipSet []*
 		if err != nil {
 			return wr, err
 		}
-		e, mi, err := measure("implicit-diff", gi, schedule{batch: cfg.batch, phases: []phase{{epochs: cfg.implicitEpochs, lr: cfg.lr1}}, jacobianPenalty: cfg.jacobianPenalty}, train.Implicit, 3)
+		e, mi, err := measure("implicit-diff", gi, schedule{batch: cfg.batch, phases: []phase{{epochs: cfg.implicitEpochs, lr: cfg.lr1}}, jacobianPenalty: cfg.jacobianPenalty, jacobianPower: cfg.jacobianPower}, train.Implicit, 3)
 		if err != nil {
 			return wr, err
 		}

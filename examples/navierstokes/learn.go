@@ -93,8 +93,9 @@ type Training struct {
 	SolveTol   float64
 	Seed       uint64
 	// JacobianPenalty is γ of train's Jacobian penalty (0: none), for an
-	// implicit model.
-	JacobianPenalty float64
+	// implicit model, and JacobianPowerSteps its probes' power steps.
+	JacobianPenalty    float64
+	JacobianPowerSteps int
 }
 
 // epochStats is one epoch's mean training loss, solver iterations and,
@@ -106,7 +107,8 @@ type epochStats struct {
 // fit trains a in place on data and returns each epoch's statistics.
 func fit(ctx context.Context, a model.Architecture, data train.Data, tr Training, onEpoch func(int, epochStats)) ([]epochStats, error) {
 	solve := api.Settings{MaxIter: tr.SolveIters, RelTol: tr.SolveTol}
-	gs := train.GradientSettings{Mode: tr.Mode, Forward: solve, Backward: solve, AllowUnconverged: true, JacobianPenalty: tr.JacobianPenalty}
+	gs := train.GradientSettings{Mode: tr.Mode, Forward: solve, Backward: solve, AllowUnconverged: true,
+		JacobianPenalty: tr.JacobianPenalty, JacobianPowerSteps: tr.JacobianPowerSteps}
 	t, err := train.NewTrainer(a, train.TrainSettings{BatchSize: tr.Batch, LearningRate: tr.LR, Seed: tr.Seed, Loss: train.MSE{}, Gradient: gs})
 	if err != nil {
 		return nil, err

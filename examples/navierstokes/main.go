@@ -112,6 +112,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.Float64Var(&c.Training.LR, "lr", c.Training.LR, "Adam's learning rate")
 	fs.IntVar(&c.Training.SolveIters, "train-iters", 24, "iteration limit of a training step's forward and adjoint solves (relative residual 1e-3)")
 	fs.Float64Var(&c.Training.JacobianPenalty, "jacobian-penalty", 0, "γ of the implicit model's Jacobian penalty γ‖J‖²_F/d (Bai et al. 2021), which keeps the cell contractive; 0: none, as the paper")
+	fs.IntVar(&c.Training.JacobianPowerSteps, "jacobian-power-steps", 0, "power iterations that turn the penalty's probes into top singular vectors, so that it penalises σ_max(J)² (0: Gaussian probes, ‖J‖²_F/d)")
 	grad := fs.String("gradient", "both", "the implicit model's training gradient: phantom (the paper's: 3 steps, τ = 0.8), implicit, or both")
 	budgets := fs.String("budgets", "1,2,4,8,16,32,50", "test-time iteration budgets t")
 	fs.IntVar(&c.LipSamples, "lip-samples", 8, "test samples L_t is measured on (each with 4 perturbations)")
@@ -176,6 +177,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, fmt.Errorf("-amplitude %v: want a positive number", c.Flow.Amplitude)
 	case !(c.Training.JacobianPenalty >= 0) || math.IsInf(c.Training.JacobianPenalty, 0):
 		return c, fmt.Errorf("-jacobian-penalty %v: want a number ≥ 0", c.Training.JacobianPenalty)
+	case c.Training.JacobianPowerSteps < 0 || c.Training.JacobianPowerSteps > 100:
+		return c, fmt.Errorf("-jacobian-power-steps %d: want 0 to 100", c.Training.JacobianPowerSteps)
 	case c.LipSamples < 1:
 		return c, fmt.Errorf("-lip-samples %d: want at least 1", c.LipSamples)
 	}
@@ -228,8 +231,10 @@ type implicitResult struct {
 	FixedResidual float64 `json:"fixed_point_max_residual"`
 	TrainLoss     float64 `json:"final_train_loss"`
 	Seconds       float64 `json:"train_seconds"`
-	// JacobianPenalty is the γ it was trained with (0: none).
-	JacobianPenalty float64 `json:"jacobian_penalty"`
+	// JacobianPenalty is the γ it was trained with (0: none), and
+	// JacobianPowerSteps its probes' power steps.
+	JacobianPenalty    float64 `json:"jacobian_penalty"`
+	JacobianPowerSteps int     `json:"jacobian_power_steps"`
 }
 
 type relL2ByT struct {
@@ -390,7 +395,9 @@ func (e *experiment) trainModels(ctx context.Context, w io.Writer) ([]*model.Mod
 	}
 	fmt.Fprintf(w, "Training: Adam, learning rate %g, batch %d, %d epochs, on the MSE of fields scaled to RMS 1 (reported a point); forward solves Anderson to relative residual %g or %d iterations.\n",
 		c.Training.LR, c.Training.Batch, c.Training.Epochs, c.Training.SolveTol, c.Training.SolveIters)
-	if g := c.Training.JacobianPenalty; g > 0 {
+	if g, k := c.Training.JacobianPenalty, c.Training.JacobianPowerSteps; g > 0 && k > 0 {
+		fmt.Fprintf(w, "The implicit models' loss adds the Jacobian penalty %g·σ_max(J_G(z*))² (%d power steps a sample).\n", g, k)
+	} else if g > 0 {
 		fmt.Fprintf(w, "The implicit models' loss adds the Jacobian penalty %g·‖J_G(z*)‖²_F/d (one Gaussian probe a sample).\n", g)
 	}
 	progress := func(what string) func(int, epochStats) {
@@ -403,7 +410,10 @@ func (e *experiment) trainModels(ctx context.Context, w io.Writer) ([]*model.Mod
 				if s.BackwardIters > 0 {
 					extra += fmt.Sprintf(", %.1f adjoint", s.BackwardIters)
 				}
-				if s.Jacobian > 0 {
+				switch {
+				case s.Jacobian > 0 && c.Training.JacobianPowerSteps > 0:
+					extra += fmt.Sprintf(", σ_max(J)² %.3g", s.Jacobian)
+				case s.Jacobian > 0:
 					extra += fmt.Sprintf(", ‖J‖²_F/d %.3g", s.Jacobian)
 				}
 				fmt.Fprintf(w, "  %s, epoch %d: training MSE %.4f%s, %.1f s\n", what, ep, 2*s.Loss/float64(e.p), extra, s.Seconds)
@@ -429,7 +439,7 @@ func (e *experiment) trainModels(ctx context.Context, w io.Writer) ([]*model.Mod
 		}
 		implicit = append(implicit, m)
 		e.res.Others = append(e.res.Others, implicitResult{Gradient: modeKey(mode), Params: m.Info().Params,
-			TrainLoss: stats[len(stats)-1].Loss, Seconds: time.Since(start).Seconds(), JacobianPenalty: tr.JacobianPenalty})
+			TrainLoss: stats[len(stats)-1].Loss, Seconds: time.Since(start).Seconds(), JacobianPenalty: tr.JacobianPenalty, JacobianPowerSteps: tr.JacobianPowerSteps})
 		fmt.Fprintf(w, "Trained the implicit model by the %s in %.1f s.\n", modeName(mode), time.Since(start).Seconds())
 	}
 	tr := c.Training
