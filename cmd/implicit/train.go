@@ -150,8 +150,8 @@ func runTrain(ctx context.Context, stdout, stderr io.Writer, f trainFlags) error
 	if g := f.jacobianPenalty; !(g >= 0) || math.IsInf(g, 0) {
 		return fmt.Errorf("--jacobian-penalty %v: want a finite number ≥ 0", g)
 	}
-	if k := f.jacobianPower; k < 0 || k > 100 {
-		return fmt.Errorf("--jacobian-power-steps %d: want 0 to 100", k)
+	if k := f.jacobianPower; k < 0 || k > 100 || (k > 0 && f.jacobianPenalty == 0) {
+		return fmt.Errorf("--jacobian-power-steps %d: want 0 to 100, and a --jacobian-penalty to apply them to", k)
 	}
 	if f.jacobianPenalty > 0 && (f.arch == "mlp" || f.arch == "cnn") {
 		return fmt.Errorf("--jacobian-penalty with --arch %s: an explicit network has no fixed point to keep stable", f.arch)

@@ -104,6 +104,7 @@ func TestTrainBadFlags(t *testing.T) {
 		{[]string{"--jacobian-penalty", "NaN"}, "--jacobian-penalty NaN"},
 		{[]string{"--jacobian-penalty", "1", "--arch", "mlp"}, "--jacobian-penalty with --arch mlp"},
 		{[]string{"--jacobian-penalty", "1", "--jacobian-power-steps", "101"}, "--jacobian-power-steps 101: want 0 to 100"},
+		{[]string{"--jacobian-power-steps", "5"}, "and a --jacobian-penalty to apply them to"},
 	} {
 		_, _, err := run(t, append([]string{"train", "--quiet", "--out", out}, c.args...)...)
 		if err == nil || !strings.Contains(err.Error(), c.want) {

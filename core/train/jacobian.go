@@ -19,7 +19,9 @@ import (
 // does, E‖Jε‖² over Gaussian probes ε, one a sample, and Jε by a forward
 // difference. The penalty is that difference itself, so its gradient needs
 // first derivatives only: two parameter vector-Jacobian products, at z* and
-// at z* + hε, with z* held constant (as Bai et al. hold it).
+// at z* + hε, with z* held constant (as Bai et al. hold it). Probes turned
+// by power iteration into each sample's top singular vector make it a
+// penalty on σ_max(J)², the contraction factor, instead.
 
 // jacobianStep is the forward difference's step, relative to the state's
 // RMS (and at least this absolute size).
@@ -40,6 +42,9 @@ func (gs GradientSettings) checkJacobianPenalty() error {
 	}
 	if k := gs.JacobianPowerSteps; k < 0 || k > maxJacobianPowerSteps {
 		return fmt.Errorf("%w: %d power steps for the Jacobian penalty (want 0 to %d)", api.ErrProblem, k, maxJacobianPowerSteps)
+	}
+	if gs.JacobianPowerSteps > 0 && gs.JacobianPenalty == 0 {
+		return fmt.Errorf("%w: %d power steps for a Jacobian penalty of 0 (set the penalty γ too)", api.ErrProblem, gs.JacobianPowerSteps)
 	}
 	return nil
 }

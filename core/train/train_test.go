@@ -369,7 +369,7 @@ func TestJacobianPenalty(t *testing.T) {
 	}
 
 	for _, g := range []train.GradientSettings{{JacobianPenalty: -1}, {JacobianPenalty: math.NaN()}, {JacobianPenalty: math.Inf(1)},
-		{JacobianPenalty: 1, JacobianPowerSteps: -1}, {JacobianPenalty: 1, JacobianPowerSteps: 101}} {
+		{JacobianPenalty: 1, JacobianPowerSteps: -1}, {JacobianPenalty: 1, JacobianPowerSteps: 101}, {JacobianPowerSteps: 5}} {
 		if _, err := train.NewTrainer(modeltest.RandomDense(1, model.ReLU, model.Direct, 2, 2, 1, 1), train.TrainSettings{Gradient: g}); !errors.Is(err, api.ErrProblem) {
 			t.Errorf("%+v: %v", g, err)
 		}

@@ -181,14 +181,15 @@ func TestValidateRejectsBadFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, edit := range map[string]func(*config){
-		"train": func(c *config) { c.train = 0 },
-		"lr":    func(c *config) { c.lr1 = 0 },
-		"t":     func(c *config) { c.evalT = 5 },
-		"batch": func(c *config) { c.batch = 0 },
-		"none":  func(c *config) { c.epochs1 = 0 },
-		"γ<0":   func(c *config) { c.jacobianPenalty = -1 },
-		"γ=NaN": func(c *config) { c.jacobianPenalty = math.NaN() },
-		"power": func(c *config) { c.jacobianPower = 101 },
+		"train":           func(c *config) { c.train = 0 },
+		"lr":              func(c *config) { c.lr1 = 0 },
+		"t":               func(c *config) { c.evalT = 5 },
+		"batch":           func(c *config) { c.batch = 0 },
+		"none":            func(c *config) { c.epochs1 = 0 },
+		"γ<0":             func(c *config) { c.jacobianPenalty = -1 },
+		"γ=NaN":           func(c *config) { c.jacobianPenalty = math.NaN() },
+		"power":           func(c *config) { c.jacobianPower = 101 },
+		"power without γ": func(c *config) { c.jacobianPower = 5 },
 	} {
 		c := good
 		edit(&c)

@@ -134,7 +134,7 @@ func TestFlags(t *testing.T) {
 		{"-grid", "7"}, {"-grid", "4"}, {"-grid", "1000"}, {"-nu", "0"}, {"-amplitude", "-1"},
 		{"-train", "1"}, {"-test", "0"}, {"-width", "0"}, {"-modes", "0"}, {"-modes", "17"}, {"-epochs", "0"},
 		{"-lr", "0"}, {"-lr", "NaN"}, {"-gradient", "exact"}, {"-budgets", "0"}, {"-budgets", "1,x"},
-		{"-grid", "x"}, {"-nope"}, {"extra"}, {"-lip-samples", "0"}, {"-jacobian-penalty", "-1"}, {"-jacobian-penalty", "NaN"}, {"-jacobian-power-steps", "-1"}, {"-jacobian-power-steps", "101"},
+		{"-grid", "x"}, {"-nope"}, {"extra"}, {"-lip-samples", "0"}, {"-jacobian-penalty", "-1"}, {"-jacobian-penalty", "NaN"}, {"-jacobian-power-steps", "-1"}, {"-jacobian-power-steps", "101"}, {"-jacobian-power-steps", "5"},
 		{"-plot", "/no/such/dir/p.png"}, {"-field-plot", "/no/such/dir/f.png"}, {"-json", "/no/such/dir/r.json"},
 	} {
 		var stderr bytes.Buffer
