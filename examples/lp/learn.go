@@ -44,6 +44,9 @@ type phase struct {
 	epochs int
 	lr     float64
 	steps  int // unrolled iterations; 0 for the implicit gradient
+	// fixedPoint trains at the solved fixed point by the phantom gradient
+	// (3 damped steps from it), whatever fit's mode.
+	fixedPoint bool
 }
 
 // fit trains a in place by the schedule, on MSE, and returns the last
@@ -52,12 +55,15 @@ func fit(ctx context.Context, a model.Architecture, d dataset, s schedule, seed 
 	var last float64
 	for k, ph := range s.phases {
 		gs := train.GradientSettings{Mode: mode, Steps: ph.steps, JacobianPenalty: s.jacobianPenalty, JacobianPowerSteps: s.jacobianPower}
-		if mode == train.Implicit {
-			// The paper's map need not be a contraction: solve each
-			// fixed point, and each adjoint, as far as 30 Anderson
-			// iterations take it, without the divergence test (an adjoint
-			// that grows for a while must not end the run).
-			st := api.Settings{Method: &api.Anderson{}, MaxIter: 30, RelTol: 1e-5, DivergenceRatio: -1}
+		// The paper's map need not be a contraction: solve each fixed
+		// point, and each adjoint, as far as 30 Anderson iterations take
+		// it, without the divergence test (an adjoint that grows for a
+		// while must not end the run).
+		st := api.Settings{Method: &api.Anderson{}, MaxIter: 30, RelTol: 1e-5, DivergenceRatio: -1}
+		switch {
+		case ph.fixedPoint:
+			gs = train.GradientSettings{Mode: train.Phantom, Forward: st, AllowUnconverged: true, JacobianPenalty: s.jacobianPenalty, JacobianPowerSteps: s.jacobianPower}
+		case mode == train.Implicit:
 			gs = train.GradientSettings{Mode: train.Implicit, Forward: st, Backward: st, AllowUnconverged: true, JacobianPenalty: s.jacobianPenalty, JacobianPowerSteps: s.jacobianPower}
 		}
 		tr, err := train.NewTrainer(a, train.TrainSettings{BatchSize: s.batch, LearningRate: ph.lr, Seed: seed + uint64(k), Loss: train.MSE{}, Gradient: gs})

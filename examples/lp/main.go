@@ -50,6 +50,7 @@ type config struct {
 	epochs1, epochs2 int     // the unrolled phases: 3 steps, then 6
 	lr1, lr2         float64 // their learning rates
 	implicitEpochs   int     // the implicit-differentiation run (0: none)
+	fixedEpochs      int     // a last phase of the unrolled run at the fixed point (0: none)
 	explicitEpochs   int
 	maxT, evalT      int // error_by_t up to maxT; the table at t = evalT
 	lipInstances     int
@@ -82,6 +83,7 @@ func main() {
 	flag.IntVar(&cfg.epochs2, "epochs6", 10, "epochs unrolled through 6 iterations, after those")
 	flag.Float64Var(&cfg.lr1, "lr", 3e-3, "Adam learning rate of the 3-iteration phase and of the explicit network")
 	flag.Float64Var(&cfg.lr2, "lr6", 3e-4, "Adam learning rate of the 6-iteration phase")
+	flag.IntVar(&cfg.fixedEpochs, "fixed-point-epochs", 0, "epochs of a last phase of the implicit model's training at its fixed point (Anderson, the phantom gradient: 3 steps, τ = 0.8) at the -lr6 rate, after the unrolled ones (0: none, as the paper)")
 	flag.IntVar(&cfg.implicitEpochs, "implicit-epochs", 10, "epochs of the run by implicit differentiation (0: skip it)")
 	flag.IntVar(&cfg.explicitEpochs, "explicit-epochs", 40, "epochs of the explicit network")
 	flag.IntVar(&cfg.maxT, "maxt", 16, "largest t of error_by_t and lipschitz_by_t")
@@ -144,6 +146,8 @@ func (c config) validate() error {
 	switch {
 	case c.train < 1 || c.train > 1e6 || c.test < 1 || c.test > 1e6:
 		return fmt.Errorf("-train %d, -test %d: want 1 … 10⁶ each", c.train, c.test)
+	case c.fixedEpochs < 0:
+		return fmt.Errorf("-fixed-point-epochs %d: want ≥ 0", c.fixedEpochs)
 	case c.batch < 1 || c.epochs1 < 0 || c.epochs2 < 0 || c.implicitEpochs < 0 || c.explicitEpochs < 1 || c.epochs1+c.epochs2 < 1:
 		return fmt.Errorf("-batch %d, -epochs %d, -epochs6 %d, -implicit-epochs %d, -explicit-epochs %d: want a batch ≥ 1, epochs ≥ 0 and some training", c.batch, c.epochs1, c.epochs2, c.implicitEpochs, c.explicitEpochs)
 	case !(c.lr1 > 0 && c.lr1 < 1) || !(c.lr2 > 0 && c.lr2 < 1):
@@ -187,6 +191,7 @@ type setup struct {
 	SolveMillis       float64 `json:"solve_ms_per_draw"`
 	JacobianPenalty   float64 `json:"jacobian_penalty"`
 	JacobianPower     int     `json:"jacobian_power_steps"`
+	FixedPointEpochs  int     `json:"fixed_point_epochs"`
 }
 
 type entry struct {
@@ -226,7 +231,7 @@ func run(ctx context.Context, cfg config, w io.Writer) (*results, error) {
 	draws := cfg.train + cfg.test + inf1 + inf2 + fail1 + fail2
 	res := &results{ErrorByT: map[string]map[string][]float64{}, LipschitzByT: map[string]map[string][]float64{}}
 	res.Setup = setup{M: f.m, N: f.n, NNZ: f.nnz, Train: cfg.train, Test: cfg.test, InfeasibleSkipped: inf1 + inf2, FailedSkipped: fail1 + fail2,
-		Seed: cfg.seed, EvalT: cfg.evalT, JacobianPenalty: cfg.jacobianPenalty, JacobianPower: cfg.jacobianPower, SolveMillis: float64(time.Since(start).Microseconds()) / 1000 / float64(draws)}
+		Seed: cfg.seed, EvalT: cfg.evalT, JacobianPenalty: cfg.jacobianPenalty, JacobianPower: cfg.jacobianPower, FixedPointEpochs: cfg.fixedEpochs, SolveMillis: float64(time.Since(start).Microseconds()) / 1000 / float64(draws)}
 	for _, in := range append(append([]*lpInstance(nil), trainSet...), testSet...) {
 		if in.dualLP {
 			res.Setup.DualLP++
@@ -252,7 +257,7 @@ func run(ctx context.Context, cfg config, w io.Writer) (*results, error) {
 			return nil, fmt.Errorf("width %d: %w", d, err)
 		}
 		res.Widths = append(res.Widths, wr)
-		fmt.Fprintf(w, "d = %d: implicit (unrolled 3 → 6) %.4f, explicit %.4f", d, wr.Implicit.TestError, wr.Explicit.TestError)
+		fmt.Fprintf(w, "d = %d: implicit (%s) %.4f, explicit %.4f", d, implicitRecipe(cfg), wr.Implicit.TestError, wr.Explicit.TestError)
 		if wr.ImplicitDiff != nil {
 			fmt.Fprintf(w, ", implicit (implicit differentiation) %.4f", wr.ImplicitDiff.TestError)
 		}
@@ -287,6 +292,9 @@ func runWidth(ctx context.Context, cfg config, d int, tr, te dataset, lipSet []*
 	}
 	if cfg.epochs2 > 0 {
 		phases = append(phases, phase{epochs: cfg.epochs2, lr: cfg.lr2, steps: 6})
+	}
+	if cfg.fixedEpochs > 0 {
+		phases = append(phases, phase{epochs: cfg.fixedEpochs, lr: cfg.lr2, fixedPoint: true})
 	}
 	measure := func(name string, g *model.GNN, sched schedule, mode train.GradientMode, stream uint64) (entry, *model.Model, error) {
 		start := time.Now()
@@ -366,6 +374,14 @@ func runWidth(ctx context.Context, cfg config, d int, tr, te dataset, lipSet []*
 	return wr, nil
 }
 
+// implicitRecipe names the implicit model's training phases.
+func implicitRecipe(cfg config) string {
+	if cfg.fixedEpochs > 0 {
+		return "unrolled 3 → 6 → fixed point"
+	}
+	return "unrolled 3 → 6"
+}
+
 // report prints the table beside the paper's, and the curves against t.
 func report(w io.Writer, cfg config, res *results) error {
 	fmt.Fprintf(w, "\nTest error ‖ŷ − y*‖ / (‖y*‖ + 1), mean over %d test instances (implicit at t = %d), beside the paper's Table 1:\n", cfg.test, cfg.evalT)
@@ -390,7 +406,7 @@ func report(w io.Writer, cfg config, res *results) error {
 			continue
 		}
 		fmt.Fprintf(w, "\n%s model (%s): test error and empirical Lipschitz number L_t against t (perturbations of norm 1e-4 of A's nonzeros, b, c, l or u; %d pairs; exact solutions: %.1f):\n",
-			name, map[string]string{"implicit": "unrolled 3 → 6", "implicit_diff": "implicit differentiation"}[name], res.Setup.LipschitzPairs, res.SolutionLip)
+			name, map[string]string{"implicit": implicitRecipe(cfg), "implicit_diff": "implicit differentiation"}[name], res.Setup.LipschitzPairs, res.SolutionLip)
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprint(tw, "t\t")
 		for _, wr := range res.Widths {

@@ -130,7 +130,7 @@ func TestCertificateRejectsWrongPairs(t *testing.T) {
 // issue's fields.
 func TestEndToEnd(t *testing.T) {
 	cfg := config{widths: []int{4}, train: 150, test: 60, seed: 2, batch: 25, epochs1: 6, epochs2: 2, lr1: 1e-2, lr2: 1e-3,
-		implicitEpochs: 1, explicitEpochs: 6, maxT: 8, evalT: 6, lipInstances: 10, family: paperFamily, jacobianPenalty: 0.1, jacobianPower: 2}
+		implicitEpochs: 1, explicitEpochs: 6, maxT: 8, evalT: 6, lipInstances: 10, family: paperFamily, jacobianPenalty: 0.1, jacobianPower: 2, fixedEpochs: 1}
 	if err := cfg.validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -190,6 +190,7 @@ func TestValidateRejectsBadFlags(t *testing.T) {
 		"γ=NaN":           func(c *config) { c.jacobianPenalty = math.NaN() },
 		"power":           func(c *config) { c.jacobianPower = 101 },
 		"power without γ": func(c *config) { c.jacobianPower = 5 },
+		"fixed":           func(c *config) { c.fixedEpochs = -1 },
 	} {
 		c := good
 		edit(&c)
