@@ -132,9 +132,10 @@ type GradientResult struct {
 	// (Backward is nil for JacobianFree and for an explicit model).
 	Y                 []float64
 	Forward, Backward *api.Result
-	// Jacobian is the estimate of ‖J_f(z*)‖²_F / State, the batch's mean,
-	// when the settings set a JacobianPenalty (else 0). Loss leaves out the
-	// penalty, γ times it; Grad includes it.
+	// Jacobian is the estimate of ‖J_f(z*)‖²_F / State (of σ_max² with
+	// power steps), the batch's mean, when the settings set a
+	// JacobianPenalty (else 0). Loss leaves out the penalty, γ times it;
+	// Grad includes it.
 	Jacobian float64
 }
 
