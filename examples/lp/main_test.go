@@ -167,6 +167,12 @@ func TestEndToEnd(t *testing.T) {
 	if e, l := doc.ErrorByT["4"]["implicit"], doc.LipschitzByT["4"]["implicit"]; len(e) != 9 || len(l) != 9 || e[6] != w.Implicit.TestError {
 		t.Errorf("error_by_t %v, lipschitz_by_t %v", e, l)
 	}
+	if fp := res.Widths[0].Implicit.FixedPoint; fp == nil || !(fp.TestError < 1) || fp.Iterations <= 0 || fp.Unconverged < 0 || fp.Unconverged > 60 {
+		t.Errorf("implicit model at its fixed point: %+v", fp)
+	}
+	if d := res.Widths[0].ImplicitDiff; d == nil || d.FixedPoint == nil || d.TestError != d.FixedPoint.TestError {
+		t.Errorf("implicit-differentiation model: %+v", d)
+	}
 	if res.Setup.JacobianPenalty != 0.1 {
 		t.Errorf("setup records the Jacobian penalty %v", res.Setup.JacobianPenalty)
 	}
