@@ -34,9 +34,10 @@ const jacobianStream = 0x6a6163
 // costs an evaluation of the map and a vector-Jacobian product.
 const maxJacobianPowerSteps = 100
 
-// checkJacobianPenalty refuses a penalty that is not a finite γ ≥ 0 or
-// whose power steps are out of bounds.
-func (gs GradientSettings) checkJacobianPenalty() error {
+// CheckJacobianPenalty refuses a penalty that is not a finite γ ≥ 0 or
+// whose power steps are out of bounds, as NewTrainer does: a command can
+// check its flags before it spends time on data.
+func (gs GradientSettings) CheckJacobianPenalty() error {
 	if g := gs.JacobianPenalty; !(g >= 0) || math.IsInf(g, 0) {
 		return fmt.Errorf("%w: Jacobian penalty %v (want a finite γ ≥ 0)", api.ErrProblem, g)
 	}
@@ -55,7 +56,7 @@ func (gs GradientSettings) checkJacobianPenaltyOn(prob fixedpoint.BatchProblem) 
 	if gs.JacobianPenalty > 0 && prob.Constant {
 		return fmt.Errorf("%w: a Jacobian penalty needs an implicit model; this one evaluates its map once", api.ErrProblem)
 	}
-	return gs.checkJacobianPenalty()
+	return gs.CheckJacobianPenalty()
 }
 
 // addJacobianPenalty adds γ times the gradient of the penalty's estimate

@@ -84,7 +84,7 @@ func NewTrainer(a model.Architecture, s TrainSettings) (*Trainer, error) {
 			return nil, err
 		}
 	}
-	if err := s.Gradient.checkJacobianPenalty(); err != nil {
+	if err := s.Gradient.CheckJacobianPenalty(); err != nil {
 		return nil, err
 	}
 	// A layer needs more iterations as it learns, and a solve stopped short

@@ -45,6 +45,7 @@ import (
 	"time"
 
 	"github.com/implicitlab/implicit/core/model"
+	"github.com/implicitlab/implicit/core/train"
 	"github.com/implicitlab/implicit/internal/atomicfile"
 )
 
@@ -71,30 +72,32 @@ func main() {
 
 // config is the case study's settings, from the flags.
 type config struct {
-	splitting      string
-	blur           string
-	sigma          float64
-	motion         int
-	noise          float64
-	crop, crops    int
-	epochs, batch  int
-	learningRate   float64
-	depth, chans   int
-	gamma, beta    float64
-	jacobianFree   bool
-	pretrainEpochs int
-	denoiseSigma   float64
-	forwardIters   int
-	backwardIters  int
-	maxBudget      int
-	lipschitzCrops int
-	baselineIters  int
-	test           []string
-	jsonPath       string
-	modelPath      string
-	imagePath      string
-	seed           uint64
-	long           bool
+	splitting       string
+	blur            string
+	sigma           float64
+	motion          int
+	noise           float64
+	crop, crops     int
+	epochs, batch   int
+	learningRate    float64
+	depth, chans    int
+	gamma, beta     float64
+	jacobianFree    bool
+	jacobianPenalty float64 // γ of the implicit model's Jacobian penalty
+	jacobianPower   int     // and its probes' power steps
+	pretrainEpochs  int
+	denoiseSigma    float64
+	forwardIters    int
+	backwardIters   int
+	maxBudget       int
+	lipschitzCrops  int
+	baselineIters   int
+	test            []string
+	jsonPath        string
+	modelPath       string
+	imagePath       string
+	seed            uint64
+	long            bool
 }
 
 func parseFlags(args []string, errOut io.Writer) (config, error) {
@@ -119,6 +122,8 @@ func parseFlags(args []string, errOut io.Writer) (config, error) {
 	fs.IntVar(&c.pretrainEpochs, "pretrain-epochs", 10, "epochs of pretraining the denoisers on noisy crops (0: none)")
 	fs.Float64Var(&c.denoiseSigma, "denoise-sigma", 0.05, "noise σ of the denoisers' pretraining")
 	fs.BoolVar(&c.jacobianFree, "jacobian-free", false, "train with the Jacobian-free gradient (no adjoint solve)")
+	fs.Float64Var(&c.jacobianPenalty, "jacobian-penalty", 0, "γ of the implicit model's Jacobian penalty γ‖J‖²_F/n at its fixed point (Bai et al. 2021), which keeps G contractive under plain iteration; 0: none, as the paper")
+	fs.IntVar(&c.jacobianPower, "jacobian-power-steps", 0, "power iterations that turn the penalty's probes into top singular vectors, so that it penalises σ_max(J)² (0: Gaussian probes, ‖J‖²_F/n)")
 	fs.IntVar(&c.forwardIters, "forward-iters", 100, "iteration limit of training's forward solves")
 	fs.IntVar(&c.backwardIters, "backward-iters", 20, "iteration limit of training's adjoint solves")
 	fs.IntVar(&c.maxBudget, "max-budget", 64, "largest iteration budget t reported")
@@ -202,6 +207,9 @@ func (c config) validate() error {
 		return fmt.Errorf("-denoise-sigma %v: want a standard deviation in (0, 1]", c.denoiseSigma)
 	case c.maxBudget > 4096:
 		return fmt.Errorf("-max-budget %d: want at most 4096", c.maxBudget)
+	}
+	if err := (train.GradientSettings{JacobianPenalty: c.jacobianPenalty, JacobianPowerSteps: c.jacobianPower}).CheckJacobianPenalty(); err != nil {
+		return fmt.Errorf("-jacobian-penalty %v, -jacobian-power-steps %d: %w", c.jacobianPenalty, c.jacobianPower, err)
 	}
 	for _, p := range c.test {
 		if p == "" {

@@ -129,6 +129,7 @@ func TestBadFlags(t *testing.T) {
 		{"-splitting", "admm"}, {"-blur", "box"}, {"-blur", "motion", "-motion", "4"}, {"-sigma", "0"}, {"-crop", "4"},
 		{"-depth", "1"}, {"-noise", "-1"}, {"-lr", "0"}, {"-test", "/nonexistent.png"}, {"-test", "a.png,"},
 		{"-json", "/nonexistent/dir/x.json"}, {"-crops", "0"}, {"stray"},
+		{"-jacobian-penalty", "-1"}, {"-jacobian-penalty", "NaN"}, {"-jacobian-power-steps", "5"}, {"-jacobian-penalty", "1", "-jacobian-power-steps", "101"},
 	} {
 		if _, err := parseFlags(args, io.Discard); err == nil {
 			t.Errorf("%v: no error", args)
@@ -162,7 +163,7 @@ func TestRunSmall(t *testing.T) {
 	}
 	jsonPath, modelPath := filepath.Join(dir, "r.json"), filepath.Join(dir, "m.safetensors")
 	cfg, err := parseFlags([]string{"-crops", "32", "-crop", "24", "-epochs", "2", "-pretrain-epochs", "2", "-max-budget", "4", "-baseline-iters", "30",
-		"-lipschitz-crops", "2", "-test", testPNG, "-json", jsonPath, "-model", modelPath, "-image", filepath.Join(dir, "q.png")}, io.Discard)
+		"-lipschitz-crops", "2", "-jacobian-penalty", "0.1", "-jacobian-power-steps", "2", "-test", testPNG, "-json", jsonPath, "-model", modelPath, "-image", filepath.Join(dir, "q.png")}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,6 +173,9 @@ func TestRunSmall(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Log(out.String())
+	if !strings.Contains(out.String(), "Jacobian estimate") || !strings.Contains(res.Setup["gradient"], "Jacobian penalty 0.1") {
+		t.Errorf("the Jacobian penalty is not reported: setup %q", res.Setup["gradient"])
+	}
 	r := res.Images[0]
 	if r.Width != 72 || r.Height != 56 || len(r.Implicit.T) != 3 || len(res.Lipschitz) != 3 {
 		t.Fatalf("results %+v", r)

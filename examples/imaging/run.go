@@ -172,10 +172,17 @@ func run(ctx context.Context, cfg config, w io.Writer) (*results, error) {
 }
 
 func gradientName(cfg config) string {
+	name := fmt.Sprintf("implicit (forward ≤ %d iterations, adjoint ≤ %d)", cfg.forwardIters, cfg.backwardIters)
 	if cfg.jacobianFree {
-		return "jacobian-free"
+		name = "jacobian-free"
 	}
-	return fmt.Sprintf("implicit (forward ≤ %d iterations, adjoint ≤ %d)", cfg.forwardIters, cfg.backwardIters)
+	switch {
+	case cfg.jacobianPenalty > 0 && cfg.jacobianPower > 0:
+		name += fmt.Sprintf(", Jacobian penalty %g·σ_max(J)² (%d power steps)", cfg.jacobianPenalty, cfg.jacobianPower)
+	case cfg.jacobianPenalty > 0:
+		name += fmt.Sprintf(", Jacobian penalty %g·‖J‖²_F/n", cfg.jacobianPenalty)
+	}
+	return name
 }
 
 // loadTests reads the test photographs (-test, or the held-out one) and
@@ -342,7 +349,8 @@ func trainAll(ctx context.Context, cfg config, template *model.PnP, res *results
 		}
 	}
 	fmt.Fprintf(w, "Training to restore, gradient %s:\n", gradientName(cfg))
-	gs := train.GradientSettings{Forward: api.Settings{MaxIter: cfg.forwardIters, RelTol: 1e-4}, Backward: api.Settings{MaxIter: cfg.backwardIters, RelTol: 1e-4}, AllowUnconverged: true}
+	gs := train.GradientSettings{Forward: api.Settings{MaxIter: cfg.forwardIters, RelTol: 1e-4}, Backward: api.Settings{MaxIter: cfg.backwardIters, RelTol: 1e-4}, AllowUnconverged: true,
+		JacobianPenalty: cfg.jacobianPenalty, JacobianPowerSteps: cfg.jacobianPower}
 	if cfg.jacobianFree {
 		gs.Mode = train.JacobianFree
 	}
@@ -376,12 +384,13 @@ func fit(ctx context.Context, cfg config, a *model.PnP, data train.Data, gs trai
 	px := float64(a.Height * a.Width)
 	start := time.Now()
 	for e := 1; e <= cfg.epochs; e++ {
-		var loss, fwd, bwd float64
+		var loss, fwd, bwd, jac float64
 		var steps int
 		if err := tr.Epoch(ctx, data, func(s train.StepStats) {
 			loss += s.Loss
 			fwd += s.ForwardIters
 			bwd += s.BackwardIters
+			jac += s.Jacobian
 			steps++
 		}); err != nil {
 			return err
@@ -394,6 +403,9 @@ func fit(ctx context.Context, cfg config, a *model.PnP, data train.Data, gs trai
 				line += fmt.Sprintf(", γ = %.3f", a.Gamma[0])
 			} else {
 				line += fmt.Sprintf(", β = %.4f", a.Beta[0])
+			}
+			if gs.JacobianPenalty > 0 {
+				line += fmt.Sprintf(", Jacobian estimate %.3g", jac/n)
 			}
 		}
 		fmt.Fprintf(w, "%s (%.0f s)\n", line, time.Since(start).Seconds())

@@ -156,10 +156,9 @@ func (c config) validate() error {
 		return fmt.Errorf("-maxt %d, -t %d: want 0 ≤ t ≤ maxt ≤ 1000", c.maxT, c.evalT)
 	case c.lipInstances < 0:
 		return fmt.Errorf("-lip %d: want ≥ 0", c.lipInstances)
-	case !(c.jacobianPenalty >= 0) || math.IsInf(c.jacobianPenalty, 0):
-		return fmt.Errorf("-jacobian-penalty %v: want a number ≥ 0", c.jacobianPenalty)
-	case c.jacobianPower < 0 || c.jacobianPower > 100 || (c.jacobianPower > 0 && c.jacobianPenalty == 0):
-		return fmt.Errorf("-jacobian-power-steps %d: want 0 to 100, and a -jacobian-penalty to apply them to", c.jacobianPower)
+	}
+	if err := (train.GradientSettings{JacobianPenalty: c.jacobianPenalty, JacobianPowerSteps: c.jacobianPower}).CheckJacobianPenalty(); err != nil {
+		return fmt.Errorf("-jacobian-penalty %v, -jacobian-power-steps %d: %w", c.jacobianPenalty, c.jacobianPower, err)
 	}
 	if c.json != "" {
 		if err := atomicfile.CheckDir(c.json); err != nil {

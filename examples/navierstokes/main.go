@@ -175,12 +175,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, fmt.Errorf("-nu %v: want a positive number", c.Flow.Viscosity)
 	case !(c.Flow.Amplitude > 0) || math.IsInf(c.Flow.Amplitude, 0):
 		return c, fmt.Errorf("-amplitude %v: want a positive number", c.Flow.Amplitude)
-	case !(c.Training.JacobianPenalty >= 0) || math.IsInf(c.Training.JacobianPenalty, 0):
-		return c, fmt.Errorf("-jacobian-penalty %v: want a number ≥ 0", c.Training.JacobianPenalty)
-	case c.Training.JacobianPowerSteps < 0 || c.Training.JacobianPowerSteps > 100 || (c.Training.JacobianPowerSteps > 0 && c.Training.JacobianPenalty == 0):
-		return c, fmt.Errorf("-jacobian-power-steps %d: want 0 to 100, and a -jacobian-penalty to apply them to", c.Training.JacobianPowerSteps)
 	case c.LipSamples < 1:
 		return c, fmt.Errorf("-lip-samples %d: want at least 1", c.LipSamples)
+	}
+	if err := (train.GradientSettings{JacobianPenalty: c.Training.JacobianPenalty, JacobianPowerSteps: c.Training.JacobianPowerSteps}).CheckJacobianPenalty(); err != nil {
+		return c, fmt.Errorf("-jacobian-penalty %v, -jacobian-power-steps %d: %w", c.Training.JacobianPenalty, c.Training.JacobianPowerSteps, err)
 	}
 	c.LipSamples = min(c.LipSamples, c.Test)
 	// Output directories are checked before any work starts.
