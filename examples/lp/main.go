@@ -24,6 +24,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -217,12 +218,12 @@ type fixedPointEntry struct {
 var fixedPointSettings = api.Settings{Method: &api.Anderson{}, MaxIter: 50, RelTol: 1e-5}
 
 // atFixedPoint measures m at its solved fixed point on the test set. A
-// solve that stops short of the tolerance is counted, not an error: the
-// paper's map need not be a contraction.
+// solve that stops short of the tolerance, or diverges, is counted, not an
+// error: the paper's map need not be a contraction.
 func atFixedPoint(ctx context.Context, m *model.Model, te dataset) (*fixedPointEntry, error) {
 	out, err := m.Infer(ctx, te.x, fixedPointSettings)
-	if err != nil && (out == nil || out.Result == nil) {
-		return nil, err
+	if err != nil && !(errors.Is(err, api.ErrDiverged) && out != nil && out.Result != nil) {
+		return nil, fmt.Errorf("solving the test instances' fixed points: %w", err)
 	}
 	fp := &fixedPointEntry{TestError: relErr(out.Y, te.y, m.Info().Out)}
 	for _, s := range out.Result.Samples {
