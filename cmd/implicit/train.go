@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -147,11 +146,8 @@ func runTrain(ctx context.Context, stdout, stderr io.Writer, f trainFlags) error
 	// layer that needs more forward iterations needs more adjoint ones.
 	gs := train.GradientSettings{Forward: fwd, Backward: api.Settings{MaxIter: fwd.MaxIter, RelTol: fwd.RelTol}, AllowUnconverged: f.allowUnconverged,
 		JacobianPenalty: f.jacobianPenalty, JacobianPowerSteps: f.jacobianPower}
-	if g := f.jacobianPenalty; !(g >= 0) || math.IsInf(g, 0) {
-		return fmt.Errorf("--jacobian-penalty %v: want a finite number ≥ 0", g)
-	}
-	if k := f.jacobianPower; k < 0 || k > 100 || (k > 0 && f.jacobianPenalty == 0) {
-		return fmt.Errorf("--jacobian-power-steps %d: want 0 to 100, and a --jacobian-penalty to apply them to", k)
+	if err := gs.CheckJacobianPenalty(); err != nil {
+		return fmt.Errorf("--jacobian-penalty %v, --jacobian-power-steps %d: %w", f.jacobianPenalty, f.jacobianPower, err)
 	}
 	if f.jacobianPenalty > 0 && (f.arch == "mlp" || f.arch == "cnn") {
 		return fmt.Errorf("--jacobian-penalty with --arch %s: an explicit network has no fixed point to keep stable", f.arch)

@@ -100,11 +100,11 @@ func TestTrainBadFlags(t *testing.T) {
 		{[]string{"--data", "/no/such.csv"}, "neither a built-in set"},
 		{[]string{"--epochs", "0"}, "epochs 0"},
 		{[]string{"--hidden", "0"}, "sizes h=0"},
-		{[]string{"--jacobian-penalty", "-1"}, "--jacobian-penalty -1: want a finite number ≥ 0"},
-		{[]string{"--jacobian-penalty", "NaN"}, "--jacobian-penalty NaN"},
+		{[]string{"--jacobian-penalty", "-1"}, "--jacobian-penalty -1, --jacobian-power-steps 0: invalid fixed-point problem: Jacobian penalty -1 (want a finite γ ≥ 0)"},
+		{[]string{"--jacobian-penalty", "NaN"}, "Jacobian penalty NaN (want a finite γ ≥ 0)"},
 		{[]string{"--jacobian-penalty", "1", "--arch", "mlp"}, "--jacobian-penalty with --arch mlp"},
-		{[]string{"--jacobian-penalty", "1", "--jacobian-power-steps", "101"}, "--jacobian-power-steps 101: want 0 to 100"},
-		{[]string{"--jacobian-power-steps", "5"}, "and a --jacobian-penalty to apply them to"},
+		{[]string{"--jacobian-penalty", "1", "--jacobian-power-steps", "101"}, "101 power steps for the Jacobian penalty (want 0 to 100)"},
+		{[]string{"--jacobian-power-steps", "5"}, "5 power steps for a Jacobian penalty of 0 (set the penalty γ too)"},
 	} {
 		_, _, err := run(t, append([]string{"train", "--quiet", "--out", out}, c.args...)...)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
