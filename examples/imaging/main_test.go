@@ -220,3 +220,16 @@ func TestRunSmall(t *testing.T) {
 		t.Fatalf("saved model: %v", err)
 	}
 }
+
+// TestStuckAtInput checks the warning's test: a network whose training PSNR
+// is its input's has learned nothing; one a hundredth of a dB better has.
+func TestStuckAtInput(t *testing.T) {
+	x, target := []float64{0.1, 0.5, 0.9, 0.3}, []float64{0.15, 0.45, 0.95, 0.25}
+	in := unclippedPSNR(x, target)
+	if want := 10 * math.Log10(1/0.0025); math.Abs(in-want) > 1e-12 {
+		t.Fatalf("unclippedPSNR %v, want %v", in, want)
+	}
+	if !stuckAtInput(in, in) || !stuckAtInput(in+0.004, in) || stuckAtInput(in+0.01, in) || stuckAtInput(in-0.01, in) {
+		t.Error("stuckAtInput does not tell a network that learned from one that did not")
+	}
+}

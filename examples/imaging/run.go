@@ -304,13 +304,8 @@ func trainAll(ctx context.Context, cfg config, template *model.PnP, res *results
 		data.X = append(data.X, p.obs.pix...)
 		data.Target = append(data.Target, p.clean.pix...)
 	}
-	var se float64
-	for i, v := range data.X {
-		d := v - data.Target[i]
-		se += d * d
-	}
 	fmt.Fprintf(w, "Training on %d crops of %d×%d (their observations: %.2f dB), %d epochs, batch %d, Adam lr %g, MSE:\n",
-		cfg.crops, cfg.crop, cfg.crop, 10*math.Log10(float64(len(data.X))/se), cfg.epochs, cfg.batch, cfg.learningRate)
+		cfg.crops, cfg.crop, cfg.crop, unclippedPSNR(data.X, data.Target), cfg.epochs, cfg.batch, cfg.learningRate)
 	implicitParams := denoiserParams(cfg.depth, cfg.chans) + 1
 	cd, cc := matchingCNN(cfg.depth, implicitParams)
 	rng := rand.New(rand.NewPCG(cfg.seed, streamInit+1))
@@ -383,6 +378,7 @@ func fit(ctx context.Context, cfg config, a *model.PnP, data train.Data, gs trai
 	}
 	px := float64(a.Height * a.Width)
 	start := time.Now()
+	var last float64 // the last epoch's training PSNR
 	for e := 1; e <= cfg.epochs; e++ {
 		var loss, fwd, bwd, jac float64
 		var steps int
@@ -396,7 +392,8 @@ func fit(ctx context.Context, cfg config, a *model.PnP, data train.Data, gs trai
 			return err
 		}
 		n := float64(steps)
-		line := fmt.Sprintf("  %-16s epoch %d: training PSNR %.2f dB", name, e, 10*math.Log10(px/(2*loss/n)))
+		last = 10 * math.Log10(px/(2*loss/n))
+		line := fmt.Sprintf("  %-16s epoch %d: training PSNR %.2f dB", name, e, last)
 		if !a.Explicit {
 			line += fmt.Sprintf(", forward %.1f and adjoint %.1f iterations a crop", fwd/n, bwd/n)
 			if a.Splitting == model.SplittingPGD {
@@ -410,8 +407,29 @@ func fit(ctx context.Context, cfg config, a *model.PnP, data train.Data, gs trai
 		}
 		fmt.Fprintf(w, "%s (%.0f s)\n", line, time.Since(start).Seconds())
 	}
+	// A residual network whose ReLUs have all died outputs its input, and
+	// no gradient revives it: say so, or its results would pass for a
+	// baseline's.
+	if in := unclippedPSNR(data.X, data.Target); a.Explicit && stuckAtInput(last, in) {
+		fmt.Fprintf(w, "  warning: %s has not learned: its training PSNR, %.2f dB, is its input's (%.2f dB); its ReLUs have likely died (try a lower -lr)\n", name, last, in)
+	}
 	return nil
 }
+
+// unclippedPSNR is the PSNR in dB of x against target, peak 1, as training
+// measures it: without psnr's clipping to [0, 1].
+func unclippedPSNR(x, target []float64) float64 {
+	var se float64
+	for i, v := range x {
+		d := v - target[i]
+		se += d * d
+	}
+	return 10 * math.Log10(float64(len(x))/se)
+}
+
+// stuckAtInput reports whether a trained explicit network's PSNR is its
+// input's, to within rounding.
+func stuckAtInput(trained, input float64) bool { return math.Abs(trained-input) < 0.005 }
 
 // budgets are 1, 2, 4, … up to max.
 func budgets(max int) []int {
