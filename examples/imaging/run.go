@@ -410,7 +410,10 @@ func fit(ctx context.Context, cfg config, a *model.PnP, data train.Data, gs trai
 	// A residual network whose ReLUs have all died outputs its input, and
 	// no gradient revives it: say so, or its results would pass for a
 	// baseline's.
-	if in := unclippedPSNR(data.X, data.Target); a.Explicit && stuckAtInput(last, in) {
+	if !a.Explicit {
+		return nil
+	}
+	if in := unclippedPSNR(data.X, data.Target); stuckAtInput(last, in) {
 		fmt.Fprintf(w, "  warning: %s has not learned: its training PSNR, %.2f dB, is its input's (%.2f dB); its ReLUs have likely died (try a lower -lr)\n", name, last, in)
 	}
 	return nil
